@@ -1,0 +1,366 @@
+"""`ModelConfig`: one frozen dataclass that describes a decoder-only transformer.
+
+Fields are flat and grouped by component; each component is chosen by a string key
+(`norm`, `position`, `attention`, `mlp`, `router`), never by `use_*` booleans. Validation
+lives here, in one place, and every error names the variant, the file and the field.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+NORMS = ("layernorm", "rmsnorm")
+NORM_PLACEMENTS = ("pre", "post", "sandwich")
+QK_NORMS = ("none", "head", "full")
+POSITIONS = ("learned", "rope", "none")
+ROPE_SCALINGS = ("none", "linear", "llama3", "yarn")
+ATTENTIONS = ("mha", "mqa", "gqa", "mla")
+ATTENTION_BACKENDS = ("sdpa", "eager")
+LAYER_TYPES = ("full", "sliding")
+MLPS = ("gelu", "swiglu", "geglu")
+GELU_APPROXIMATIONS = ("none", "tanh")
+ROUTERS = ("softmax_topk", "topk_softmax", "sigmoid")
+
+
+class ConfigError(ValueError):
+    """A variant that cannot describe a real model; the message names file, variant and field."""
+
+    def __init__(self, message: str, *, variant: str | None = None, file: str | None = None,
+                 field: str | None = None):
+        self.variant, self.file, self.field, self.reason = variant, file, field, message
+        where = []
+        if file:
+            where.append(f"file {file}")
+        if variant:
+            where.append(f"variant '{variant}'")
+        if field:
+            where.append(f"field '{field}'")
+        prefix = ("In " + ", ".join(where) + ": ") if where else ""
+        super().__init__(prefix + message)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # --- identity (not part of the math) ---
+    name: str = "unnamed"
+    family: str = "custom"
+    description: str = ""            # what this variant is / what a ladder rung changes
+    source: str = ""                 # where the published numbers come from
+
+    # --- sizes ---
+    vocab_size: int = 50257
+    d_model: int = 768
+    n_layers: int = 12
+    n_heads: int = 12
+    n_kv_heads: int | None = None    # None: = n_heads (MHA); 1: MQA; otherwise GQA
+    head_dim: int | None = None      # None: d_model // n_heads
+    mlp_hidden: int | None = None    # None: 4 * d_model
+    context_length: int = 1024       # trained / supported context; learned positions have this many rows
+
+    # --- normalisation ---
+    norm: str = "layernorm"          # layernorm | rmsnorm
+    norm_placement: str = "pre"      # pre (GPT-2, Llama) | post (OLMo-2: norm after the sublayer) | sandwich (Gemma-3)
+    norm_eps: float = 1e-5
+    norm_bias: bool = True           # LayerNorm only: learnable bias
+    qk_norm: str = "none"            # none | head (Qwen3, Gemma-3: RMSNorm per head) | full (OLMo-2: over all heads)
+
+    # --- positions ---
+    position: str = "learned"        # learned | rope | none
+    rope_theta: float = 10000.0
+    rope_theta_local: float | None = None  # sliding layers use this base (Gemma-3); None: rope_theta
+    rope_scaling: str = "none"       # none | linear | llama3 | yarn (applied to full-attention layers)
+    rope_factor: float = 1.0
+    rope_original_context: int | None = None  # llama3 / yarn: the pre-extension context
+    rope_low_freq_factor: float = 1.0   # llama3
+    rope_high_freq_factor: float = 4.0  # llama3
+    rope_beta_fast: float = 32.0     # yarn
+    rope_beta_slow: float = 1.0      # yarn
+    rope_truncate: bool = True       # yarn: round the correction range (gpt-oss: false)
+    rope_mscale: float | None = None      # yarn (DeepSeek-V3): attention-scale multiplier
+    rope_mscale_all_dim: float | None = None
+    rope_interleaved: bool = False   # rotate (even, odd) pairs instead of halves (DeepSeek-V3)
+    rope_fraction: float = 1.0       # part of head_dim rotated (partial rotary)
+
+    # --- attention ---
+    attention: str = "mha"           # mha | mqa | gqa | mla (multi-head latent attention)
+    attention_backend: str = "sdpa"  # sdpa | eager (naive reference)
+    layer_types: tuple[str, ...] | None = None  # per layer: full | sliding; None: all full
+    sliding_window: int | None = None  # tokens a sliding layer sees (itself included)
+    attention_sinks: bool = False    # gpt-oss: a learned per-head logit that absorbs probability mass
+    attn_scale: float | None = None  # softmax scale; None: head_dim ** -0.5 (Gemma-3: query_pre_attn_scalar ** -0.5)
+    attn_softcap: float | None = None  # tanh soft-cap of attention logits (Gemma-2 style)
+    qkv_bias: bool = True
+    out_bias: bool = True
+    # MLA (DeepSeek-V3); head_dim is then qk_nope_head_dim + qk_rope_head_dim
+    q_lora_rank: int | None = None   # None: full-rank query projection
+    kv_lora_rank: int | None = None
+    qk_nope_head_dim: int | None = None
+    qk_rope_head_dim: int | None = None
+    v_head_dim: int | None = None
+
+    # --- MLP ---
+    mlp: str = "gelu"                # gelu | swiglu | geglu
+    gelu_approximation: str = "tanh"  # tanh (GPT-2 "gelu_new", Gemma) | none (exact erf)
+    mlp_bias: bool = True
+    swiglu_limit: float | None = None  # gpt-oss: clamp gate/up to this and use its alpha=1.702, (up + 1) form
+
+    # --- mixture of experts (n_experts = 0: dense) ---
+    n_experts: int = 0
+    experts_top_k: int = 0
+    n_shared_experts: int = 0
+    expert_hidden: int | None = None  # None: mlp_hidden
+    moe_dense_first: int = 0         # first k layers use a dense MLP (DeepSeek-V3: 3)
+    router: str = "softmax_topk"     # softmax_topk (Qwen3) | topk_softmax (gpt-oss) | sigmoid (DeepSeek-V3)
+    router_bias: bool = False        # learned bias on router logits (gpt-oss)
+    router_norm_topk: bool = False   # renormalise the selected weights to sum to 1
+    router_scale: float = 1.0        # multiply routed weights (DeepSeek-V3 routed_scaling_factor)
+    router_groups: int = 1           # group-limited routing (DeepSeek-V3 n_group)
+    router_topk_groups: int = 1      # groups a token may use (DeepSeek-V3 topk_group)
+
+    # --- embeddings and head ---
+    tie_embeddings: bool = True
+    scale_embeddings: bool = False   # multiply input embeddings by sqrt(d_model) (Gemma)
+    final_logit_softcap: float | None = None
+    dropout: float = 0.0
+
+    # ---------------------------------------------------------------- derived
+    @property
+    def kv_heads(self) -> int:
+        return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
+
+    @property
+    def head_size(self) -> int:
+        if self.attention == "mla":
+            return (self.qk_nope_head_dim or 0) + (self.qk_rope_head_dim or 0)
+        return self.head_dim if self.head_dim is not None else self.d_model // self.n_heads
+
+    @property
+    def value_head_size(self) -> int:
+        return self.v_head_dim if self.attention == "mla" else self.head_size
+
+    @property
+    def hidden(self) -> int:
+        return self.mlp_hidden if self.mlp_hidden is not None else 4 * self.d_model
+
+    @property
+    def expert_size(self) -> int:
+        return self.expert_hidden if self.expert_hidden is not None else self.hidden
+
+    @property
+    def layer_kinds(self) -> tuple[str, ...]:
+        return self.layer_types if self.layer_types is not None else ("full",) * self.n_layers
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_experts > 0
+
+    def is_moe_layer(self, index: int) -> bool:
+        return self.is_moe and index >= self.moe_dense_first
+
+    @property
+    def rotary_dim(self) -> int:
+        if self.attention == "mla":
+            return self.qk_rope_head_dim or 0
+        return int(self.head_size * self.rope_fraction) // 2 * 2
+
+    @property
+    def softmax_scale(self) -> float:
+        if self.attn_scale is not None:
+            return self.attn_scale
+        scale = self.head_size ** -0.5
+        if self.rope_scaling == "yarn" and self.rope_mscale_all_dim:
+            m = 0.1 * self.rope_mscale_all_dim * math.log(self.rope_factor) + 1.0
+            scale *= m * m
+        return scale
+
+    def replace(self, **changes: Any) -> "ModelConfig":
+        return validate(dataclasses.replace(self, **changes))
+
+    def to_dict(self, *, skip_defaults: bool = False) -> dict[str, Any]:
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                value = list(value)
+            if skip_defaults and value == _default(f):
+                continue
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, file: str | None = None) -> "ModelConfig":
+        variant = data.get("name")
+        known = {f.name: f for f in fields(cls)}
+        kwargs = {}
+        for key, value in data.items():
+            if key not in known:
+                close = _closest(key, known)
+                hint = f" Did you mean '{close}'?" if close else ""
+                raise ConfigError(f"unknown field.{hint} Known fields: {', '.join(sorted(known))}.",
+                                  variant=variant, file=file, field=key)
+            kwargs[key] = _coerce(value, _field_types()[key], variant=variant, file=file, field=key)
+        return validate(cls(**kwargs), file=file)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[misc]
+
+
+def _closest(key: str, known) -> str | None:
+    import difflib
+    hits = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return hits[0] if hits else None
+
+
+_TYPES_CACHE: dict[str, Any] = {}
+
+
+def _field_types() -> dict[str, Any]:
+    if not _TYPES_CACHE:
+        _TYPES_CACHE.update(typing.get_type_hints(ModelConfig))
+    return _TYPES_CACHE
+
+
+def _type_name(tp: Any) -> str:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args) + (" or null" if type(None) in typing.get_args(tp) else "")
+    if typing.get_origin(tp) is tuple:
+        return "a list of strings"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, *, variant, file, field) -> Any:
+    """Check a YAML value against the field's annotation; YAML ints are accepted for floats."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, variant=variant, file=file, field=field)
+            except ConfigError:
+                continue
+    elif origin is tuple:
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__}).",
+                      variant=variant, file=file, field=field)
+
+
+def _choice(cfg: ModelConfig, name: str, options: tuple[str, ...], file):
+    value = getattr(cfg, name)
+    if value not in options:
+        raise ConfigError(f"'{value}' is not one of: {', '.join(options)}.", variant=cfg.name, file=file, field=name)
+
+
+def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
+    """Reject configs that cannot describe a real model; return the config unchanged otherwise."""
+    def fail(field_name: str, message: str):
+        raise ConfigError(message, variant=cfg.name, file=file, field=field_name)
+
+    for name, options in (("norm", NORMS), ("norm_placement", NORM_PLACEMENTS), ("qk_norm", QK_NORMS),
+                          ("position", POSITIONS), ("rope_scaling", ROPE_SCALINGS),
+                          ("attention", ATTENTIONS), ("attention_backend", ATTENTION_BACKENDS),
+                          ("mlp", MLPS), ("gelu_approximation", GELU_APPROXIMATIONS), ("router", ROUTERS)):
+        _choice(cfg, name, options, file)
+    for name in ("vocab_size", "d_model", "n_layers", "n_heads", "context_length"):
+        if getattr(cfg, name) < 1:
+            fail(name, f"must be a positive integer, got {getattr(cfg, name)}.")
+    for name in ("n_kv_heads", "head_dim", "mlp_hidden", "expert_hidden", "sliding_window",
+                 "rope_original_context"):
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            fail(name, f"must be a positive integer or null, got {value}.")
+    if not 0.0 <= cfg.dropout < 1.0:
+        fail("dropout", f"must be in [0, 1), got {cfg.dropout}.")
+    if cfg.norm_eps <= 0:
+        fail("norm_eps", f"must be positive, got {cfg.norm_eps}.")
+
+    kv = cfg.kv_heads
+    if cfg.n_heads % kv:
+        fail("n_kv_heads", f"n_heads ({cfg.n_heads}) must be divisible by n_kv_heads ({kv}).")
+    if cfg.attention == "mha" and kv != cfg.n_heads:
+        fail("attention", f"'mha' needs n_kv_heads == n_heads ({cfg.n_heads}), got {kv}; use 'gqa' or 'mqa'.")
+    if cfg.attention == "mqa" and kv != 1:
+        fail("attention", f"'mqa' needs n_kv_heads == 1, got {kv}.")
+    if cfg.attention == "gqa" and not (1 <= kv <= cfg.n_heads):
+        fail("n_kv_heads", f"'gqa' needs 1 <= n_kv_heads <= n_heads, got {kv}.")
+    if cfg.head_dim is None and cfg.attention != "mla" and cfg.d_model % cfg.n_heads:
+        fail("head_dim", f"d_model ({cfg.d_model}) is not divisible by n_heads ({cfg.n_heads}); set head_dim.")
+    if cfg.attention == "mla":
+        for name in ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
+            if not getattr(cfg, name):
+                fail(name, "attention 'mla' needs a positive value.")
+        if cfg.position != "rope":
+            fail("position", "attention 'mla' needs position 'rope' (it rotates the decoupled key).")
+        if cfg.qk_norm != "none":
+            fail("qk_norm", "attention 'mla' does not support qk_norm.")
+    elif cfg.rope_interleaved and cfg.position != "rope":
+        fail("rope_interleaved", "needs position 'rope'.")
+    if not 0.0 < cfg.rope_fraction <= 1.0:
+        fail("rope_fraction", f"must be in (0, 1], got {cfg.rope_fraction}.")
+    if cfg.position == "rope" and cfg.rotary_dim < 2:
+        fail("rope_fraction", "rotates fewer than 2 dimensions of the head.")
+    if cfg.rope_scaling in ("llama3", "yarn") and not cfg.rope_original_context:
+        fail("rope_original_context", f"rope_scaling '{cfg.rope_scaling}' needs the pre-extension context.")
+    if cfg.rope_scaling != "none" and cfg.rope_factor <= 0:
+        fail("rope_factor", f"must be positive, got {cfg.rope_factor}.")
+
+    if cfg.layer_types is not None:
+        if len(cfg.layer_types) != cfg.n_layers:
+            fail("layer_types", f"has {len(cfg.layer_types)} entries but n_layers is {cfg.n_layers}.")
+        for kind in cfg.layer_types:
+            if kind not in LAYER_TYPES:
+                fail("layer_types", f"'{kind}' is not one of: {', '.join(LAYER_TYPES)}.")
+    if "sliding" in cfg.layer_kinds and not cfg.sliding_window:
+        fail("sliding_window", "layer_types has sliding layers but no sliding_window is set.")
+
+    if cfg.swiglu_limit is not None and cfg.mlp != "swiglu":
+        fail("swiglu_limit", f"only applies to mlp 'swiglu', not '{cfg.mlp}'.")
+    if cfg.n_experts < 0:
+        fail("n_experts", f"must be >= 0, got {cfg.n_experts}.")
+    if cfg.is_moe:
+        if not 1 <= cfg.experts_top_k <= cfg.n_experts:
+            fail("experts_top_k", f"must be between 1 and n_experts ({cfg.n_experts}), got {cfg.experts_top_k}.")
+        if cfg.n_experts % cfg.router_groups:
+            fail("router_groups", f"n_experts ({cfg.n_experts}) must be divisible by router_groups ({cfg.router_groups}).")
+        if not 1 <= cfg.router_topk_groups <= cfg.router_groups:
+            fail("router_topk_groups", f"must be between 1 and router_groups ({cfg.router_groups}).")
+        if cfg.router_groups > 1 and cfg.experts_top_k > cfg.router_topk_groups * (cfg.n_experts // cfg.router_groups):
+            fail("experts_top_k", "exceeds the experts available in the selected router groups.")
+        if cfg.moe_dense_first > cfg.n_layers:
+            fail("moe_dense_first", f"must be <= n_layers ({cfg.n_layers}).")
+    else:
+        for name in ("experts_top_k", "n_shared_experts", "moe_dense_first"):
+            if getattr(cfg, name):
+                fail(name, "is set but n_experts is 0 (dense model).")
+    return cfg
+
+
+def field_names() -> list[str]:
+    return [f.name for f in fields(ModelConfig)]
+
+
+IDENTITY_FIELDS = ("name", "family", "description", "source")

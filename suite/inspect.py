@@ -1,0 +1,170 @@
+"""`archbench list` and `archbench show`: what a variant is, from the config alone."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .config import IDENTITY_FIELDS, ModelConfig
+from .params import count_params
+from .registry import Registry, load_variant, proxy
+
+
+def components(cfg: ModelConfig) -> str:
+    """The component choices in one short line, e.g. 'rope/yarn rmsnorm gqa(8) swiglu moe 32x4 sliding 1:1'."""
+    parts = [cfg.position + (f"/{cfg.rope_scaling}" if cfg.position == "rope" and cfg.rope_scaling != "none" else ""),
+             cfg.norm + ("" if cfg.norm_placement == "pre" else f"({cfg.norm_placement})")]
+    attn = cfg.attention
+    if cfg.attention == "gqa":
+        attn += f"({cfg.n_heads // cfg.kv_heads})"
+    parts.append(attn)
+    if cfg.qk_norm != "none":
+        parts.append("qk-norm")
+    kinds = cfg.layer_kinds
+    if "sliding" in kinds:
+        n_sliding = kinds.count("sliding")
+        parts.append(f"sliding {n_sliding}:{len(kinds) - n_sliding} w{cfg.sliding_window}")
+    if cfg.attention_sinks:
+        parts.append("sinks")
+    parts.append(cfg.mlp)
+    if cfg.is_moe:
+        shared = f"+{cfg.n_shared_experts}" if cfg.n_shared_experts else ""
+        parts.append(f"moe {cfg.n_experts}{shared}/top{cfg.experts_top_k}")
+    if cfg.tie_embeddings:
+        parts.append("tied")
+    return " ".join(parts)
+
+
+def list_rows(registry_dirs=(), *, family: str | None = None, scale: str | None = None) -> list[dict[str, Any]]:
+    registry = Registry(registry_dirs)
+    rows = []
+    for name in registry.names():
+        cfg = registry.get(name)
+        if family and cfg.family != family:
+            continue
+        if scale and scale != "full":
+            cfg = proxy(cfg, scale)
+        params = count_params(cfg)
+        rows.append({"name": name, "family": cfg.family, "params_total": params["total"],
+                     "params_active": params["active"], "context_length": cfg.context_length,
+                     "layers": cfg.n_layers, "d_model": cfg.d_model, "components": components(cfg)})
+    return rows
+
+
+def _human(n: float) -> str:
+    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(int(n))
+
+
+def render_list(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=f"archbench variants ({len(rows)})", header_style="bold")
+    for col, justify in (("name", "left"), ("family", "left"), ("params", "right"), ("active", "right"),
+                         ("context", "right"), ("components", "left")):
+        table.add_column(col, justify=justify, overflow="fold")
+    for r in rows:
+        active = _human(r["params_active"]) if r["params_active"] != r["params_total"] else ""
+        table.add_row(r["name"], r["family"], _human(r["params_total"]), active, f"{r['context_length']:,}",
+                      r["components"])
+    Console().print(table)
+
+
+def show_data(spec: str, registry_dirs=(), *, scale: str | None = None) -> dict[str, Any]:
+    registry = Registry(registry_dirs)
+    if spec in registry.entries:
+        resolved = registry.resolve(spec)
+        cfg, origin, chain = resolved.config, resolved.origin, list(resolved.chain)
+    else:
+        cfg, origin, chain = load_variant(spec, registry_dirs), {}, []
+        origin = {f.name: spec for f in dataclasses.fields(cfg) if f.name not in IDENTITY_FIELDS}
+    if scale and scale != "full":
+        cfg = proxy(cfg, scale)
+        origin = {**origin, **{k: f"proxy rule (--scale {scale})" for k in ("d_model", "n_layers", "n_heads")}}
+    params = count_params(cfg)
+    fields = {}
+    for f in dataclasses.fields(cfg):
+        fields[f.name] = {"value": _jsonable(getattr(cfg, f.name)), "from": origin.get(f.name, "default")}
+    data = {
+        "name": cfg.name, "family": cfg.family, "description": cfg.description, "source": cfg.source,
+        "chain": chain, "components": components(cfg),
+        "params": {"total": params["total"], "active": params["active"], "embedding": params["embedding"],
+                   "active_excl_embedding": params["active_excl_embedding"],
+                   "by_component": params["by_component"]},
+        "config": {k: v["value"] for k, v in fields.items()},
+        "origin": {k: v["from"] for k, v in fields.items()},
+    }
+    data.update(_costs(cfg))
+    return data
+
+
+def _costs(cfg: ModelConfig) -> dict[str, Any]:
+    """FLOPs, KV-cache and weight bytes from the analytic cost model, when it is installed."""
+    try:
+        from .costs import summary
+    except ImportError:
+        return {}
+    return summary(cfg)
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def render_show(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    console = Console()
+    console.print(f"[bold]{data['name']}[/bold]  ({data['family']})  {data['description']}")
+    if data["source"]:
+        console.print(f"source: {data['source']}")
+    if len(data["chain"]) > 1:
+        console.print("inherits: " + " <- ".join(reversed(data["chain"])))
+    console.print(f"components: {data['components']}\n")
+    p = data["params"]
+    table = Table(title="parameters", header_style="bold")
+    table.add_column("component")
+    table.add_column("count", justify="right")
+    table.add_column("share", justify="right")
+    for key, value in p["by_component"].items():
+        if value:
+            table.add_row(key, f"{value:,}", f"{100 * value / p['total']:.1f}%")
+    table.add_row("[bold]total[/bold]", f"[bold]{p['total']:,}[/bold]", "")
+    table.add_row("active per token", f"{p['active']:,}", "")
+    table.add_row("active excl. input embedding", f"{p['active_excl_embedding']:,}", "")
+    console.print(table)
+    cfg_table = Table(title="resolved config (non-default fields)", header_style="bold")
+    cfg_table.add_column("field")
+    cfg_table.add_column("value", overflow="fold")
+    cfg_table.add_column("set by", overflow="fold")
+    for key, value in data["config"].items():
+        origin = data["origin"][key]
+        if origin == "default" or key in IDENTITY_FIELDS:
+            continue
+        shown = value if not isinstance(value, list) else _compress(value)
+        cfg_table.add_row(key, str(shown), origin)
+    console.print(cfg_table)
+    for key in ("flops", "kv_cache_bytes_per_token", "weights_bytes"):
+        if key in data:
+            console.print(f"{key}: {data[key]}")
+
+
+def _compress(values: list) -> str:
+    """['sliding','full','sliding','full'] -> 'sliding, full x2'."""
+    for period in range(1, len(values) + 1):
+        if len(values) % period == 0 and values == values[:period] * (len(values) // period):
+            return ", ".join(map(str, values[:period])) + (f" x{len(values) // period}" if len(values) > period else "")
+    return ", ".join(map(str, values))
+
+
+def render_fields() -> None:
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title="ModelConfig fields", header_style="bold")
+    table.add_column("field")
+    table.add_column("default", overflow="fold")
+    for f in dataclasses.fields(ModelConfig):
+        default = f.default if f.default is not dataclasses.MISSING else None
+        table.add_row(f.name, repr(default))
+    Console().print(table)

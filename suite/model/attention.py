@@ -1,0 +1,208 @@
+"""Attention: MHA / MQA / GQA (one class, the group size is a number) and MLA, with their KV cache.
+
+Kind (`attention`: mha, mqa, gqa, mla) and backend (`attention_backend`: sdpa, eager) are separate
+keys. The eager path is the naive reference; a test holds the two equal. Masks: causal, plus the
+window for sliding layers (a query at position p sees keys p-W+1..p). Attention sinks (gpt-oss) are
+one learned logit per head that joins the softmax and carries no value.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .norm import rms_norm
+from .position import apply_rotary
+
+
+# ------------------------------------------------------------------- cache
+class LayerCache:
+    """One layer's cached tensors (time on dim -2). Sliding layers keep only the last `window` tokens,
+    so their cache stops growing at the window (a rolling buffer)."""
+
+    def __init__(self, window: int | None = None):
+        self.window = window
+        self.tensors: tuple[torch.Tensor, ...] | None = None
+        self.seen = 0  # positions fed so far
+
+    def update(self, *new: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], int]:
+        """Append new (B, ..., T, D) tensors; return everything attention needs and the first key position."""
+        if self.tensors is None:
+            full = new
+        else:
+            full = tuple(torch.cat((old, n), dim=-2) for old, n in zip(self.tensors, new))
+        first_key = self.seen + new[0].shape[-2] - full[0].shape[-2]
+        self.seen += new[0].shape[-2]
+        if self.window is not None and full[0].shape[-2] > self.window:
+            self.tensors = tuple(t[..., -self.window:, :].contiguous() for t in full)
+        else:
+            self.tensors = full
+        return full, first_key
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.tensors or ())
+
+    def __len__(self) -> int:
+        return 0 if self.tensors is None else self.tensors[0].shape[-2]
+
+
+class KVCache:
+    def __init__(self, windows: list[int | None]):
+        self.layers = [LayerCache(w) for w in windows]
+
+    @property
+    def length(self) -> int:
+        """Positions seen so far (the next token's position)."""
+        return self.layers[0].seen if self.layers else 0
+
+    def nbytes(self) -> int:
+        return sum(layer.nbytes() for layer in self.layers)
+
+
+# -------------------------------------------------------------- the kernel
+def allowed_mask(q_start: int, t: int, k_start: int, s: int, window: int | None, device) -> torch.Tensor:
+    """(T, S) bool: True where query i may attend to key j."""
+    q_pos = torch.arange(q_start, q_start + t, device=device)[:, None]
+    k_pos = torch.arange(k_start, k_start + s, device=device)[None, :]
+    allowed = k_pos <= q_pos
+    if window is not None:
+        allowed &= (q_pos - k_pos) < window
+    return allowed
+
+
+def eager_attention(q, k, v, allowed, *, scale, sinks=None, softcap=None, dropout_p=0.0):
+    """Naive reference: (B, H, T, D) x (B, Hkv, S, D) -> (B, H, T, Dv)."""
+    groups = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+    scores = (q @ k.transpose(-1, -2)) * scale
+    if softcap is not None:
+        scores = torch.tanh(scores / softcap) * softcap
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    if sinks is not None:
+        b, h, t, _ = scores.shape
+        scores = torch.cat((scores, sinks.view(1, h, 1, 1).expand(b, h, t, 1).to(scores.dtype)), dim=-1)
+    probs = torch.softmax(scores.float(), dim=-1).to(q.dtype)
+    if sinks is not None:
+        probs = probs[..., :-1]
+    probs = F.dropout(probs, dropout_p)
+    return probs @ v
+
+
+def sdpa_attention(q, k, v, allowed, *, scale, sinks=None, causal=False, dropout_p=0.0):
+    """torch SDPA; a sink is an extra key with zero value whose logit is the sink (via an additive mask)."""
+    if sinks is None:
+        if causal:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale, dropout_p=dropout_p,
+                                                  enable_gqa=True)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=scale, dropout_p=dropout_p,
+                                              enable_gqa=True)
+    b, hkv, s, _ = k.shape
+    h, t = q.shape[1], q.shape[2]
+    k = torch.cat((k, k.new_zeros(b, hkv, 1, k.shape[-1])), dim=-2)
+    v = torch.cat((v, v.new_zeros(b, hkv, 1, v.shape[-1])), dim=-2)
+    bias = torch.zeros(t, s, dtype=q.dtype, device=q.device).masked_fill(~allowed, float("-inf"))
+    mask = torch.cat((bias.expand(h, t, s), sinks.to(q.dtype).view(h, 1, 1).expand(h, t, 1)), dim=-1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask.unsqueeze(0), scale=scale,
+                                          dropout_p=dropout_p, enable_gqa=True)
+
+
+def attend(module: nn.Module, q, k, v, q_start: int, k_start: int):
+    cfg = module.cfg
+    t, s = q.shape[-2], k.shape[-2]
+    sinks = getattr(module, "sinks", None)
+    dropout_p = cfg.dropout if module.training else 0.0
+    allowed = allowed_mask(q_start, t, k_start, s, module.window, q.device)
+    if cfg.attention_backend == "eager" or cfg.attn_softcap is not None:
+        return eager_attention(q, k, v, allowed, scale=cfg.softmax_scale, sinks=sinks,
+                               softcap=cfg.attn_softcap, dropout_p=dropout_p)
+    causal = q_start == k_start and t == s and (module.window is None or module.window >= t)
+    return sdpa_attention(q, k, v, allowed, scale=cfg.softmax_scale, sinks=sinks, causal=causal,
+                          dropout_p=dropout_p)
+
+
+# ---------------------------------------------------------------- modules
+class Attention(nn.Module):
+    """Multi-head attention with n_kv_heads key/value heads: MHA (= n_heads), GQA, MQA (= 1)."""
+
+    def __init__(self, cfg, layer_index: int):
+        super().__init__()
+        self.cfg = cfg
+        self.window = cfg.sliding_window if cfg.layer_kinds[layer_index] == "sliding" else None
+        h, kv, hd = cfg.n_heads, cfg.kv_heads, cfg.head_size
+        self.q_proj = nn.Linear(cfg.d_model, h * hd, bias=cfg.qkv_bias)
+        self.k_proj = nn.Linear(cfg.d_model, kv * hd, bias=cfg.qkv_bias)
+        self.v_proj = nn.Linear(cfg.d_model, kv * hd, bias=cfg.qkv_bias)
+        self.o_proj = nn.Linear(h * hd, cfg.d_model, bias=cfg.out_bias)
+        if cfg.qk_norm == "head":
+            self.q_norm, self.k_norm = rms_norm(hd, cfg.norm_eps), rms_norm(hd, cfg.norm_eps)
+        elif cfg.qk_norm == "full":
+            self.q_norm, self.k_norm = rms_norm(h * hd, cfg.norm_eps), rms_norm(kv * hd, cfg.norm_eps)
+        if cfg.attention_sinks:
+            self.sinks = nn.Parameter(torch.zeros(h))
+
+    def forward(self, x, rope, cache: LayerCache | None, start: int):
+        cfg = self.cfg
+        b, t, _ = x.shape
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        if cfg.qk_norm == "full":
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = q.view(b, t, cfg.n_heads, cfg.head_size).transpose(1, 2)   # (B, H, T, hd)
+        k = k.view(b, t, cfg.kv_heads, cfg.head_size).transpose(1, 2)  # (B, Hkv, T, hd)
+        v = v.view(b, t, cfg.kv_heads, cfg.head_size).transpose(1, 2)
+        if cfg.qk_norm == "head":
+            q, k = self.q_norm(q), self.k_norm(k)
+        if rope is not None:
+            q, k = apply_rotary(q, *rope, cfg.rope_interleaved), apply_rotary(k, *rope, cfg.rope_interleaved)
+        k_start = start
+        if cache is not None:
+            (k, v), k_start = cache.update(k, v)
+        y = attend(self, q, k, v, start, k_start)                       # (B, H, T, hd)
+        return self.o_proj(y.transpose(1, 2).reshape(b, t, -1))
+
+
+class LatentAttention(nn.Module):
+    """Multi-head latent attention (DeepSeek-V2/V3): keys and values come from a low-rank latent that
+    is all the cache stores (kv_lora_rank + qk_rope_head_dim per token), plus a decoupled RoPE key
+    shared by all heads."""
+
+    def __init__(self, cfg, layer_index: int):
+        super().__init__()
+        self.cfg = cfg
+        self.window = cfg.sliding_window if cfg.layer_kinds[layer_index] == "sliding" else None
+        h, dn, dr, dv, r = cfg.n_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim, cfg.kv_lora_rank
+        if cfg.q_lora_rank:
+            self.q_a_proj = nn.Linear(cfg.d_model, cfg.q_lora_rank, bias=cfg.qkv_bias)
+            self.q_a_norm = rms_norm(cfg.q_lora_rank, cfg.norm_eps)
+            self.q_b_proj = nn.Linear(cfg.q_lora_rank, h * (dn + dr), bias=False)
+        else:
+            self.q_proj = nn.Linear(cfg.d_model, h * (dn + dr), bias=False)
+        self.kv_a_proj = nn.Linear(cfg.d_model, r + dr, bias=cfg.qkv_bias)
+        self.kv_a_norm = rms_norm(r, cfg.norm_eps)
+        self.kv_b_proj = nn.Linear(r, h * (dn + dv), bias=False)
+        self.o_proj = nn.Linear(h * dv, cfg.d_model, bias=cfg.out_bias)
+
+    def forward(self, x, rope, cache: LayerCache | None, start: int):
+        cfg = self.cfg
+        b, t, _ = x.shape
+        h, dn, dr, dv, r = cfg.n_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim, cfg.kv_lora_rank
+        q = self.q_b_proj(self.q_a_norm(self.q_a_proj(x))) if cfg.q_lora_rank else self.q_proj(x)
+        q = q.view(b, t, h, dn + dr).transpose(1, 2)                     # (B, H, T, dn+dr)
+        q_nope, q_rope = q.split((dn, dr), dim=-1)
+        latent, k_rope = self.kv_a_proj(x).split((r, dr), dim=-1)
+        latent = self.kv_a_norm(latent)                                  # (B, T, r)
+        k_rope = k_rope.view(b, 1, t, dr)                                # (B, 1, T, dr)
+        q_rope = apply_rotary(q_rope, *rope, cfg.rope_interleaved)
+        k_rope = apply_rotary(k_rope, *rope, cfg.rope_interleaved)
+        k_start = start
+        if cache is not None:
+            (latent, k_rope), k_start = cache.update(latent, k_rope)
+        s = latent.shape[1]
+        kv = self.kv_b_proj(latent).view(b, s, h, dn + dv).transpose(1, 2)  # (B, H, S, dn+dv)
+        k_nope, v = kv.split((dn, dv), dim=-1)
+        k = torch.cat((k_nope, k_rope.expand(b, h, s, dr)), dim=-1)
+        q = torch.cat((q_nope, q_rope), dim=-1)
+        y = attend(self, q, k, v, start, k_start)                         # (B, H, T, dv)
+        return self.o_proj(y.transpose(1, 2).reshape(b, t, h * dv))
+
+
+ATTENTIONS = {"mha": Attention, "mqa": Attention, "gqa": Attention, "mla": LatentAttention}

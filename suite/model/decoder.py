@@ -1,0 +1,150 @@
+"""The composable decoder: blocks, model, generate. Everything is chosen from `ModelConfig` fields.
+
+Norm placement: `pre` (GPT-2, Llama: norm before each sublayer), `post` (OLMo-2: norm the sublayer's
+output before the residual add), `sandwich` (Gemma-3: both).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from ..config import ModelConfig
+from .attention import ATTENTIONS, KVCache, LayerCache
+from .mlp import make_mlp
+from .norm import make_norm
+from .position import Rotary
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig, index: int):
+        super().__init__()
+        self.kind = cfg.layer_kinds[index]
+        self.pre = cfg.norm_placement in ("pre", "sandwich")
+        self.post = cfg.norm_placement in ("post", "sandwich")
+        if self.pre:
+            self.attn_norm, self.mlp_norm = make_norm(cfg), make_norm(cfg)
+        if self.post:
+            self.attn_post_norm, self.mlp_post_norm = make_norm(cfg), make_norm(cfg)
+        self.attn = ATTENTIONS[cfg.attention](cfg, index)
+        self.mlp = make_mlp(cfg, index)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, rope, cache: LayerCache | None, start: int):
+        h = self.attn(self.attn_norm(x) if self.pre else x, rope, cache, start)
+        x = x + self.drop(self.attn_post_norm(h) if self.post else h)
+        h = self.mlp(self.mlp_norm(x) if self.pre else x)
+        return x + self.drop(self.mlp_post_norm(h) if self.post else h)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        if cfg.position == "learned":
+            self.pos_emb = nn.Embedding(cfg.context_length, cfg.d_model)
+        if cfg.position == "rope":
+            self.rotary = nn.ModuleDict({kind: Rotary(cfg, kind) for kind in sorted(set(cfg.layer_kinds))})
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
+        self.final_norm = make_norm(cfg)
+        if not cfg.tie_embeddings:
+            self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.gradient_checkpointing = False
+
+    # ------------------------------------------------------------------ api
+    def new_cache(self) -> KVCache:
+        return KVCache([block.attn.window for block in self.blocks])
+
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None, *, hidden_only: bool = False):
+        """idx (B, T) -> logits (B, T, vocab). With a cache, positions continue from what it holds."""
+        cfg = self.cfg
+        b, t = idx.shape
+        start = cache.length if cache is not None else 0
+        if cfg.position == "learned" and start + t > cfg.context_length:
+            raise ValueError(f"{cfg.name}: position {start + t - 1} is past the {cfg.context_length} learned "
+                             f"positions (context_length)")
+        x = self.tok_emb(idx)                                                   # (B, T, d)
+        if cfg.scale_embeddings:
+            x = x * torch.tensor(math.sqrt(cfg.d_model), dtype=x.dtype)
+        positions = torch.arange(start, start + t, device=idx.device)
+        if cfg.position == "learned":
+            x = x + self.pos_emb(positions)
+        x = self.drop(x)
+        ropes = ({kind: rot(positions, x.dtype) for kind, rot in self.rotary.items()}
+                 if cfg.position == "rope" else {})
+        for i, block in enumerate(self.blocks):
+            layer_cache = cache.layers[i] if cache is not None else None
+            rope = ropes.get(block.kind)
+            if self.gradient_checkpointing and self.training and cache is None:
+                x = checkpoint(block, x, rope, None, start, use_reentrant=False)
+            else:
+                x = block(x, rope, layer_cache, start)
+        x = self.final_norm(x)
+        if hidden_only:
+            return x
+        return self.logits(x)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.tok_emb.weight if self.cfg.tie_embeddings else self.lm_head.weight
+        logits = F.linear(x, weight)
+        if self.cfg.final_logit_softcap is not None:
+            logits = torch.tanh(logits / self.cfg.final_logit_softcap) * self.cfg.final_logit_softcap
+        return logits
+
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
+                 top_k: int | None = None, generator: torch.Generator | None = None,
+                 stop: set[int] | None = None) -> torch.Tensor:
+        """Greedy (temperature 0) or sampled continuation using the KV cache; returns prompt + new tokens."""
+        cache = self.new_cache()
+        logits = self(idx, cache=cache)[:, -1]
+        out = [idx]
+        for _ in range(max_new_tokens):
+            if temperature <= 0:
+                nxt = logits.argmax(dim=-1, keepdim=True)
+            else:
+                scaled = logits / temperature
+                if top_k is not None:
+                    kth = torch.topk(scaled, min(top_k, scaled.shape[-1])).values[:, -1:]
+                    scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+                nxt = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=generator)
+            out.append(nxt)
+            if stop is not None and idx.shape[0] == 1 and int(nxt) in stop:
+                break
+            logits = self(nxt, cache=cache)[:, -1]
+        return torch.cat(out, dim=1)
+
+
+def init_weights(model: Decoder, seed: int | None = 0) -> None:
+    """GPT-2 style: N(0, 0.02), residual output projections scaled by 1/sqrt(2 * n_layers)."""
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    std = 0.02
+    residual_std = std / math.sqrt(2 * model.cfg.n_layers)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            leaf = name.rsplit(".", 1)[-1]
+            if "norm" in name.rsplit(".", 2)[-2] or leaf == "sinks" or leaf.endswith("bias"):
+                if "norm" in name.rsplit(".", 2)[-2] and leaf == "weight":
+                    p.fill_(1.0)
+                else:
+                    p.zero_()
+                continue
+            s = residual_std if ("o_proj" in name or "down" in name) else std
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float32).to(p.dtype) * s)
+
+
+def build_model(cfg: ModelConfig, *, device: str | torch.device | None = None,
+                dtype: torch.dtype | None = None, seed: int | None = 0) -> Decoder:
+    """A Decoder for cfg. On the `meta` device nothing is allocated (for full-size analysis)."""
+    with torch.device(device or "cpu"):
+        model = Decoder(cfg)
+    if str(device) != "meta":
+        init_weights(model, seed)
+    if dtype is not None:
+        model = model.to(dtype)
+    return model

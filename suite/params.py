@@ -1,0 +1,90 @@
+"""Parameter counts from the config alone (pure arithmetic, any size, nothing allocated).
+
+Conventions (stated because published figures differ):
+- `total`: every trained parameter, tied embeddings counted once (= sum(p.numel()) of the model).
+- `embedding`: the input token table (+ learned position table). With tied embeddings this same
+  matrix is also the output head.
+- `active`: parameters one token uses: total minus the routed experts it is not sent to
+  (transformers' convention, embeddings and head included; Qwen3-30B-A3B's "3.3B").
+- `active_excl_embedding`: active minus the input embedding, the gpt-oss and DeepSeek-V3 papers'
+  convention (3.61B, 5.13B, 36.6B; the untied output head stays in).
+Buffers (RoPE tables, DeepSeek-V3's router correction bias) are not parameters.
+"""
+from __future__ import annotations
+
+from .config import ModelConfig
+
+
+def _linear(n_in: int, n_out: int, bias: bool) -> int:
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def _norm(cfg: ModelConfig, dim: int) -> int:
+    return dim * (2 if cfg.norm == "layernorm" and cfg.norm_bias else 1)
+
+
+def attention_params(cfg: ModelConfig) -> int:
+    d, h = cfg.d_model, cfg.n_heads
+    if cfg.attention == "mla":
+        dn, dr, dv, r = cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim, cfg.kv_lora_rank
+        if cfg.q_lora_rank:
+            q = _linear(d, cfg.q_lora_rank, cfg.qkv_bias) + cfg.q_lora_rank + _linear(cfg.q_lora_rank, h * (dn + dr), False)
+        else:
+            q = _linear(d, h * (dn + dr), False)
+        kv = _linear(d, r + dr, cfg.qkv_bias) + r + _linear(r, h * (dn + dv), False)
+        return q + kv + _linear(h * dv, d, cfg.out_bias)
+    hd, kv = cfg.head_size, cfg.kv_heads
+    n = _linear(d, h * hd, cfg.qkv_bias) + 2 * _linear(d, kv * hd, cfg.qkv_bias) + _linear(h * hd, d, cfg.out_bias)
+    if cfg.qk_norm == "head":
+        n += 2 * hd
+    elif cfg.qk_norm == "full":
+        n += (h + kv) * hd
+    if cfg.attention_sinks:
+        n += h
+    return n
+
+
+def dense_mlp_params(cfg: ModelConfig, hidden: int) -> int:
+    matrices = 3 if cfg.mlp != "gelu" else 2
+    n = matrices * cfg.d_model * hidden
+    if cfg.mlp_bias:
+        n += (matrices - 1) * hidden + cfg.d_model
+    return n
+
+
+def expert_params(cfg: ModelConfig) -> int:
+    """One routed expert (same shape as a dense MLP of expert_size)."""
+    return dense_mlp_params(cfg, cfg.expert_size)
+
+
+def moe_params(cfg: ModelConfig) -> dict[str, int]:
+    router = _linear(cfg.d_model, cfg.n_experts, cfg.router_bias)
+    shared = dense_mlp_params(cfg, cfg.expert_size * cfg.n_shared_experts) if cfg.n_shared_experts else 0
+    return {"router": router, "experts": cfg.n_experts * expert_params(cfg), "shared_experts": shared}
+
+
+def count_params(cfg: ModelConfig) -> dict:
+    d = cfg.d_model
+    embedding = cfg.vocab_size * d + (cfg.context_length * d if cfg.position == "learned" else 0)
+    head = 0 if cfg.tie_embeddings else cfg.vocab_size * d
+    norms_per_block = 2 * _norm(cfg, d) * (2 if cfg.norm_placement == "sandwich" else 1)
+    by = {"embedding": embedding, "attention": 0, "mlp": 0, "router": 0, "experts": 0,
+          "shared_experts": 0, "norms": _norm(cfg, d), "lm_head": head}
+    n_moe = 0
+    for i in range(cfg.n_layers):
+        by["attention"] += attention_params(cfg)
+        by["norms"] += norms_per_block
+        if cfg.is_moe_layer(i):
+            n_moe += 1
+            for key, value in moe_params(cfg).items():
+                by[key] += value
+        else:
+            by["mlp"] += dense_mlp_params(cfg, cfg.hidden)
+    total = sum(by.values())
+    inactive = n_moe * (cfg.n_experts - cfg.experts_top_k) * expert_params(cfg)
+    active = total - inactive
+    return {"total": total, "embedding": embedding, "active": active,
+            "active_excl_embedding": active - cfg.vocab_size * d - (cfg.context_length * d if cfg.position == "learned" else 0),
+            "non_embedding": total - embedding, "active_non_embedding": active - embedding - head,
+            "by_component": by}
+

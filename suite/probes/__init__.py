@@ -1,0 +1,71 @@
+"""Probe registry. A probe is a plain function `(config, settings) -> list[Row]`.
+
+Register one with `@probe("name", family="latency", isolate=True)`; `isolate` asks the runner
+to run its cells in a fresh subprocess (memory is measured there). Probe modules are imported
+lazily by `load_all()` so that importing the registry stays cheap.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..config import ModelConfig
+
+
+@dataclass
+class Row:
+    """One measured or computed number. The runner adds run id, variant, probe, status, provenance."""
+    metric: str
+    value: float | None
+    unit: str = ""
+    lower_is_better: bool | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # per-row settings (e.g. context=1024)
+    extra: dict[str, Any] = field(default_factory=dict)     # raw samples, fit ranges, notes
+
+
+ProbeFn = Callable[[ModelConfig, dict[str, Any]], list[Row]]
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    name: str
+    family: str
+    fn: ProbeFn
+    isolate: bool = False       # run each cell in a fresh subprocess
+    defaults: dict[str, Any] = field(default_factory=dict)
+    doc: str = ""
+
+
+PROBES: dict[str, ProbeSpec] = {}
+PROBE_MODULES = ("analytic", "latency", "memory", "scaling", "quality")
+
+
+def probe(name: str, *, family: str | None = None, isolate: bool = False, defaults: dict | None = None):
+    def register(fn: ProbeFn) -> ProbeFn:
+        if name in PROBES and PROBES[name].fn is not fn:
+            raise ValueError(f"probe '{name}' is already registered by {PROBES[name].fn.__module__}")
+        PROBES[name] = ProbeSpec(name=name, family=family or name, fn=fn, isolate=isolate,
+                                 defaults=dict(defaults or {}), doc=(fn.__doc__ or "").strip())
+        return fn
+    return register
+
+
+def load_all() -> dict[str, ProbeSpec]:
+    for module in PROBE_MODULES:
+        try:
+            importlib.import_module(f"{__name__}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{module}":
+                raise
+    return PROBES
+
+
+def get_probe(name: str) -> ProbeSpec:
+    load_all()
+    if name not in PROBES:
+        close = difflib.get_close_matches(name, list(PROBES), n=3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise KeyError(f"unknown probe '{name}'.{hint} Available: {', '.join(sorted(PROBES))}.")
+    return PROBES[name]
