@@ -57,6 +57,13 @@ def _human(n: float) -> str:
     return str(int(n))
 
 
+def console():
+    """A rich console that does not wrap tables to 80 columns when piped (CI logs, `| less`)."""
+    import sys
+    from rich.console import Console
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
 def render_list(rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -68,7 +75,7 @@ def render_list(rows: list[dict[str, Any]]) -> None:
         active = _human(r["params_active"]) if r["params_active"] != r["params_total"] else ""
         table.add_row(r["name"], r["family"], _human(r["params_total"]), active, f"{r['context_length']:,}",
                       r["components"])
-    Console().print(table)
+    console().print(table)
 
 
 def show_data(spec: str, registry_dirs=(), *, scale: str | None = None) -> dict[str, Any]:
@@ -113,15 +120,14 @@ def _jsonable(value):
 
 
 def render_show(data: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
-    console = Console()
-    console.print(f"[bold]{data['name']}[/bold]  ({data['family']})  {data['description']}")
+    out = console()
+    out.print(f"[bold]{data['name']}[/bold]  ({data['family']})  {data['description']}")
     if data["source"]:
-        console.print(f"source: {data['source']}")
+        out.print(f"source: {data['source']}")
     if len(data["chain"]) > 1:
-        console.print("inherits: " + " <- ".join(reversed(data["chain"])))
-    console.print(f"components: {data['components']}\n")
+        out.print("inherits: " + " <- ".join(reversed(data["chain"])))
+    out.print(f"components: {data['components']}\n")
     p = data["params"]
     table = Table(title="parameters", header_style="bold")
     table.add_column("component")
@@ -133,7 +139,7 @@ def render_show(data: dict[str, Any]) -> None:
     table.add_row("[bold]total[/bold]", f"[bold]{p['total']:,}[/bold]", "")
     table.add_row("active per token", f"{p['active']:,}", "")
     table.add_row("active excl. input embedding", f"{p['active_excl_embedding']:,}", "")
-    console.print(table)
+    out.print(table)
     cfg_table = Table(title="resolved config (non-default fields)", header_style="bold")
     cfg_table.add_column("field")
     cfg_table.add_column("value", overflow="fold")
@@ -144,10 +150,34 @@ def render_show(data: dict[str, Any]) -> None:
             continue
         shown = value if not isinstance(value, list) else _compress(value)
         cfg_table.add_row(key, str(shown), origin)
-    console.print(cfg_table)
-    for key in ("flops", "kv_cache_bytes_per_token", "weights_bytes"):
-        if key in data:
-            console.print(f"{key}: {data[key]}")
+    out.print(cfg_table)
+    if "flops" in data:
+        out.print(_cost_table(data))
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{int(n)} B"
+
+
+def _cost_table(data: dict[str, Any]):
+    from rich.table import Table
+    flops = data["flops"]
+    table = Table(title=f"analytic costs (context {flops['context']:,}; FLOPs count {flops['counting']} work)",
+                  header_style="bold")
+    table.add_column("quantity")
+    for dtype in data["weights_bytes"]:
+        table.add_column(dtype, justify="right")
+    table.add_row("weights", *(_bytes(v) for v in data["weights_bytes"].values()))
+    table.add_row("KV cache / token", *(_bytes(data["kv_cache_bytes_per_token"].get(k, 0))
+                                        if k in data["kv_cache_bytes_per_token"] else "" for k in data["weights_bytes"]))
+    table.add_section()
+    for label, key in (("prefill FLOP / token", "prefill_per_token"), ("decode FLOP / token", "decode_per_token"),
+                       ("train FLOP / token", "train_per_token")):
+        table.add_row(label, f"{_human(flops[key])}", *[""] * (len(data["weights_bytes"]) - 1))
+    return table
 
 
 def _compress(values: list) -> str:
@@ -167,4 +197,4 @@ def render_fields() -> None:
     for f in dataclasses.fields(ModelConfig):
         default = f.default if f.default is not dataclasses.MISSING else None
         table.add_row(f.name, repr(default))
-    Console().print(table)
+    console().print(table)
