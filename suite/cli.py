@@ -74,7 +74,278 @@ def _cmd_show(args) -> int:
     return 0
 
 
-COMMANDS = [_add_list, _add_show]
+# ---------------------------------------------------------------- run / table
+def _add_run(sub) -> None:
+    p = sub.add_parser(
+        "run", help="run a suite (default: quick) and write the HTML report",
+        description="Run variants × probes × settings. Each cell is cached by a content hash in OUT, so "
+                    "re-running only computes new or changed cells; a killed run continues with --resume. "
+                    "Exit status 1 if a cell crashed (status error); oom and timeout are recorded results.")
+    p.add_argument("variants", nargs="*", metavar="VARIANT", help="variants to run (default: the suite's)")
+    p.add_argument("--suite", default=None, help="suite name (quick, standard, full) or YAML path (default: quick)")
+    p.add_argument("--probes", nargs="+", metavar="PROBE", help="probes or probe families (default: the suite's)")
+    p.add_argument("--out", default=None, help="results folder (default: results/<suite>)")
+    _scale_arg(p)
+    p.add_argument("--force", action="store_true", help="recompute cached cells")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in OUT with its arguments and run id")
+    p.add_argument("--jobs", type=int, default=None, help="cells at once, each in its own subprocess (default 1)")
+    p.add_argument("--timeout", type=float, default=None, metavar="S", help="per-cell timeout in seconds")
+    p.add_argument("--memory-cap", default=None, metavar="SIZE",
+                   help="address space a subprocess cell may add, e.g. 4GB (beyond: recorded as oom)")
+    p.add_argument("--probe-module", action="append", default=[], metavar="MODULE",
+                   help="import this module or .py file to register extra probes (repeatable)")
+    p.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    _registry_arg(p)
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args) -> int:
+    from .runner import run_command
+    return run_command(args)
+
+
+def _add_table(sub) -> None:
+    p = sub.add_parser("table", help="print the leaderboard of results folders",
+                       description="Leaderboard (variants × key metrics, each at one canonical setting) "
+                                   "of one or more results folders.")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="results folders (or results.jsonl files)")
+    p.add_argument("--baseline", help="also show each value as a ratio to this variant")
+    p.add_argument("--metrics", nargs="+", metavar="METRIC", help="metrics to show (default: key metrics)")
+    p.add_argument("--csv", metavar="FILE", help="write the table as CSV")
+    p.add_argument("--markdown", metavar="FILE", help="write the table as Markdown")
+    p.set_defaults(func=_cmd_table)
+
+
+def _cmd_table(args) -> int:
+    from .table import table_command
+    return table_command(args)
+
+
+# ---------------------------------------------------------------- report
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="write the HTML report (or a Markdown / CSV leaderboard) of results folders",
+                       description="One self-contained HTML file (opens offline, from file://): header, "
+                                   "leaderboard, evolution ladder, context scaling, memory breakdown, "
+                                   "trade-offs, variant cards. --format md / csv write only the leaderboard.")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="results folders (each with results.jsonl or .parquet)")
+    p.add_argument("--out", default=None, help="output file (default: DIR/report.html, .md or .csv)")
+    p.add_argument("--format", default="html", choices=["html", "md", "csv"], help="output format (default: html)")
+    p.add_argument("--baseline", metavar="VARIANT",
+                   help="variant the ratios are taken to (default: the ladder's first rung, else the first variant)")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args) -> int:
+    from pathlib import Path
+    from .report import write_report
+    out = Path(args.out) if args.out else Path(args.dirs[0]) / f"report.{args.format}"
+    path = write_report([Path(d) for d in args.dirs], out, fmt=args.format, baseline=args.baseline)
+    print(f"report: {path} ({path.stat().st_size / 2 ** 20:.1f} MiB)")
+    return 0
+
+
+# ---------------------------------------------------------------- budget / calibrate
+def _add_budget(sub) -> None:
+    from .budget import DEVICES
+    p = sub.add_parser("budget", help="serving budget: max context in memory, max batch, decode tokens/s bound",
+                       description="From the config alone: the longest context (or largest batch) that fits in a "
+                                   "memory budget next to the weights, and the decode roofline (tokens/s bound by "
+                                   "memory bandwidth and by compute) on a device.")
+    p.add_argument("name", help="variant name or path")
+    _registry_arg(p)
+    _scale_arg(p)
+    p.add_argument("--memory", metavar="SIZE", help="memory budget, e.g. 80GB, 8GiB, 24e9 (default: the device's)")
+    p.add_argument("--dtype", default="bf16", help="weight format: fp32 bf16 fp16 fp8 int8 int4 mxfp4 (default bf16)")
+    p.add_argument("--kv-dtype", help="KV-cache type (default: the weight type, bf16 for quantised formats)")
+    p.add_argument("--batch", type=int, default=1, help="concurrent sequences (default 1)")
+    p.add_argument("--context", type=int, help="context for the max batch and the roofline (default: the max context)")
+    p.add_argument("--reserve", metavar="SIZE", default="0", help="memory kept back for activations/overhead")
+    p.add_argument("--device", default=None,
+                   help=f"device preset ({', '.join(DEVICES)}) or a file from `archbench calibrate --output` "
+                        "(default h100)")
+    p.add_argument("--device-peak", type=float, metavar="FLOPS", help="peak FLOP/s (overrides the preset)")
+    p.add_argument("--device-bandwidth", type=float, metavar="BYTES_PER_S", help="memory bandwidth (overrides the preset)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_budget)
+
+
+def _cmd_budget(args) -> int:
+    from . import budget
+    from .registry import resolve_config
+    cfg = resolve_config(args.name, args.registry, scale=args.scale)
+    custom = args.device is None and args.device_peak and args.device_bandwidth
+    device = budget.get_device(None if custom else (args.device or "h100"), peak=args.device_peak,
+                               bandwidth=args.device_bandwidth)
+    data = budget.report(cfg, memory=budget.parse_size(args.memory) if args.memory else None, dtype=args.dtype,
+                         kv_dtype=args.kv_dtype, batch=args.batch, context=args.context, device=device,
+                         reserve=budget.parse_size(args.reserve) if args.reserve not in ("0", 0) else 0)
+    if args.json:
+        _print_json(data)
+    else:
+        budget.render(data)
+    return 0
+
+
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser("calibrate", help="measure this machine's matmul FLOP/s and memory bandwidth",
+                       description="Measure this machine with torch (fp32 matmul FLOP/s, copy bandwidth); "
+                                   "`--output FILE` writes a device file for `archbench budget --device FILE`.")
+    p.add_argument("--size", type=int, default=2048, help="matmul size n (n x n times n x n; default 2048)")
+    p.add_argument("--copy-mib", type=int, default=256, help="MiB copied for the bandwidth test (default 256)")
+    p.add_argument("--repeats", type=int, default=5, help="best of this many timings (default 5)")
+    p.add_argument("--output", metavar="FILE", help="write the device file here")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_calibrate)
+
+
+def _cmd_calibrate(args) -> int:
+    from pathlib import Path
+    from .budget import calibrate
+    for name in ("size", "copy_mib", "repeats"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
+    data = calibrate(matmul_size=args.size, copy_bytes=args.copy_mib * 2**20, repeats=args.repeats)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(data, indent=2) + "\n")
+    if args.json:
+        _print_json(data)
+    else:
+        print(f"matmul: {data['peak_flops'] / 1e9:,.1f} GFLOP/s  copy bandwidth: {data['bandwidth'] / 1e9:,.1f} GB/s  "
+              f"({data['threads']} threads)" + (f"\nwrote {args.output}" if args.output else ""))
+    return 0
+
+
+# ---------------------------------------------------------------- import
+def _add_import(sub) -> None:
+    p = sub.add_parser("import", help="map a Hugging Face checkpoint to a variant and load its weights",
+                       description="Read a Hugging Face checkpoint folder (config.json + *.safetensors, sharded or "
+                                   "not; pickle files are refused) or just a config.json, print its variant YAML "
+                                   "(or write it with --out) and load the weights into archbench's decoder. "
+                                   "Supported model types: gpt2, llama, mistral, qwen2, qwen3, qwen3_moe, "
+                                   "gemma3_text, gemma3 (text decoder), olmo2, gpt_oss, deepseek_v3.")
+    p.add_argument("path", metavar="DIR", help="checkpoint folder, or a config.json (architecture only)")
+    p.add_argument("--out", metavar="FILE.yaml", help="write the variant YAML to this file instead of stdout")
+    p.add_argument("--name", help="variant name (default: the folder name)")
+    p.add_argument("--check", action="store_true",
+                   help="also run the transformers model on the same random tokens and report the max absolute "
+                        "logit difference, for the full forward pass and for KV-cache decoding (fp32)")
+    p.add_argument("--seq-len", type=int, default=32, help="tokens per sequence for --check (default 32)")
+    p.add_argument("--tol", type=float, default=1e-4, help="--check exits 1 above this max abs difference")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_import)
+
+
+def _cmd_import(args) -> int:
+    from .checkpoints import import_checkpoint
+    record, text = import_checkpoint(args.path, name=args.name, out=args.out, check=args.check,
+                                     seq_len=args.seq_len)
+    failed = args.check and max(record["max_abs_diff"], record["decode_max_abs_diff"]) > args.tol
+    if args.json:
+        _print_json(record)
+        return 1 if failed else 0
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        print(f"wrote {args.out}", file=sys.stderr)
+    w = record["weights"]
+    print(f"{record['variant']} ({record['model_type']}): {record['params']['total']:,} parameters; "
+          + (f"loaded {w['tensors']} tensors from {w['files']} file(s)" if w else "config only, no weights"),
+          file=sys.stderr)
+    if args.check:
+        print(f"parity vs transformers {record['transformers_version']}: max |logit diff| "
+              f"{record['max_abs_diff']:.2e} full forward, {record['decode_max_abs_diff']:.2e} KV-cache decoding "
+              f"({record['batch']} x {record['seq_len']} tokens, fp32; tolerance {args.tol:g})"
+              + (" FAILED" if failed else ""), file=sys.stderr)
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- train / eval
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a proxy from scratch on a fixed token budget",
+                       description="Train VARIANT (scaled to a proxy) on the embedded corpus (Python standard-library "
+                                   "source, hash recorded) mixed with synthetic recall/copy/passkey documents. AdamW, "
+                                   "5%% linear warm-up then cosine to 10%% of the peak rate; the first seed sweeps "
+                                   "--lr and the best rate (validation loss) trains the other seeds. Writes "
+                                   "OUT/lr<LR>-seed<S>/ (model.safetensors, config.yaml, train.json) and OUT/summary.json.")
+    p.add_argument("variant", help="variant name or YAML path")
+    _scale_arg(p, default="tiny")
+    p.add_argument("--tokens", type=int, default=1_000_000, help="token budget per run (default 1,000,000)")
+    p.add_argument("--corpus", metavar="PATH", help="UTF-8 text file instead of the embedded corpus (last 10%% held out)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
+    p.add_argument("--lr", type=float, nargs="+", default=[2e-3], help="peak learning rate(s) to sweep (default 2e-3)")
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per step (default 16)")
+    p.add_argument("--seq-len", type=int, help="training context (default min(context_length, 256))")
+    p.add_argument("--synthetic-fraction", type=float, default=0.5,
+                   help="share of sequences made of synthetic task documents (default 0.5)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    _registry_arg(p)
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from .training import train_command
+    train_command(args.variant, out=args.out, scale=args.scale, tokens=args.tokens, corpus=args.corpus,
+                  seeds=args.seeds, lrs=args.lr, batch_size=args.batch_size, seq_len=args.seq_len,
+                  synthetic_fraction=args.synthetic_fraction, registry=args.registry)
+    return 0
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a variant or checkpoint on lm-eval tasks",
+                       description="Run lm-eval tasks on VARIANT_OR_DIR: a variant (random init unless --checkpoint), "
+                                   "a folder from `archbench train`, or a Hugging Face checkpoint folder (its "
+                                   "tokenizer.json is used). Our tasks (`archbench` runs them all): archbench_bpb, "
+                                   "archbench_mqar_{4,8,16,32}, archbench_copy, archbench_passkey_{1,2,4}x; any "
+                                   "lm-eval task name works too (it must be available offline).")
+    p.add_argument("target", metavar="VARIANT_OR_DIR", nargs="?")
+    p.add_argument("--tasks", default="archbench", help="comma-separated task, group or tag names (default: archbench)")
+    p.add_argument("--list-tasks", action="store_true", help="list the archbench tasks and exit")
+    _scale_arg(p)
+    p.add_argument("--checkpoint", metavar="DIR", help="weights from an `archbench train` folder for VARIANT")
+    p.add_argument("--tokenizer", metavar="PATH", help="tokenizer.json (default: bytes, or the folder's tokenizer.json)")
+    p.add_argument("--limit", type=float, help="documents per task (a fraction if < 1), as in lm-eval")
+    p.add_argument("--num-fewshot", type=int, help="few-shot examples, as in lm-eval")
+    p.add_argument("--batch-size", type=int, default=8, help="requests per forward pass (default 8)")
+    p.add_argument("--device", default=None, help="torch device (default cpu)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--overflow", default="fail", choices=["fail", "truncate"],
+                   help="requests longer than learned positions: score as failure (default) or keep the last tokens")
+    p.add_argument("--include-path", action="append", default=[], metavar="DIR", help="extra lm-eval task folder")
+    p.add_argument("--metadata", metavar="JSON", help="task metadata, e.g. '{\"context_length\": 512}'")
+    p.add_argument("--gen-kwargs", metavar="K=V,...", help="generation overrides, as in lm-eval")
+    p.add_argument("--bootstrap-iters", type=int, default=1000, help="bootstrap resamples for stderr (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="init seed of an untrained variant (default 0)")
+    p.add_argument("--output", metavar="FILE.json", help="write lm-eval's results as JSON")
+    _registry_arg(p)
+    p.set_defaults(func=_cmd_eval)
+
+
+def _cmd_eval(args) -> int:
+    from .lm_eval_adapter import list_tasks, print_eval, run_eval
+    if args.list_tasks:
+        list_tasks()
+        return 0
+    if not args.target:
+        raise ConfigError("`archbench eval` needs a variant name or a checkpoint folder (see `archbench list`).")
+    try:
+        metadata = json.loads(args.metadata) if args.metadata else None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--metadata is not valid JSON: {exc}") from None
+    limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
+    results = run_eval(args.target, [t for t in args.tasks.split(",") if t], scale=args.scale,
+                       checkpoint=args.checkpoint, tokenizer=args.tokenizer, limit=limit,
+                       num_fewshot=args.num_fewshot, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
+                       overflow=args.overflow, include_path=args.include_path, metadata=metadata,
+                       bootstrap_iters=args.bootstrap_iters, gen_kwargs=args.gen_kwargs, registry=args.registry,
+                       seed=args.seed)
+    print_eval(results, args.output)
+    return 0
+
+
+COMMANDS = [_add_list, _add_show, _add_run, _add_table, _add_report, _add_budget, _add_calibrate, _add_import,
+            _add_train, _add_eval]
 
 
 def build_parser() -> argparse.ArgumentParser:

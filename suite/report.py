@@ -22,6 +22,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from . import aggregate
+
 FORMATS = ("html", "md", "csv")
 
 # Ladder rungs are the variants of the `ladder` family (named `ladder/NN-...` in architectures/).
@@ -45,13 +47,13 @@ def _settings_cols(df: pd.DataFrame) -> list[str]:
 
 
 def _ok(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    rows = df[(df["metric"] == metric) & (df["status"] == "ok")]
-    return rows[pd.to_numeric(rows["value"], errors="coerce").notna()]
+    return aggregate.ok_rows(df, metric)
 
 
 def _varying(rows: pd.DataFrame, ignore: Iterable[str] = ()) -> list[str]:
-    """Settings columns that take more than one value among `rows` (they split a series)."""
-    return [c for c in _settings_cols(rows) if c not in ignore and rows[c].nunique(dropna=True) > 1]
+    """Scale and settings columns that take more than one value among `rows` (they split a series)."""
+    cols = (["scale"] if "scale" in rows.columns else []) + _settings_cols(rows)
+    return [c for c in cols if c not in ignore and rows[c].nunique(dropna=True) > 1]
 
 
 def _prefer(rows: pd.DataFrame, prefs: dict[str, Any]) -> pd.DataFrame:
@@ -74,14 +76,21 @@ def _per_variant(df: pd.DataFrame, metric: str, **prefs) -> pd.Series:
     return pd.to_numeric(rows.groupby("variant", sort=False)["value"].last(), errors="coerce")
 
 
-def _settings_text(rows: pd.DataFrame) -> str:
-    """The settings shared by `rows`, e.g. 'context 1024 · dtype bf16'."""
+def _choices_text(candidates: pd.DataFrame, chosen: pd.DataFrame, skip: Iterable[str] = ()) -> str:
+    """The choices a figure made: each scale/setting that varies among `candidates` (all rows of
+    the metric) with the one value left in `chosen`, e.g. 'phase decode · tiny proxy'. Settings
+    every row shares (seed, threads...) are not choices and stay out of the caption."""
     parts = []
-    for col in _settings_cols(rows):
-        values = rows[col].dropna().unique()
+    for col in _varying(candidates, ignore=skip):
+        values = chosen[col].dropna().unique()
         if len(values) == 1:
-            parts.append(f"{col.removeprefix('settings.')} {_plain(values[0])}")
+            parts.append(_scale_label(values[0]) if col == "scale"
+                         else f"{col.removeprefix('settings.')} {_plain(values[0])}")
     return " · ".join(parts)
+
+
+def _scale_label(scale: Any) -> str:
+    return "full size" if str(scale) == "full" else f"{scale} proxy"
 
 
 def _plain(value: Any) -> str:
@@ -94,8 +103,8 @@ def _plain(value: Any) -> str:
 def _metric_info(metric: str, df: pd.DataFrame | None = None) -> dict[str, Any]:
     """Display name, unit and direction from `suite.metrics.METRICS`, else from the rows."""
     from .metrics import METRICS
-    info = METRICS.get(metric)
-    if info is not None:
+    if metric in METRICS:
+        info = METRICS[metric]
         return dict(name=info.display_name, unit=info.unit, lower_is_better=info.lower_is_better)
     unit, lower = "", None
     if df is not None:
@@ -112,8 +121,9 @@ _SI = (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3))
 _SI_FLOP = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3))
 
 
-def format_value(value: Any, unit: str = "") -> str:
-    """A number as a person reads it: '1.5 GiB', '124.4M', '12.3 ms', '87.5%', '2.1 GFLOP'."""
+def format_value(value: Any, unit: str = "", *, trim: bool = False) -> str:
+    """A number as a person reads it: '1.50 GiB', '124M', '12.3 ms', '87.5%', '2.10 GFLOP'.
+    With `trim`, trailing zeros go ('2 GiB'): used for axis ticks."""
     try:
         x = float(value)
     except (TypeError, ValueError):
@@ -122,53 +132,106 @@ def format_value(value: Any, unit: str = "") -> str:
         return "—"
     if math.isinf(x):
         return "∞"
+    sig = (lambda v: _sig(v, trim=True)) if trim else _sig
     unit = unit or ""
     u = unit.lower()
     if u in ("bytes", "byte", "b"):
         for name, size in _BINARY:
             if abs(x) >= size:
-                return f"{_sig(x / size)} {name}"
+                return f"{sig(x / size)} {name}"
         return f"{x:.0f} B"
     if u in ("flop", "flops"):
         for name, size in _SI_FLOP:
             if abs(x) >= size:
-                return f"{_sig(x / size)} {name}FLOP"
-        return f"{_sig(x)} FLOP"
+                return f"{sig(x / size)} {name}FLOP"
+        return f"{sig(x)} FLOP"
     if u in ("fraction", "accuracy", "acc"):
-        return f"{x * 100:.1f}%"
+        return f"{x * 100:.0f}%" if trim else f"{x * 100:.1f}%"
     if u in ("ratio", "x", "×"):
-        return f"{_sig(x)}×"
+        return f"{sig(x)}×"
+    if u in ("exponent", "bits/byte"):
+        return sig(x)
     if u in ("count", "params", "parameters", "tokens", ""):
         for name, size in _SI:
             if abs(x) >= size:
-                return f"{_sig(x / size)}{name}" + (f" {unit}" if u == "tokens" else "")
-        text = f"{x:.0f}" if x.is_integer() else _sig(x)
-        return text + (f" {unit}" if u == "tokens" else "")
-    return f"{_sig(x)} {unit}"
+                return f"{sig(x / size)}{name}" + (f" {unit}" if u == "tokens" and not trim else "")
+        text = f"{x:.0f}" if x.is_integer() else sig(x)
+        return text + (f" {unit}" if u == "tokens" and not trim else "")
+    return f"{sig(x)} {unit}"
 
 
-def _sig(x: float, digits: int = 3) -> str:
+def _sig(x: float, digits: int = 3, trim: bool = False) -> str:
     """`digits` significant figures without scientific notation for everyday magnitudes."""
     if x == 0:
         return "0"
     if abs(x) >= 10 ** digits:
         return f"{x:,.0f}"
     decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
-    return f"{x:.{decimals}f}"
+    text = f"{x:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if trim and "." in text else text
 
 
-def _axis_format(unit: str) -> dict[str, Any]:
-    """Plotly axis tick settings for a unit (SI prefixes on log axes)."""
-    u = (unit or "").lower()
-    if u in ("bytes", "byte", "b"):
-        return dict(ticksuffix="B", tickformat="~s")
-    if u in ("flop", "flops"):
-        return dict(ticksuffix="FLOP", tickformat="~s")
-    if u in ("fraction", "accuracy", "acc"):
-        return dict(tickformat=".0%")
-    if u in ("ms", "s"):
-        return dict(ticksuffix=f" {unit}", tickformat="~g")
-    return dict(tickformat="~s")
+# Tick candidates per decade, sparsest first: an axis gets the sparsest set giving >= 4 ticks.
+_LOG_STEPS = ((1,), (1, 3), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8))
+
+
+def _ticks(values: Iterable[Any], unit: str, log: bool = False, zero: bool = True) -> dict[str, Any]:
+    """Tick positions and labels in the report's own number format (binary prefixes for bytes,
+    K for contexts), so axes read like the table; plotly's SI ticks would say 'G' for bytes."""
+    xs = [float(v) for v in values if v is not None and math.isfinite(float(v)) and (float(v) > 0 or not log)]
+    if not xs:
+        return {}
+    lo, hi = min(xs), max(xs)
+    if unit == "context":           # powers of two, labelled 512, 1K, 32K
+        exps = range(max(0, math.floor(math.log2(lo))), math.ceil(math.log2(hi)) + 1)
+        vals = [2.0 ** e for e in exps if lo / 1.5 <= 2 ** e <= hi * 1.5]
+        stride = max(1, math.ceil(len(vals) / 8))
+        vals = vals[::stride]
+        return dict(tickmode="array", tickvals=vals, ticktext=[_context_label(v) for v in vals])
+    base = 1024.0 if unit == "bytes" else 10.0
+    if log:
+        vals = []
+        for steps in _LOG_STEPS:
+            vals = _log_candidates(lo, hi, steps, base)
+            if len(vals) >= 4:
+                break
+        vals = vals[: 12]
+    else:   # bars start at zero; scatter axes span the data; both with plotly's ~5% margin
+        pad = 0.06 * ((hi - min(0.0, lo) if zero else hi - lo) or abs(hi) or 1.0)
+        vals = _linear_candidates(min(0.0, lo) if zero else lo - pad, hi + pad, base)
+    return dict(tickmode="array", tickvals=vals, ticktext=[format_value(v, unit, trim=True) for v in vals])
+
+
+def _log_candidates(lo: float, hi: float, steps: tuple[float, ...], base: float) -> list[float]:
+    out = []
+    unit_exp = math.floor(math.log(lo, base)) - 1
+    while base ** unit_exp <= hi * base:
+        for decade in (1, 10, 100) if base == 1024.0 else (1,):
+            for step in steps:
+                v = step * decade * base ** unit_exp
+                if lo / 1.08 <= v <= hi * 1.08:
+                    out.append(v)
+        unit_exp += 1
+    return sorted(set(out))
+
+
+def _linear_candidates(lo: float, hi: float, base: float) -> list[float]:
+    if hi <= lo:
+        return [lo]
+    scale = base ** max(0, math.floor(math.log(hi, base))) if base == 1024.0 and hi >= 1 else 1.0
+    span = (hi - lo) / scale
+    raw = span / 5
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw) * scale
+    start = math.ceil(lo / step - 1e-9) * step
+    return [round(start + i * step, 12) for i in range(int((hi - start) / step + 1e-9) + 1)]
+
+
+def _context_label(n: float) -> str:
+    n = int(n)
+    if n >= 1024 * 1024 and n % (1024 * 1024) == 0:
+        return f"{n // (1024 * 1024)}M"
+    return f"{n // 1024}K" if n >= 1024 and n % 1024 == 0 else str(n)
 
 
 def _title(metric: str, df: pd.DataFrame | None = None) -> str:
@@ -216,22 +279,13 @@ def _axis(title: str = "", log: bool = False, **extra) -> dict[str, Any]:
 def figure_json(fig: dict[str, Any]) -> str:
     """Figure dict -> JSON that can sit inside a <script> element (no `</`, no `<!--`)."""
     from plotly.utils import PlotlyJSONEncoder
-    text = json.dumps(fig, cls=PlotlyJSONEncoder, separators=(",", ":"), allow_nan=False
-                      ) if _finite(fig) else json.dumps(_clean(fig), cls=PlotlyJSONEncoder, separators=(",", ":"))
+    text = json.dumps(_clean(fig), cls=PlotlyJSONEncoder, separators=(",", ":"), allow_nan=False)
     return _script_safe(text)
 
 
 def _script_safe(text: str) -> str:
     # `\/` and `\u0021` are valid JSON escapes, so JSON.parse gives back the original strings.
     return text.replace("</", "<\\/").replace("<!--", "<\\u0021--")
-
-
-def _finite(obj: Any) -> bool:
-    try:
-        json.dumps(obj, allow_nan=False, default=lambda o: None)
-        return True
-    except ValueError:
-        return False
 
 
 def _clean(obj: Any) -> Any:
@@ -273,182 +327,56 @@ def _empty(probe: str, what: str = "") -> str:
     return f"No data for this section in these results (run probe {probe}).{hint}"
 
 
-# ----------------------------------------------------------------- aggregate adapter
-# FALLBACK until suite.aggregate lands: the few pandas reductions below belong in aggregate.py
-# (leaderboard columns/values, ranks, ratio to baseline, win rates, Pareto front, exponents,
-# ladder deltas). Each `_agg_*` is one call site to switch to `aggregate.*`.
-@dataclass(frozen=True)
-class Column:
-    """One leaderboard column: a metric at one choice of settings (and scale)."""
-    key: str
-    metric: str
-    unit: str
-    lower_is_better: bool | None
-    settings: tuple[tuple[str, Any], ...]    # (settings column, value) pairs the column fixes
-    settings_text: str
-    scale: str
-
-
-def _agg_columns(df: pd.DataFrame) -> list[Column]:
-    """Key metrics present in the results; a metric measured at several settings gets the
-    settings (and scale) that cover the most variants, the largest context on a tie."""
-    from .metrics import key_metrics
-    columns = []
-    for metric in key_metrics():
-        rows = _ok(df, metric)
-        if rows.empty:
-            continue
-        split = [c for c in ["scale"] + _settings_cols(rows) if rows[c].nunique(dropna=True) > 1]
-        fixed: tuple[tuple[str, Any], ...] = ()
-        if split:
-            combos = rows.groupby(split, dropna=False)["variant"].nunique().reset_index()
-            combos["_ctx"] = pd.to_numeric(combos.get("settings.context", 0), errors="coerce").fillna(0)
-            combos["_batch1"] = pd.to_numeric(combos.get("settings.batch", 1), errors="coerce").fillna(1) == 1
-            best = combos.sort_values(["variant", "_batch1", "_ctx"], ascending=False).iloc[0]
-            fixed = tuple((c, best[c]) for c in split)
-            for c, v in fixed:
-                rows = rows[rows[c].isna()] if pd.isna(v) else rows[rows[c] == v]
-        info = _metric_info(metric, df)
-        scale = ", ".join(map(str, rows["scale"].dropna().unique())) if "scale" in rows.columns else ""
-        text = _settings_text(rows.drop(columns=[c for c in _settings_cols(rows) if c == "settings.dtype"
-                                                 and metric.startswith("params")], errors="ignore"))
-        key = metric + "".join(f"|{c}={_plain(v)}" for c, v in fixed)
-        columns.append(Column(key=key, metric=metric, unit=info["unit"], lower_is_better=info["lower_is_better"],
-                              settings=fixed, settings_text=text, scale=scale))
-    return columns
-
-
-def _column_rows(df: pd.DataFrame, col: Column, status: str | None = "ok") -> pd.DataFrame:
-    rows = df[df["metric"] == col.metric]
-    if status:
-        rows = rows[rows["status"] == status]
-    for c, v in col.settings:
-        rows = rows[rows[c].isna()] if pd.isna(v) else rows[rows[c] == v]
-    return rows
-
-
-def _agg_values(df: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
-    """Variants × column keys (latest row wins)."""
-    variants = _variants(df)
-    table = pd.DataFrame(index=pd.Index(variants, name="variant"))
-    for col in columns:
-        rows = _column_rows(df, col)
-        table[col.key] = pd.to_numeric(rows.groupby("variant")["value"].last(), errors="coerce")
-    return table
-
-
-def _agg_ranks(values: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
-    """1 = best; metrics with no direction (None) are not ranked."""
-    ranks = pd.DataFrame(index=values.index)
-    for col in columns:
-        if col.lower_is_better is None:
-            ranks[col.key] = float("nan")
-        else:
-            ranks[col.key] = values[col.key].rank(ascending=col.lower_is_better, method="min")
-    return ranks
-
-
-def _agg_win_rates(values: pd.DataFrame, columns: list[Column]) -> pd.Series:
-    """Mean over ranked metrics of the fraction of other variants this one beats (HELM's mean win rate)."""
-    scores = []
-    for col in columns:
-        if col.lower_is_better is None:
-            continue
-        v = values[col.key]
-        n = v.notna().sum()
-        if n < 2:
-            continue
-        beaten = v.rank(ascending=not col.lower_is_better, method="average") - 1
-        scores.append(beaten / (n - 1))
-    if not scores:
-        return pd.Series(float("nan"), index=values.index)
-    return pd.concat(scores, axis=1).mean(axis=1, skipna=True)
-
-
-def _agg_pareto_front(points: pd.DataFrame, x: str, y: str, x_lower: bool, y_lower: bool) -> list:
-    """Index labels of the points no other point beats on both axes."""
-    sx = 1 if x_lower else -1
-    sy = 1 if y_lower else -1
-    front = []
-    for i, p in points.iterrows():
-        dominated = ((sx * points[x] <= sx * p[x]) & (sy * points[y] <= sy * p[y]) &
-                     ((sx * points[x] < sx * p[x]) | (sy * points[y] < sy * p[y]))).any()
-        if not dominated:
-            front.append(i)
-    return front
-
-
-def _agg_exponents(df: pd.DataFrame, metric: str, exponent_metric: str, phase: str | None) -> dict[str, float]:
-    """Fitted exponents from the scaling probe's rows for this phase; else a log-log fit here."""
-    import numpy as np
-    rows = _ok(df, exponent_metric)
-    if phase is not None and "settings.phase" in rows.columns:
-        rows = rows[rows["settings.phase"] == phase]
-    found = rows.groupby("variant")["value"].last().to_dict() if not rows.empty else {}
-    measured = _ok(df, metric)
-    if "settings.context" in measured.columns:
-        for variant, group in measured.groupby("variant"):
-            if variant in found:
-                continue
-            x = pd.to_numeric(group["settings.context"], errors="coerce")
-            y = pd.to_numeric(group["value"], errors="coerce")
-            ok = (x > 0) & (y > 0)
-            if x[ok].nunique() >= 2:
-                found[variant] = float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
-    return found
-
-
-def _agg_ladder_deltas(values: pd.Series) -> pd.DataFrame:
-    """Rung-by-rung change of one metric: value, delta to the rung before, relative change in %."""
-    frame = pd.DataFrame({"variant": values.index, "value": values.to_numpy(dtype=float)})
-    frame = frame.dropna(subset=["value"]).reset_index(drop=True)
-    frame["delta"] = frame["value"].diff()
-    frame["pct"] = frame["delta"] / frame["value"].shift().abs() * 100
-    return frame
-
-
 # ----------------------------------------------------------------- leaderboard
-def default_baseline(df: pd.DataFrame, registry=None) -> str | None:
+def default_baseline(df: pd.DataFrame) -> str | None:
     """The ladder's first rung when the ladder was run, else the first variant of the results."""
-    rungs = _ladder_order(df, registry)
+    rungs = aggregate.ladder_variants(df)
     if rungs:
         return rungs[0]
     variants = _variants(df)
     return variants[0] if variants else None
 
 
-def leaderboard_view(df: pd.DataFrame, baseline: str | None = None, registry=None) -> dict[str, Any]:
-    """Variants × key metrics, each cell with its value, rank, ratio to the baseline and status."""
-    columns = _agg_columns(df)
-    values = _agg_values(df, columns)
-    ranks = _agg_ranks(values, columns)
-    wins = _agg_win_rates(values, columns)
-    baseline = baseline or default_baseline(df, registry)
+def leaderboard_view(df: pd.DataFrame, baseline: str | None = None) -> dict[str, Any]:
+    """Variants × key metrics (from `aggregate`), each cell with value, rank, ratio to the
+    baseline and status; rows ordered by mean win rate."""
+    board = aggregate.leaderboard(df)
+    ranks = aggregate.ranks(board)
+    wins = aggregate.win_rates(board)
+    baseline = baseline or default_baseline(df)
+    ratios = aggregate.ratio_to_baseline(board, baseline) if baseline in board.index else None
+    chosen = board.attrs.get("settings", {})
     families = df.groupby("variant", sort=False)["family"].first().fillna("").astype(str).to_dict()
-    probe_of = df.dropna(subset=["metric"]).groupby("metric")["probe"].first().to_dict()
+    probe_of = df[df["metric"].astype(str) != ""].groupby("metric")["probe"].first().to_dict()
     failures = _failures(df)
 
-    header = [dict(key=c.key, metric=c.metric, name=_metric_info(c.metric, df)["name"], unit=c.unit,
-                   unit_label=_unit_label(c.unit), lower_is_better=c.lower_is_better,
-                   settings=c.settings_text, scale=c.scale, column=c) for c in columns]
+    columns = []
+    for metric in board.columns:
+        info = _metric_info(metric, df)
+        rows = _column_rows(df, metric, chosen.get(metric, {}))
+        settings = {k: v for k, v in chosen.get(metric, {}).items() if k != "scale"}
+        scale = ", ".join(_scale_label(x) for x in rows["scale"].dropna().unique()) if "scale" in rows.columns else ""
+        columns.append(dict(metric=metric, name=info["name"], unit=info["unit"], unit_label=_unit_label(info["unit"]),
+                            lower_is_better=board.attrs["lower_is_better"].get(metric), settings_filter=chosen.get(metric, {}),
+                            settings=" · ".join(f"{k.removeprefix('settings.')} {_plain(v)}" for k, v in settings.items()),
+                            scale=scale))
     rows = []
-    for variant in values.index:
+    for variant in board.index:
         cells = []
-        for c in columns:
-            value = values.at[variant, c.key]
-            rank = ranks.at[variant, c.key]
-            rank = None if pd.isna(rank) else int(rank)
-            count = int(values[c.key].notna().sum())
+        for col in columns:
+            metric = col["metric"]
+            value = board.at[variant, metric]
+            count = int(board[metric].notna().sum())
             if pd.notna(value):
-                base = values.at[baseline, c.key] if baseline in values.index else float("nan")
-                ratio = value / base if pd.notna(base) and base != 0 else float("nan")
-                cells.append(dict(status="ok", text=format_value(value, c.unit), sort=float(value),
-                                  title=f"{value:.6g} {c.unit}".strip() + (f" · rank {rank} of {count}" if rank else ""),
+                rank = None if pd.isna(ranks.at[variant, metric]) else int(ranks.at[variant, metric])
+                ratio = ratios.at[variant, metric] if ratios is not None else float("nan")
+                cells.append(dict(status="ok", text=format_value(value, col["unit"]), sort=float(value),
+                                  title=f"{value:,.6g} {col['unit_label']}".strip() + (f" · rank {rank} of {count}" if rank else ""),
                                   rank=rank, heat=_heat(rank, count) if rank else None,
-                                  ratio=f"{ratio:.2f}×" if math.isfinite(ratio) and variant != baseline else None))
+                                  ratio=f"{ratio:.2f}×" if pd.notna(ratio) and variant != baseline else None))
                 continue
-            status, error = failures.get((variant, probe_of.get(c.metric)), ("missing", ""))
-            failed = _column_rows(df[df["variant"] == variant], c, status=None)
+            status, error = failures.get((variant, probe_of.get(metric)), ("missing", ""))
+            failed = _column_rows(df[df["variant"] == variant], metric, col["settings_filter"], status=None)
             failed = failed[failed["status"] != "ok"]
             if not failed.empty:
                 status, error = str(failed["status"].iloc[-1]), str(failed["error"].iloc[-1])
@@ -459,13 +387,24 @@ def leaderboard_view(df: pd.DataFrame, baseline: str | None = None, registry=Non
         win = None if win is None or pd.isna(win) else float(win)
         rows.append(dict(variant=variant, family=families.get(variant, ""), cells=cells, win_rate=win,
                          win_text="—" if win is None else f"{win * 100:.0f}%",
-                         win_heat=None if win is None else _heat_fraction(1 - win),
                          is_baseline=variant == baseline))
     rows.sort(key=lambda r: -1 if r["win_rate"] is None else -r["win_rate"])
     for i, row in enumerate(rows, 1):
         row["position"] = i
-    return dict(columns=header, rows=rows, baseline=baseline, n_variants=len(rows),
+    return dict(columns=columns, rows=rows, baseline=baseline, n_variants=len(rows),
                 families=sorted({r["family"] for r in rows if r["family"]}))
+
+
+def _column_rows(df: pd.DataFrame, metric: str, settings: dict[str, Any], status: str | None = "ok") -> pd.DataFrame:
+    """The rows behind one leaderboard column (the metric at the settings aggregate chose)."""
+    rows = df[df["metric"] == metric]
+    if status:
+        rows = rows[rows["status"] == status]
+    for col, value in settings.items():
+        if col not in rows.columns:
+            continue
+        rows = rows[rows[col].isna()] if pd.isna(value) else rows[rows[col].astype(str) == str(value)]
+    return rows
 
 
 def _failures(df: pd.DataFrame) -> dict[tuple[str, str], tuple[str, str]]:
@@ -493,43 +432,44 @@ def _heat_fraction(f: float) -> str:
 def _section_ladder(df: pd.DataFrame, figs: _Figures, board: dict, registry) -> Section:
     section = Section("ladder", "Evolution ladder",
                       "What each rung from GPT-2 to gpt-oss changes: a waterfall per key metric, one "
-                      "bar per rung, the delta it adds to the rung before.")
-    from . import aggregate
-    rungs = _ladder_order(df, registry)
+                      "bar per rung, the change it brings over the rung before.")
+    rungs = aggregate.ladder_variants(df)
     if len(rungs) < 2:
         section.empty = ("No data for this section in these results (run the ladder variants, "
-                         "`archbench run ladder/*`, with the analytic, latency and quality probes).")
+                         "`archbench run ladder/...`, with the analytic, latency and quality probes).")
         return section
     descriptions = {}
     for name in rungs:
         cfg = _config(registry, name)
-        descriptions[name] = (cfg.description if cfg is not None else "") or name
+        descriptions[name] = (cfg.description if cfg is not None else "") or ""
+    steps = aggregate.ladder(df, [c["metric"] for c in board["columns"]])
     for col in board["columns"]:
-        deltas = aggregate.ladder_deltas(df, col["metric"], rungs, settings=col.get("settings_filter"))
-        if deltas is None or deltas["value"].notna().sum() < 2:
+        deltas = steps[(steps["metric"] == col["metric"])].dropna(subset=["value"]).reset_index(drop=True)
+        if len(deltas) < 2:
             continue
-        deltas = deltas.dropna(subset=["value"])
+        # the delta to the rung *drawn* before (a rung without the metric is skipped)
+        deltas["delta"] = deltas["value"].diff()
+        pct = (deltas["delta"] / deltas["value"].shift().abs() * 100).tolist()
         lower = col["lower_is_better"]
-        good, bad = "#10b981", "#f43f5e"
+        good, bad, neutral = "#10b981", "#f43f5e", "#94a3b8"
         measure = ["absolute"] + ["relative"] * (len(deltas) - 1)
         y = [float(deltas["value"].iloc[0])] + [float(v) for v in deltas["delta"].iloc[1:]]
         text = [format_value(deltas["value"].iloc[0], col["unit"])] + [
-            (("+" if d >= 0 else "") + (f"{pct:+.0f}%".lstrip("+") if math.isfinite(pct) else ""))
-            for d, pct in zip(deltas["delta"].iloc[1:], deltas["pct"].iloc[1:])]
-        hover = [f"{_short(r)}<br>{descriptions.get(r, r)}<br>{format_value(v, col['unit'])}"
-                 for r, v in zip(deltas["variant"], deltas["value"])]
-        trace = dict(type="waterfall", x=[_short(r) for r in deltas["variant"]], y=y, measure=measure,
+            f"{p:+.0f}%" if math.isfinite(p) and p != 0 else ("±0" if d == 0 else _signed(d, col["unit"]))
+            for d, p in zip(deltas["delta"].iloc[1:], pct[1:])]
+        hover = [f"<b>{_esc(_short(r))}</b>" + (f"<br>{_esc(descriptions[r])}" if descriptions.get(r) else "")
+                 + f"<br>{format_value(v, col['unit'])}" + ("" if i == 0 else f" ({t})")
+                 for i, (r, v, t) in enumerate(zip(deltas["rung"], deltas["value"], text))]
+        trace = dict(type="waterfall", x=[_esc(_short(r)) for r in deltas["rung"]], y=y, measure=measure,
                      text=text, textposition="outside", hovertext=hover, hoverinfo="text",
-                     cliponaxis=False,
-                     connector=dict(line=dict(color="#cbd5e1", width=1)),
-                     increasing=dict(marker=dict(color=bad if lower else good)),
-                     decreasing=dict(marker=dict(color=good if lower else bad)),
+                     cliponaxis=False, connector=dict(line=dict(color="#cbd5e1", width=1)),
+                     increasing=dict(marker=dict(color=neutral if lower is None else bad if lower else good)),
+                     decreasing=dict(marker=dict(color=neutral if lower is None else good if lower else bad)),
                      totals=dict(marker=dict(color="#64748b")))
-        trace["absolute"] = dict(marker=dict(color="#64748b"))
-        trace.pop("absolute")
         layout = _layout(height=340, showlegend=False, margin=dict(l=64, r=16, t=28, b=90),
-                         xaxis=_axis(tickangle=-30), yaxis=_axis(col["name"], **_axis_format(col["unit"])))
-        note = " · ".join(x for x in (col["settings"], col["scale"] and f"scale {col['scale']}") if x)
+                         xaxis=_axis(tickangle=-30),
+                         yaxis=_axis(**_ticks(deltas["value"].tolist() + [0.0], col["unit"])))
+        note = " · ".join(x for x in (col["settings"], col["scale"] and _scale_label(col["scale"])) if x)
         section.figures.append(figs.make(_title(col["metric"], df), [trace], layout, note=note))
     if not section.figures:
         section.empty = _empty("analytic", "The ladder variants have no key metric in common.")
@@ -537,40 +477,31 @@ def _section_ladder(df: pd.DataFrame, figs: _Figures, board: dict, registry) -> 
     return section
 
 
+def _signed(delta: float, unit: str) -> str:
+    return ("+" if delta > 0 else "−") + format_value(abs(delta), unit)
+
+
 def _short(variant: str) -> str:
+    """A rung's name without the `ladder/` folder, for crowded axes."""
     return variant.split("/", 1)[1] if variant.startswith(LADDER_FAMILY + "/") else variant
-
-
-def _ladder_order(df: pd.DataFrame, registry) -> list[str]:
-    """Ladder rungs in order: by depth of the `base:` chain when the registry knows them, else by name."""
-    names = sorted(set(df.loc[df["family"] == LADDER_FAMILY, "variant"]) |
-                   {v for v in df["variant"].unique() if str(v).startswith(LADDER_FAMILY + "/")})
-
-    def depth(name: str) -> tuple[int, str]:
-        try:
-            return (len(registry.resolve(name).chain) if registry is not None else 0, name)
-        except Exception:  # not in this registry: name order
-            return (0, name)
-    return sorted(names, key=depth)
 
 
 # ----------------------------------------------------------------- context scaling
 _SCALING_PANELS = (
-    # metric, exponent metric, phase, y unit for the axis, probe to run when missing
-    ("prefill_ms", "time_exponent", "prefill", "latency"),
-    ("decode_ms_per_token", "time_exponent", "decode", "latency"),
-    ("peak_memory_bytes", "memory_exponent", None, "memory"),
+    # metric, preferred phase when the rows have several
+    ("prefill_ms", "prefill"),
+    ("decode_ms_per_token", "decode"),
+    ("peak_memory_bytes", "prefill"),
 )
 
 
 def _section_scaling(df: pd.DataFrame, figs: _Figures, colors: dict[str, str]) -> Section:
-    from . import aggregate
     section = Section("scaling", "Context scaling",
                       "Latency and memory against context length on log-log axes; the legend gives "
                       "each variant's fitted exponent (1 = linear, 2 = quadratic), ✕ marks where two "
                       "variants cross, the dashed line is the memory budget.")
     crossings = _ok(df, "crossover_context")
-    for metric, exp_metric, phase, probe in _SCALING_PANELS:
+    for metric, phase in _SCALING_PANELS:
         rows = _ok(df, metric)
         if "settings.context" not in rows.columns:
             continue
@@ -579,7 +510,9 @@ def _section_scaling(df: pd.DataFrame, figs: _Figures, colors: dict[str, str]) -
         if rows.empty or rows["settings.context"].nunique() < 2:
             continue
         info = _metric_info(metric, df)
-        exps = aggregate.scaling_exponents(df, metric, exponent_metric=exp_metric, phase=phase)
+        # exponents of exactly the points drawn, so the legend describes the curve beside it
+        fits = aggregate.scaling_exponents(rows, metric)
+        exps = dict(zip(fits["variant"], fits["exponent"]))
         traces = []
         curves: dict[str, tuple[list[float], list[float]]] = {}
         for variant, group in rows.groupby("variant", sort=False):
@@ -588,19 +521,19 @@ def _section_scaling(df: pd.DataFrame, figs: _Figures, colors: dict[str, str]) -
             x, y = group["_ctx"].tolist(), pd.to_numeric(group["value"]).tolist()
             curves[variant] = (x, y)
             k = exps.get(variant)
-            label = variant + (f"  (n^{k:.2f})" if k is not None and math.isfinite(k) else "")
+            label = _esc(variant) + (f"  (n^{k:.2f})" if k is not None and math.isfinite(k) else "")
             traces.append(dict(type="scatter", mode="lines+markers", name=label, x=x, y=y,
                                line=dict(color=colors.get(variant), width=2), marker=dict(size=6),
-                               legendgroup=variant,
-                               hovertemplate=f"{_hover_escape(variant)}<br>context %{{x:,}}<br>"
-                                             f"%{{y:.4~s}} {info['unit']}<extra></extra>"))
+                               legendgroup=variant, hoverinfo="text",
+                               hovertext=[f"<b>{_esc(variant)}</b><br>context {_plain(a)}<br>"
+                                          f"{format_value(b, info['unit'])}" for a, b in zip(x, y)]))
         traces += _crossover_markers(crossings, curves, phase, metric)
-        layout = _layout(xaxis=_axis("context (tokens)", log=True, tickformat="~s"),
-                         yaxis=_axis(_title(metric, df), log=True, **_axis_format(info["unit"])),
+        layout = _layout(xaxis=_axis("context (tokens)", log=True, **_ticks(rows["settings.context"], "context")),
+                         yaxis=_axis(_title(metric, df), log=True, **_ticks(rows["value"], info["unit"], log=True)),
                          legend=dict(font=dict(size=11), orientation="h", y=-0.22, x=0),
                          height=400, margin=dict(l=64, r=16, t=16, b=40))
         section.figures.append(figs.make(_title(metric, df) + " vs context", traces, layout,
-                                         note=_settings_text(rows.drop(columns=["settings.context"]))))
+                                         note=_choices_text(_ok(df, metric), rows, skip=("settings.context",))))
     budget_fig = _budget_figure(df, figs, colors)
     if budget_fig is not None:
         section.figures.append(budget_fig)
@@ -610,8 +543,9 @@ def _section_scaling(df: pd.DataFrame, figs: _Figures, colors: dict[str, str]) -
     return section
 
 
-def _hover_escape(text: str) -> str:
-    # plotly hover templates treat %{...} as fields and some HTML tags as markup
+def _esc(text: Any) -> str:
+    """Text for plotly labels, legends and hovers: plotly renders a subset of HTML tags there and
+    treats %{...} as template fields, so a variant's name is escaped before it reaches a figure."""
     return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace("%{", "%%{"))
 
@@ -635,7 +569,7 @@ def _crossover_markers(crossings: pd.DataFrame, curves: dict, phase: str | None,
             continue
         xs.append(n)
         ys.append(y)
-        texts.append(f"{_hover_escape(row['variant'])} crosses {_hover_escape(row['settings.other_variant'])}"
+        texts.append(f"{_esc(row['variant'])} crosses {_esc(row['settings.other_variant'])}"
                      f"<br>at context {n:,.0f}")
     if not xs:
         return []
@@ -654,76 +588,76 @@ def _loglog_interp(xs: list[float], ys: list[float], x: float) -> float | None:
 
 
 def _budget_figure(df: pd.DataFrame, figs: _Figures, colors: dict[str, str]) -> Figure | None:
-    """Analytic serving memory (weights + KV cache) vs context with the memory budget line."""
+    """Analytic serving memory (weights + KV cache) vs context, the memory budget as a dashed
+    line and, dotted, each variant's way up to the longest context that fits the budget."""
     kv = _ok(df, "kv_cache_bytes")
     if "settings.context" not in kv.columns:
         return None
     kv = _prefer(kv[pd.to_numeric(kv["settings.context"], errors="coerce").notna()],
-                 dict(_keep=("settings.context",), dtype="bf16"))
+                 dict(_keep=("settings.context",), dtype="bf16", scale="full"))
     if kv.empty or kv["settings.context"].nunique() < 2:
         return None
-    dtype = kv["settings.dtype"].dropna().iloc[0] if "settings.dtype" in kv.columns and kv["settings.dtype"].notna().any() else None
-    weights = _per_variant(df, "weights_bytes", dtype=dtype)
-    traces = []
+    dtype = _common(kv, "settings.dtype")
+    scale = _common(kv, "scale")
+    weights = _per_variant(df, "weights_bytes", dtype=dtype, scale=scale)
+    budgets = _ok(df, "max_context_at_budget")
+    budget, budget_label = None, ""
+    if "settings.memory_budget" in budgets.columns:
+        sizes = budgets["settings.memory_budget"].map(_parse_bytes)
+        if sizes.notna().any():
+            budget = float(sizes.dropna().mode().iloc[0])
+            budgets = _prefer(budgets[sizes == budget], dict(dtype=dtype, scale=scale))
+            raw = budgets["settings.memory_budget"].iloc[0]
+            budget_label = raw if isinstance(raw, str) else format_value(budget, "bytes")  # as the user wrote it
+    reach = budgets.groupby("variant")["value"].last() if budget else pd.Series(dtype=float)
+
+    traces, xs_all, ys_all = [], [], []
     for variant, group in kv.groupby("variant", sort=False):
         group = group.assign(_ctx=pd.to_numeric(group["settings.context"])).sort_values("_ctx")
         group = group.groupby("_ctx", as_index=False)["value"].last()
         w = float(weights.get(variant, 0.0) or 0.0)
-        traces.append(dict(type="scatter", mode="lines", name=variant, x=group["_ctx"].tolist(),
-                           y=(pd.to_numeric(group["value"]) + w).tolist(),
-                           line=dict(color=colors.get(variant), width=2), legendgroup=variant,
-                           hovertemplate=f"{_hover_escape(variant)}<br>context %{{x:,}}<br>"
-                                         f"%{{y:.3~s}}B<extra></extra>"))
+        x, y = group["_ctx"].tolist(), (pd.to_numeric(group["value"]) + w).tolist()
+        xs_all += x
+        ys_all += y
+        traces.append(dict(type="scatter", mode="lines+markers", name=_esc(variant), x=x, y=y,
+                           line=dict(color=colors.get(variant), width=2), marker=dict(size=5),
+                           legendgroup=variant, hoverinfo="text",
+                           hovertext=[f"<b>{_esc(variant)}</b><br>context {_context_label(a)}<br>"
+                                      f"{format_value(b, 'bytes')}" for a, b in zip(x, y)]))
+        n = float(reach.get(variant, float("nan")))
+        if math.isfinite(n) and n > 0:
+            xs_all.append(n)
+            traces.append(dict(type="scatter", mode="lines+markers", x=[x[-1], n] if n > x[-1] else [n],
+                               y=[y[-1], budget] if n > x[-1] else [budget], showlegend=False,
+                               legendgroup=variant, line=dict(color=colors.get(variant), width=1.5, dash="dot"),
+                               marker=dict(size=[0, 9] if n > x[-1] else [9], symbol="diamond",
+                                           color=colors.get(variant)),
+                               hoverinfo="text", hovertext=f"<b>{_esc(variant)}</b><br>fits {n:,.0f} tokens "
+                                                           f"in {_esc(budget_label)}"))
     shapes, annotations = [], []
-    budgets = _ok(df, "max_context_at_budget")
-    budget = None
-    if not budgets.empty and "settings.memory_budget" in budgets.columns:
-        values = budgets["settings.memory_budget"].dropna().map(_parse_bytes).dropna()
-        if not values.empty:
-            budget = float(values.mode().iloc[0])
     if budget:
+        ys_all.append(budget)
         shapes.append(dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=budget, y1=budget,
                            line=dict(color="#ef4444", width=1.5, dash="dash")))
         annotations.append(dict(xref="paper", x=0.01, y=math.log10(budget), yref="y", yanchor="bottom",
-                                xanchor="left", showarrow=False, text=f"budget {format_value(budget, 'bytes')}",
+                                xanchor="left", showarrow=False, text=f"budget {_esc(budget_label)}",
                                 font=dict(color="#ef4444", size=11)))
-        at = budgets[budgets["settings.memory_budget"].map(_parse_bytes) == budget]
-        xs, ys, names = [], [], []
-        for variant, n in at.groupby("variant")["value"].last().items():
-            if math.isfinite(float(n)) and float(n) > 0:
-                xs.append(float(n))
-                ys.append(budget)
-                names.append(f"{_hover_escape(variant)}: max context {float(n):,.0f} at budget")
-        if xs:
-            traces.append(dict(type="scatter", mode="markers", name="max context at budget", x=xs, y=ys,
-                               hovertext=names, hoverinfo="text",
-                               marker=dict(symbol="diamond", size=9, color="#ef4444")))
-    layout = _layout(xaxis=_axis("context (tokens)", log=True, tickformat="~s"),
-                     yaxis=_axis("weights + KV cache (bytes)", log=True, **_axis_format("bytes")),
+    layout = _layout(xaxis=_axis("context (tokens)", log=True, **_ticks(xs_all, "context")),
+                     yaxis=_axis("weights + KV cache", log=True, **_ticks(ys_all, "bytes", log=True)),
                      legend=dict(font=dict(size=11), orientation="h", y=-0.22, x=0),
                      shapes=shapes, annotations=annotations, height=400, margin=dict(l=64, r=16, t=16, b=40))
-    note = "analytic, full-size configs" + (f" · dtype {dtype}" if dtype else "")
-    return figs.make("Serving memory vs context (analytic)", traces, layout, note=note)
+    note = " · ".join(t for t in ("analytic", scale and _scale_label(scale), dtype and f"dtype {dtype}") if t)
+    return figs.make("Serving memory vs context", traces, layout, note=note)
 
 
 def _parse_bytes(value: Any) -> float | None:
-    """A budget as bytes: numbers pass through, '24GiB' / '80GB' / '16 GiB' are parsed."""
-    if value is None:
-        return None
+    """A budget setting ('80GB', '8GiB', 24e9) as bytes; None when it cannot be read."""
+    from .budget import parse_size
+    from .config import ConfigError
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        pass
-    text = str(value).strip().replace(" ", "")
-    units = {"tib": 2 ** 40, "gib": 2 ** 30, "mib": 2 ** 20, "kib": 2 ** 10,
-             "tb": 1e12, "gb": 1e9, "mb": 1e6, "kb": 1e3, "b": 1}
-    for suffix, size in units.items():
-        if text.lower().endswith(suffix):
-            try:
-                return float(text[: -len(suffix)]) * size
-            except ValueError:
-                return None
-    return None
+        return float(parse_size(value))
+    except (ConfigError, TypeError, ValueError):
+        return None
 
 
 # ----------------------------------------------------------------- memory breakdown
@@ -731,65 +665,94 @@ _MEMORY_PARTS = (
     # metric, label, colour
     ("weights_bytes", "weights", "#3b82f6"),
     ("kv_cache_bytes", "KV cache", "#f59e0b"),
-    ("activation_bytes_train", "activations", "#10b981"),
+    ("activation_bytes_train", "activations (train)", "#10b981"),
 )
 
 
 def _section_memory(df: pd.DataFrame, figs: _Figures) -> Section:
     section = Section("memory", "Memory breakdown",
-                      "Where the bytes go: weights, KV cache and activations from the analytic model "
-                      "(stacked) beside the peak measured by the memory probe.")
-    by_part = {m: _ok(df, m) for m, _, _ in _MEMORY_PARTS}
-    if all(rows.empty for rows in by_part.values()) and _ok(df, "peak_memory_bytes").empty:
+                      "Where the bytes go: weights, KV cache and training activations from the analytic "
+                      "model, stacked; beside it the peak the memory probe measured against the analytic "
+                      "prediction for the same run.")
+    stacked = _memory_stack(df, figs)
+    measured = _memory_measured(df, figs)
+    section.figures += [f for f in (stacked, measured) if f is not None]
+    if not section.figures:
         section.empty = _empty("analytic or memory")
-        return section
-    # One dtype and one context for the analytic parts; the measured peak per phase beside them.
-    dtype = _common(by_part["weights_bytes"], "settings.dtype")
-    kv = by_part["kv_cache_bytes"]
-    context = None
-    if "settings.context" in kv.columns and kv["settings.context"].notna().any():
-        context = _max_shared_context(kv)
-    notes = []
-    variants: list[str] = []
-    for rows in list(by_part.values()) + [_ok(df, "peak_memory_bytes")]:
-        variants += [v for v in rows["variant"].unique() if v not in variants]
-    traces = []
+    return section
+
+
+def _hbar_layout(n: int, unit_values: list[float], title: str) -> dict[str, Any]:
+    return _layout(barmode="stack", height=max(260, 70 + 34 * n), bargap=0.3,
+                   xaxis=_axis(title, **_ticks(unit_values + [0.0], "bytes")),
+                   yaxis=_axis(autorange="reversed", ticks=""),
+                   legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0, font=dict(size=11),
+                               traceorder="normal"),
+                   margin=dict(l=16, r=24, t=36, b=48))
+
+
+def _memory_stack(df: pd.DataFrame, figs: _Figures) -> Figure | None:
+    """Analytic bytes by component per variant, at one dtype, one scale and one context."""
+    weights = _ok(df, "weights_bytes")
+    if weights.empty and _ok(df, "kv_cache_bytes").empty:
+        return None
+    dtype = _common(_prefer(weights, dict(dtype="bf16", scale="full")), "settings.dtype")
+    scale = _common(_prefer(weights, dict(scale="full")), "scale")
+    kv = _prefer(_ok(df, "kv_cache_bytes"), dict(_keep=("settings.context",), dtype=dtype, scale=scale))
+    context = _max_shared_context(kv) if "settings.context" in kv.columns and kv["settings.context"].notna().any() else None
+    parts = {metric: _per_variant(df, metric, dtype=dtype, context=context, checkpointing=False, scale=scale)
+             for metric, _, _ in _MEMORY_PARTS}
+    variants = [v for v in _variants(df) if any(v in values.index for values in parts.values())]
+    traces, totals = [], [0.0] * len(variants)
     for metric, label, color in _MEMORY_PARTS:
-        values = _per_variant(df, metric, dtype=dtype, context=context, checkpointing=False)
+        values = [_nan_none(parts[metric].get(v)) for v in variants]
+        if all(v is None for v in values):
+            continue
+        totals = [t + (v or 0.0) for t, v in zip(totals, values)]
+        traces.append(dict(type="bar", orientation="h", name=label, marker=dict(color=color),
+                           y=[_esc(v) for v in variants], x=values, hoverinfo="text",
+                           hovertext=[f"<b>{_esc(v)}</b><br>{label}: {format_value(x, 'bytes')}"
+                                      for v, x in zip(variants, values)]))
+    if not traces:
+        return None
+    notes = [t for t in ("analytic", scale and _scale_label(scale), dtype and f"dtype {dtype}",
+                         context is not None and f"KV cache at context {_context_label(float(context))}") if t]
+    return figs.make("Memory by component", traces, _hbar_layout(len(variants), totals, "bytes"),
+                     note=" · ".join(notes))
+
+
+def _memory_measured(df: pd.DataFrame, figs: _Figures) -> Figure | None:
+    """Measured peak vs the analytic prediction of the same cell, per variant (one phase, one context)."""
+    measured = _ok(df, "peak_memory_bytes")
+    if measured.empty:
+        return None
+    predicted = _ok(df, "peak_memory_bytes_analytic")
+    keep = dict(batch=1)
+    if not predicted.empty:   # compare where both exist: the settings of the prediction
+        for col in ("settings.phase", "settings.context", "scale"):
+            value = _common(predicted, col)
+            if value is not None:
+                keep[col.removeprefix("settings.")] = value
+    measured = _prefer(measured, keep)
+    predicted = _prefer(predicted, keep)
+    meas = measured.groupby("variant")["value"].max()
+    pred = predicted.groupby("variant")["value"].max()
+    variants = [v for v in _variants(df) if v in meas.index or v in pred.index]
+    traces = []
+    for label, values, color in (("measured peak", meas, "#475569"), ("analytic peak", pred, "#cbd5e1")):
         if values.empty:
             continue
-        traces.append(dict(type="bar", name=label, marker=dict(color=color),
-                           x=[variants, ["analytic"] * len(variants)],
-                           y=[_nan_none(values.get(v)) for v in variants],
-                           hovertemplate=f"%{{x}}<br>{label}: %{{y:.3~s}}B<extra></extra>"))
-    measured = _ok(df, "peak_memory_bytes")
-    if not measured.empty:
-        phases = (measured["settings.phase"].dropna().unique().tolist()
-                  if "settings.phase" in measured.columns else [])
-        shades = ("#6b7280", "#9ca3af", "#374151")
-        for i, phase in enumerate(phases or [None]):
-            rows = measured if phase is None else measured[measured["settings.phase"] == phase]
-            rows = _prefer(rows, dict(_keep=("settings.phase",), context=context, batch=1))
-            values = rows.groupby("variant")["value"].max()
-            label = "measured peak" + (f" ({phase})" if phase else "")
-            traces.append(dict(type="bar", name=label, marker=dict(color=shades[i % len(shades)]),
-                               x=[variants, [f"measured {phase}" if phase else "measured"] * len(variants)],
-                               y=[_nan_none(values.get(v)) for v in variants],
-                               hovertemplate=f"%{{x}}<br>{label}: %{{y:.3~s}}B<extra></extra>"))
-        scales = measured["scale"].dropna().unique().tolist() if "scale" in measured.columns else []
-        if scales:
-            notes.append("measured at scale " + ", ".join(map(str, scales)))
-    if dtype:
-        notes.append(f"dtype {dtype}")
-    if context:
-        notes.append(f"KV cache at context {_plain(context)}")
-    layout = _layout(barmode="stack", height=420, bargap=0.25,
-                     xaxis=_axis(tickangle=0), yaxis=_axis("bytes", **_axis_format("bytes")),
-                     legend=dict(orientation="h", y=1.08, x=0, font=dict(size=11)),
-                     margin=dict(l=64, r=16, t=36, b=64))
-    section.figures.append(figs.make("Memory by component: analytic vs measured", traces, layout,
-                                     note=" · ".join(notes), wide=True))
-    return section
+        xs = [_nan_none(values.get(v)) for v in variants]
+        traces.append(dict(type="bar", orientation="h", name=label, marker=dict(color=color),
+                           y=[_esc(v) for v in variants], x=xs, hoverinfo="text",
+                           hovertext=[f"<b>{_esc(v)}</b><br>{label}: {format_value(x, 'bytes')}"
+                                      + (f"<br>measured / analytic {meas[v] / pred[v]:.2f}×"
+                                         if v in meas.index and v in pred.index and pred[v] else "")
+                                      for v, x in zip(variants, xs)]))
+    layout = _hbar_layout(len(variants), meas.tolist() + pred.tolist(), "bytes")
+    layout["barmode"] = "group"
+    notes = [t for t in ("measured", _choices_text(_ok(df, "peak_memory_bytes"), measured)) if t]
+    return figs.make("Peak memory: measured vs analytic", traces, layout, note=" · ".join(notes))
 
 
 def _nan_none(value: Any) -> float | None:
@@ -820,14 +783,13 @@ def _max_shared_context(rows: pd.DataFrame) -> Any:
 _TRADEOFFS = (
     # (x metrics in order of preference, y metrics in order of preference, probe hint)
     (("decode_ms_per_token", "flops_decode_per_token"), ("bits_per_byte", "mqar_accuracy", "copy_accuracy"),
-     "quality and latency (or analytic)"),
+     ("quality", "latency")),
     (("params_active", "params_total"), ("bits_per_byte", "mqar_accuracy", "copy_accuracy"),
-     "quality and analytic"),
+     ("quality", "analytic")),
 )
 
 
 def _section_tradeoffs(df: pd.DataFrame, figs: _Figures, colors: dict[str, str]) -> Section:
-    from . import aggregate
     section = Section("tradeoffs", "Trade-offs",
                       "Quality against cost; the line joins the Pareto front, the variants no other "
                       "variant beats on both axes.")
@@ -836,46 +798,42 @@ def _section_tradeoffs(df: pd.DataFrame, figs: _Figures, colors: dict[str, str])
         x_metric = next((m for m in xs if not _ok(df, m).empty), None)
         y_metric = next((m for m in ys if not _ok(df, m).empty), None)
         if x_metric is None or y_metric is None:
-            hints.append(probe)
+            hints += probe
             continue
-        x_rows = _prefer(_ok(df, x_metric), dict(batch=1, dtype="bf16"))
-        y_rows = _prefer(_ok(df, y_metric), {})
-        x = _per_variant(x_rows, x_metric)
-        y = _per_variant(y_rows, y_metric)
-        both = pd.DataFrame({"x": x, "y": y}).dropna()
-        if both.empty:
-            hints.append(probe)
+        points = aggregate.pareto_front(df, x_metric, y_metric)
+        if len(points) < 2:   # one point has no trade-off to show
+            hints += probe
             continue
         xi, yi = _metric_info(x_metric, df), _metric_info(y_metric, df)
-        front = aggregate.pareto_front(both.reset_index(names="variant"), "x", "y",
-                                       x_lower_is_better=xi["lower_is_better"] is not False,
-                                       y_lower_is_better=yi["lower_is_better"] is not False)
-        traces = []
-        if len(front) >= 1:
-            ordered = both.loc[list(front)].sort_values("x")
-            traces.append(dict(type="scatter", mode="lines", name="Pareto front", x=ordered["x"].tolist(),
-                               y=ordered["y"].tolist(), hoverinfo="skip",
-                               line=dict(color="#94a3b8", width=2, dash="dot", shape="hv")))
-        for variant, point in both.iterrows():
-            on_front = variant in set(front)
-            traces.append(dict(type="scatter", mode="markers+text", name=variant, x=[point["x"]], y=[point["y"]],
-                               text=[_hover_escape(_short(variant))], textposition="top center",
+        front = points[points["on_front"]].sort_values("x")
+        traces = [dict(type="scatter", mode="lines", name="Pareto front", x=front["x"].tolist(),
+                       y=front["y"].tolist(), hoverinfo="skip",
+                       line=dict(color="#94a3b8", width=2, dash="dot", shape="hv"))]
+        for point in points.itertuples():
+            variant, on_front = point.variant, bool(point.on_front)
+            traces.append(dict(type="scatter", mode="markers+text", name=_esc(variant), x=[point.x], y=[point.y],
+                               text=[_esc(_short(variant))], textposition="top center",
                                textfont=dict(size=10, color="#4b5563"),
                                marker=dict(size=13 if on_front else 10, color=colors.get(variant),
                                            line=dict(width=2 if on_front else 0, color="#111827")),
-                               hovertemplate=f"{_hover_escape(variant)}<br>{xi['name']}: %{{x:.4~s}}<br>"
-                                             f"{yi['name']}: %{{y:.4~s}}" + ("<br>on the Pareto front" if on_front else "")
-                                             + "<extra></extra>", showlegend=False))
+                               hoverinfo="text", showlegend=False,
+                               hovertext=f"<b>{_esc(variant)}</b><br>{xi['name']}: {format_value(point.x, xi['unit'])}"
+                                         f"<br>{yi['name']}: {format_value(point.y, yi['unit'])}"
+                                         + ("<br>on the Pareto front" if on_front else "")))
         arrow = lambda lower: "lower is better" if lower is not False else "higher is better"
         layout = _layout(xaxis=_axis(f"{_title(x_metric, df)} — {arrow(xi['lower_is_better'])}",
-                                     log=True, **_axis_format(xi["unit"])),
+                                     log=True, **_ticks(points["x"], xi["unit"], log=True)),
                          yaxis=_axis(f"{_title(y_metric, df)} — {arrow(yi['lower_is_better'])}",
-                                     **_axis_format(yi["unit"])),
+                                     **_ticks(points["y"], yi["unit"], zero=False)),
                          showlegend=False, height=400)
-        note = " · ".join(t for t in (_settings_text(x_rows), _settings_text(y_rows)) if t)
+        chosen = points.attrs.get("settings", {})
+        note = " · ".join(f"{_metric_info(m, df)['name']}: " + ", ".join(
+            f"{k.removeprefix('settings.')} {_plain(v)}" for k, v in chosen[m].items()) for m in chosen if chosen[m])
         section.figures.append(figs.make(f"{yi['name']} vs {xi['name']}", traces, layout, note=note))
     if not section.figures:
-        section.empty = _empty(" and ".join(dict.fromkeys(hints)) or "quality")
+        section.empty = (f"No data for this section in these results (run probes "
+                         f"{', '.join(dict.fromkeys(hints or ['quality']))} on at least two variants: a "
+                         f"trade-off needs a quality and a cost metric for each).")
     return section
 
 
@@ -910,7 +868,7 @@ def _section_cards(df: pd.DataFrame, registry, registry_error: str | None) -> Se
 
 
 def _variants(df: pd.DataFrame) -> list[str]:
-    return [str(v) for v in dict.fromkeys(df["variant"].dropna())]
+    return aggregate.variants_in_order(df)
 
 
 def _config(registry, name: str):
@@ -949,19 +907,19 @@ def _show(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def _param_breakdown(cfg) -> list[dict[str, str]]:
-    try:
-        from .params import count_params
-    except ImportError:
-        return []
+def _param_breakdown(cfg) -> list[dict[str, Any]]:
+    """Non-zero components with their share of the total, then active and total."""
+    from .params import count_params
     try:
         counts = count_params(cfg)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a card without a breakdown beats no report
         return []
-    rows = [dict(name=k, value=format_value(v, "count")) for k, v in (counts.get("by_component") or {}).items()]
-    for key in ("embedding", "active", "total"):
-        if key in counts:
-            rows.append(dict(name=key, value=format_value(counts[key], "count"), strong=key == "total"))
+    total = float(counts["total"]) or 1.0
+    rows = [dict(name=k.replace("_", " "), value=format_value(v, "count"), share=100.0 * v / total, strong=False)
+            for k, v in (counts.get("by_component") or {}).items() if v]
+    for key in ("active", "total"):
+        if key in counts and (key == "total" or counts[key] != counts["total"]):
+            rows.append(dict(name=key, value=format_value(counts[key], "count"), share=None, strong=key == "total"))
     return rows
 
 
@@ -971,7 +929,7 @@ def _param_rows_from_results(df: pd.DataFrame, variant: str) -> list[dict[str, s
         values = _per_variant(df[df["variant"] == variant], metric)
         if not values.empty:
             rows.append(dict(name=metric.removeprefix("params_"), value=format_value(values.iloc[0], "count"),
-                             strong=metric == "params_total"))
+                             share=None, strong=metric == "params_total"))
     return rows
 
 
@@ -1020,8 +978,9 @@ def _env():
     import jinja2
     from .registry import data_dir
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("reports"))),
-                             autoescape=jinja2.select_autoescape(("html", "j2", "html.j2")),
+                             autoescape=jinja2.select_autoescape(("html", "html.j2"), default_for_string=True),
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env.filters["md"] = _md_escape   # the Markdown template is not HTML-autoescaped: it escapes per cell
     return env
 
 
@@ -1071,7 +1030,6 @@ def render_html(view: dict[str, Any]) -> str:
 
 def render_markdown(view: dict[str, Any]) -> str:
     template = _env().get_template("leaderboard.md.j2")
-    template.environment.filters["md"] = _md_escape
     return template.render(**view)
 
 

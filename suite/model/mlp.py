@@ -62,7 +62,8 @@ def _sigmoid(cfg, logits, bias):
         group_scores = grouped.topk(2, dim=-1).values.sum(-1)                 # (N, G)
         keep = torch.zeros_like(group_scores).scatter_(
             1, group_scores.topk(cfg.router_topk_groups, dim=-1).indices, 1.0)
-        choice = choice.masked_fill(~keep.bool().repeat_interleave(e // cfg.router_groups, dim=1), 0.0)
+        # -inf, not 0: with a negative correction bias every kept score can be below 0
+        choice = choice.masked_fill(~keep.bool().repeat_interleave(e // cfg.router_groups, dim=1), float("-inf"))
     index = torch.topk(choice, cfg.experts_top_k, dim=-1).indices
     return scores.gather(1, index), index
 

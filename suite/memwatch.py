@@ -1,0 +1,206 @@
+"""Peak memory of a piece of work, measured in a fresh Python subprocess.
+
+`run_isolated("pkg.module:function", payload)` starts `python -m suite.memwatch`, which imports the
+function and calls `function(payload, watch)`; the function returns a JSON-able dict, which comes
+back to the caller. The function takes its measurements through `watch` (a `Watch`).
+
+What is measured, precisely (CPU, Linux):
+
+- The counter is the kernel's resident-set high-water mark `VmHWM` of the subprocess
+  (`/proc/self/status`). tracemalloc cannot be used: it does not see torch's C++ allocations.
+- `baseline_bytes`: `VmRSS` when the work calls `watch.mark_baseline()`: after `import torch` and
+  the suite, with the intra-op thread pool started, *before* the model is built. So a phase's
+  `peak_over_baseline` counts weights, optimizer state, KV cache and activations, and nothing of
+  the interpreter, torch's own libraries or the thread pool.
+- `watch.measure(fn)`: garbage-collects, reads `VmRSS` (`before_bytes`), resets the high-water mark
+  to the current RSS (writing "5" to `/proc/self/clear_refs`, Linux >= 4.0), calls fn, and reads
+  `VmHWM` (`peak_bytes`). Reported: `peak_over_baseline = peak_bytes - baseline_bytes` (the
+  number probes publish) and `increment = peak_bytes - before_bytes` (what fn alone added).
+  Because the mark is reset, earlier work in the same subprocess (building the model, warm-up,
+  a smaller context) does not leak into the peak; only memory it still holds does, and that is
+  in `before_bytes`.
+- The subprocess runs with `MALLOC_MMAP_THRESHOLD_=65536`: every allocation of 64 KiB or more
+  (every tensor that matters) gets its own mapping and goes back to the OS when freed. Without it
+  glibc's adaptive threshold keeps freed tensors in its heap, and RSS would remember a previous
+  phase's activations. `MKL_DISABLE_FAST_MM=1` likewise stops MKL from caching its GEMM buffers.
+- Granularity is a page (4 KiB); noise is a few hundred KiB (Python objects, small-allocation
+  arenas), so measure workloads of tens of MiB or more when comparing with a prediction.
+- Fallbacks, recorded in the result as `counter`: without `/proc` the counter is
+  `getrusage(RUSAGE_SELF).ru_maxrss` and cannot be reset (`peak_reset: false`): the peak then
+  covers everything since the subprocess started.
+- On CUDA, `watch.measure` also reports `cuda_before_bytes` / `cuda_peak_bytes` from
+  `torch.cuda.memory_allocated` / `max_memory_allocated` (peak stats reset before fn).
+"""
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+CHILD_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "131072", "MKL_DISABLE_FAST_MM": "1"}
+PAGE = 4096
+
+
+class MemoryBudgetExceeded(MemoryError):
+    """Raised by work that stops itself at a budget (recorded as an out-of-memory result)."""
+
+
+# ---------------------------------------------------------------- counters
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _ru_maxrss() -> int:
+    value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return value if sys.platform == "darwin" else value * 1024   # bytes on macOS, KiB on Linux
+
+
+def current_rss() -> int:
+    rss = _status_kib("VmRSS")
+    return rss if rss is not None else _ru_maxrss()
+
+
+def peak_rss() -> int:
+    hwm = _status_kib("VmHWM")
+    return hwm if hwm is not None else _ru_maxrss()
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS; False where the kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def counter_name() -> str:
+    return "VmHWM" if _status_kib("VmHWM") is not None else "ru_maxrss"
+
+
+# ---------------------------------------------------------------- the watch
+class Watch:
+    """Measurements inside the subprocess (see the module docstring for their definitions)."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self.baseline_bytes: int | None = None
+
+    def mark_baseline(self) -> int:
+        gc.collect()
+        self.baseline_bytes = current_rss()
+        return self.baseline_bytes
+
+    def measure(self, fn: Callable[[], Any]) -> dict[str, Any]:
+        if self.baseline_bytes is None:
+            self.mark_baseline()
+        gc.collect()
+        cuda = self.device.startswith("cuda")
+        if cuda:
+            import torch
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            cuda_before = torch.cuda.memory_allocated(self.device)
+        before = current_rss()
+        was_reset = reset_peak()
+        fn()
+        if cuda:
+            torch.cuda.synchronize(self.device)
+        peak = max(peak_rss(), current_rss())
+        out = dict(baseline_bytes=self.baseline_bytes, before_bytes=before, peak_bytes=peak,
+                   peak_over_baseline=peak - self.baseline_bytes, increment=peak - before,
+                   peak_reset=was_reset, counter=counter_name())
+        if cuda:
+            out.update(cuda_before_bytes=cuda_before, cuda_peak_bytes=torch.cuda.max_memory_allocated(self.device))
+        return out
+
+
+# ---------------------------------------------------------------- parent side
+class IsolatedError(RuntimeError):
+    """The work failed in the subprocess; `kind` is error | oom | timeout."""
+
+    def __init__(self, message: str, kind: str = "error"):
+        super().__init__(message)
+        self.kind = kind
+
+
+def run_isolated(target: str, payload: dict[str, Any], *, timeout: float | None = None,
+                 device: str = "cpu") -> dict[str, Any]:
+    """Run `target(payload, watch)` ("module:function") in a fresh interpreter; return its dict.
+    Raises IsolatedError (kind oom for a MemoryError or a SIGKILL, timeout, or error)."""
+    with tempfile.TemporaryDirectory(prefix="archbench-mem-") as tmp:
+        task, result = Path(tmp, "task.json"), Path(tmp, "result.json")
+        task.write_text(json.dumps(dict(target=target, payload=payload, device=device), default=str))
+        env = {**os.environ, **CHILD_ENV}
+        env["PYTHONPATH"] = os.pathsep.join([str(_PACKAGE_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        try:
+            proc = subprocess.run([sys.executable, "-m", "suite.memwatch", str(task), str(result)],
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise IsolatedError(f"memory measurement exceeded {timeout:g} s", "timeout") from exc
+        if result.exists():
+            data = json.loads(result.read_text())
+            if "error" in data:
+                raise IsolatedError(data["error"], data.get("kind", "error"))
+            return data["result"]
+        tail = (proc.stderr or proc.stdout or "").strip()[-1500:]
+        kind = "oom" if proc.returncode in (-9, 137) else "error"
+        raise IsolatedError(f"memory subprocess exited with status {proc.returncode}"
+                            + (f": {tail}" if tail else ""), kind)
+
+
+# ---------------------------------------------------------------- a known workload
+def allocate(payload: dict[str, Any], watch: Watch) -> dict[str, Any]:
+    """Self-check target: hold `nbytes` in one torch tensor (touched) and report the measurement;
+    with `fail: "memory"` raise MemoryError instead. Used by tests and to sanity-check a machine."""
+    import torch
+    float(torch.ones(1024)[-1])     # page in the code paths first: they are resident memory too
+    watch.mark_baseline()
+    if payload.get("fail") == "memory":
+        raise MemoryBudgetExceeded(f"asked to fail after reserving {payload.get('nbytes', 0)} bytes")
+
+    def hold():
+        t = torch.ones(int(payload["nbytes"]) // 4, dtype=torch.float32)
+        return float(t[-1])
+
+    return watch.measure(hold)
+
+
+# ---------------------------------------------------------------- child side
+def _child(task_path: str, result_path: str) -> int:
+    task = json.loads(Path(task_path).read_text())
+    module, _, name = task["target"].partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+        out: dict[str, Any] = {"result": fn(task["payload"], Watch(task.get("device", "cpu")))}
+    except MemoryError as exc:   # includes MemoryBudgetExceeded and torch's CPU "can't allocate"
+        out = {"error": f"{type(exc).__name__}: {exc}", "kind": "oom"}
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
+        text = f"{type(exc).__name__}: {exc}"
+        kind = "oom" if "out of memory" in text.lower() or "can't allocate" in text.lower() else "error"
+        out = {"error": text, "kind": kind, "traceback": traceback.format_exc()[-3000:]}
+    tmp = Path(result_path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, default=str))
+    os.replace(tmp, result_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1], sys.argv[2]))

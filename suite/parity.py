@@ -1,0 +1,61 @@
+"""Parity with the reference implementation: the transformers model and ours on the same tokens.
+
+Two numbers, both max |logit difference| in fp32 on one random token batch:
+- `max_abs_diff`: our full forward pass against transformers' full forward pass;
+- `decode_max_abs_diff`: ours run incrementally (prefill the first half, then one token at a time
+  through our KV cache) against the same reference full forward pass, so the cache (rolling
+  sliding-window buffers, MLA latents) is held to the reference too.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoints import load_checkpoint, read_hf_config
+from .config import ConfigError
+
+
+def reference_model(path: str | Path):
+    """The transformers model of a checkpoint folder, fp32, eager attention (the plainest reference)."""
+    try:
+        import transformers
+        from transformers import AutoModelForCausalLM
+    except ImportError:
+        raise ConfigError("--check needs the reference implementation: pip install transformers") from None
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, attn_implementation="eager")
+    return model.eval(), transformers.__version__
+
+
+@torch.no_grad()
+def compare(ours, reference, idx: torch.Tensor, prefill: int) -> dict[str, float]:
+    ref = reference(input_ids=idx, use_cache=False).logits.float()
+    full = ours(idx).float()
+    cache = ours.new_cache()
+    steps = [ours(idx[:, :prefill], cache=cache)]
+    for t in range(prefill, idx.shape[1]):
+        steps.append(ours(idx[:, t:t + 1], cache=cache))
+    decoded = torch.cat(steps, dim=1).float()
+    return {"max_abs_diff": (full - ref).abs().max().item(),
+            "decode_max_abs_diff": (decoded - ref).abs().max().item(),
+            "max_abs_logit": ref.abs().max().item()}
+
+
+def check_parity(path: str | Path, *, batch: int = 2, seq_len: int = 32, prefill: int | None = None,
+                 seed: int = 0, loaded: tuple | None = None) -> dict[str, Any]:
+    """Run both models on the same random batch; return the JSON record `archbench import --check` prints."""
+    data, file = read_hf_config(path)
+    cfg, ours = loaded if loaded is not None else load_checkpoint(file.parent)
+    seq_len = min(seq_len, cfg.context_length)
+    prefill = max(1, min(prefill if prefill is not None else seq_len // 2, seq_len - 1))
+    reference, version = reference_model(file.parent)
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, cfg.vocab_size, (batch, seq_len), generator=gen)
+    for key in ("image_token_index", "boi_token_index", "eoi_token_index"):
+        if isinstance(data.get(key), int):  # multimodal placeholders would make the reference expect images
+            idx[idx == data[key]] = 0
+    out = {"model_type": data["model_type"], **compare(ours, reference, idx, prefill),
+           "batch": batch, "seq_len": seq_len, "prefill": prefill, "dtype": "float32", "seed": seed,
+           "transformers_version": version, "variant": cfg.name}
+    return out

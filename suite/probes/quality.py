@@ -1,0 +1,267 @@
+"""The `quality` probe: train the proxy (cached by content hash), then score it with lm-eval.
+
+For each seed: `suite.training` trains the proxy on the fixed token budget (learning-rate sweep on
+the first seed), and `suite.lm_eval_adapter` runs the archbench tasks from `tasks/`: held-out bits
+per byte, MQAR at several numbers of pairs, copying, passkey retrieval at 1x/2x/4x the training
+context. Each metric becomes one row whose value is the mean over seeds, with the per-seed values
+and a 95% Student-t confidence interval in `extra`.
+
+Presets (`settings.preset`; any key below can also be set on its own):
+- quick (default): 400k tokens, one seed, lr 2e-3, 32 documents per task. About 10-15 s per
+  tiny proxy on 2 cores (training ~6-10 s, evaluation ~3 s) plus process start-up, so eight
+  proxies stay within ~3 minutes. Enough to rank bits-per-byte roughly; recall tasks are near
+  chance at this budget.
+- standard: 6M tokens, seeds 0/1/2, lr swept over 1e-3/2e-3/4e-3, 200 documents per task. A few
+  minutes per tiny proxy on a CPU; this is the setting for the signature comparisons.
+
+Trained checkpoints are cached under `settings.cache` (default `$ARCHBENCH_CACHE/checkpoints`),
+keyed by the architecture, the training recipe and the corpus hash, so changing evaluation
+settings never retrains. `quality_table` enforces the fairness rule where results are compared.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import os
+import time
+from typing import Any
+
+from ..config import ModelConfig
+from . import Row, probe
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": dict(tokens=400_000, seeds=[0], lrs=[2e-3], batch_size=16, seq_len=None, limit=32,
+                  mqar_pairs=[4, 8, 16, 32], passkey_factors=[1, 2, 4], synthetic_fraction=0.5, corpus=None,
+                  threads=1),
+    "standard": dict(tokens=6_000_000, seeds=[0, 1, 2], lrs=[1e-3, 2e-3, 4e-3], batch_size=16, seq_len=None,
+                     limit=200, mqar_pairs=[4, 8, 16, 32], passkey_factors=[1, 2, 4], synthetic_fraction=0.5,
+                     corpus=None, threads=1),
+}
+MQAR_TASKS = (4, 8, 16, 32)         # the task files in tasks/ (archbench_mqar_<n>.yaml)
+PASSKEY_TASKS = (1, 2, 4)           # archbench_passkey_<f>x.yaml
+DISTANCE_BINS = (0, 32, 64, 128, 256)   # MQAR accuracy by bytes between key and query (extra)
+# Student t, two-sided 95%, by degrees of freedom
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def resolve_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    preset = settings.get("preset", "quick")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown quality preset '{preset}'; choose one of: {', '.join(PRESETS)}")
+    s = {**PRESETS[preset], **{k: v for k, v in settings.items() if k != "preset"}}
+    unknown = set(s) - set(PRESETS["quick"]) - {"cache", "tasks"}
+    if unknown:
+        raise ValueError(f"unknown quality setting(s): {', '.join(sorted(unknown))}; known: "
+                         f"preset, cache, tasks, {', '.join(PRESETS['quick'])}")
+    for key, allowed in (("mqar_pairs", MQAR_TASKS), ("passkey_factors", PASSKEY_TASKS)):
+        bad = [v for v in s[key] if v not in allowed]
+        if bad:
+            raise ValueError(f"{key} {bad} have no task file in tasks/; available: {list(allowed)}")
+    return s
+
+
+def mean_ci(values: list[float]) -> dict[str, Any]:
+    """Mean and 95% Student-t interval (NaN bounds with one value)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return dict(mean=mean, ci_low=math.nan, ci_high=math.nan, stderr=math.nan, n=n)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = _T95.get(n - 1, 1.96) * sd / math.sqrt(n)
+    return dict(mean=mean, ci_low=mean - half, ci_high=mean + half, stderr=sd / math.sqrt(n), n=n)
+
+
+def task_names(s: dict[str, Any]) -> list[str]:
+    names = s.get("tasks") or (["archbench_bpb", "archbench_copy"] + [f"archbench_mqar_{n}" for n in s["mqar_pairs"]]
+                               + [f"archbench_passkey_{f}x" for f in s["passkey_factors"]])
+    return list(names)
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    """Tiny proxies gain little from intra-op threads and lose badly when cores are shared (a train step
+    of the tiny GPT-2 proxy took 6x longer with 2 threads than with 1 on a busy 2-core machine): one
+    thread by default; run cells side by side with `archbench run --jobs` instead."""
+    import torch
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """lm-eval logs a few warnings per task and tqdm bars per request type: keep the run log readable."""
+    logger = logging.getLogger("lm_eval")
+    level, old = logger.level, os.environ.get("TQDM_DISABLE")
+    logger.setLevel(logging.ERROR)
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if old is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = old
+
+
+def evaluate(model, tasks: list[str], *, limit: int | None, context_length: int, corpus: str | None = None,
+             batch_size: int = 16) -> dict[str, Any]:
+    """lm-eval on an in-memory proxy: {task: metrics}, plus per-sample records and adapter info."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    from ..lm_eval_adapter import byte_lm
+    from ..registry import data_dir
+
+    lm = byte_lm(model, batch_size=batch_size, train_context=context_length)
+    metadata = {"context_length": int(context_length)}
+    if corpus:
+        metadata["corpus"] = str(corpus)
+    with _quiet():
+        manager = TaskManager(include_path=str(data_dir("tasks")), include_defaults=False, metadata=metadata)
+        out = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager, limit=limit,
+                                      bootstrap_iters=0, log_samples=True, random_seed=0, numpy_random_seed=0,
+                                      torch_random_seed=0, fewshot_random_seed=0)
+    return dict(results=out["results"], samples=out.get("samples", {}), info=lm.get_model_info(),
+                overflow=lm.overflow_events)
+
+
+def _data_fingerprint(samples: list[dict]) -> str:
+    return hashlib.sha256("".join(str(s.get("doc_hash", "")) for s in samples).encode()).hexdigest()[:16]
+
+
+def _distance_bins(samples: list[dict]) -> dict[str, float]:
+    bins: dict[str, list[float]] = {}
+    edges = list(DISTANCE_BINS) + [math.inf]
+    for s in samples:
+        d = s["doc"]["key_distance"]
+        for lo, hi in zip(edges, edges[1:]):
+            if lo <= d < hi:
+                bins.setdefault(f"{lo}-{hi}", []).append(float(s["acc"]))
+    return {k: sum(v) / len(v) for k, v in bins.items()}
+
+
+# task -> (metric name, result key, unit, lower_is_better, per-row settings)
+def _metric_for(task: str) -> tuple[str, str, str, bool, dict[str, Any]]:
+    if task == "archbench_bpb":
+        return "bits_per_byte", "bits_per_byte,none", "bits/byte", True, {}
+    if task == "archbench_copy":
+        return "copy_accuracy", "acc,none", "accuracy", False, {}
+    if task.startswith("archbench_mqar_"):
+        return "mqar_accuracy", "acc,none", "accuracy", False, {"n_pairs": int(task.rsplit("_", 1)[1])}
+    if task.startswith("archbench_passkey_"):
+        return "passkey_accuracy", "acc,none", "accuracy", False, {"length_factor": int(task.rsplit("_", 1)[1][:-1])}
+    return task, "acc,none", "", False, {}
+
+
+@probe("quality", family="quality", isolate=True, defaults={"preset": "quick"})
+def quality(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
+    """Train the proxy on a fixed token budget (cached), then held-out bits/byte, MQAR, copy, passkey via lm-eval."""
+    from ..taskdata import cache_dir, passkey_min_length
+    from ..training import TrainSettings
+
+    s = resolve_settings(settings)
+    base = TrainSettings(tokens=int(s["tokens"]), seq_len=s["seq_len"], batch_size=int(s["batch_size"]),
+                         synthetic_fraction=float(s["synthetic_fraction"]), corpus=s["corpus"])
+    cache = s.get("cache") or cache_dir() / "checkpoints"
+    context = base.context(cfg)
+    tasks = task_names(s)
+    short = [t for t in tasks if t.startswith("archbench_passkey_")
+             and int(t.rsplit("_", 1)[1][:-1]) * context < passkey_min_length()]
+    if short:
+        raise ValueError(f"{', '.join(short)}: the training context {context} is too short for a passkey document "
+                         f"({passkey_min_length()} bytes); raise seq_len or leave these tasks out")
+    with _threads(s["threads"]):
+        return _quality(cfg, s, base, cache, context, tasks)
+
+
+def _quality(cfg, s, base, cache, context, tasks) -> list[Row]:
+    from ..training import train_cached, train_sweep
+
+    sweep = train_sweep(cfg, base, s["lrs"], s["seeds"], run=lambda c, ts: train_cached(c, ts, cache))
+    per_task: dict[str, list[float]] = {t: [] for t in tasks}
+    extras: dict[str, dict[str, Any]] = {t: {} for t in tasks}
+    eval_seconds, overflow_total = [], 0
+    for run in sweep.runs:
+        start = time.perf_counter()
+        out = evaluate(run.model, tasks, limit=s["limit"], context_length=context, corpus=s["corpus"],
+                       batch_size=int(s["batch_size"]))
+        eval_seconds.append(round(time.perf_counter() - start, 3))
+        for task in tasks:
+            _, key, *_ = _metric_for(task)
+            per_task[task].append(float(out["results"][task][key]))
+            samples = out["samples"].get(task, [])
+            extras[task]["data_sha256"] = _data_fingerprint(samples)
+            if task.startswith("archbench_mqar_") and samples:
+                extras[task].setdefault("acc_by_key_distance", []).append(_distance_bins(samples))
+        overflow_total += len(out["overflow"])
+    first = sweep.runs[0].meta
+    common = dict(seeds=list(s["seeds"]), lr=sweep.best_lr, lr_sweep={f"{k:g}": v for k, v in sweep.sweep.items()},
+                  tokens_seen=first["tokens_seen"], seq_len=context, active_excl_embedding=first["active_excl_embedding"],
+                  params_total=first["params_total"], corpus=first["corpus"], corpus_sha256=first["corpus_sha256"],
+                  train_seconds=[r.meta["seconds"] for r in sweep.runs], cached=[r.meta.get("cached", False) for r in sweep.runs],
+                  val_loss=[r.meta["val_loss"] for r in sweep.runs], eval_seconds=eval_seconds, limit=s["limit"])
+    rows = []
+    for task in tasks:
+        metric, _, unit, lower, row_settings = _metric_for(task)
+        stats = mean_ci(per_task[task])
+        extra = dict(common, task=task, values=per_task[task], ci_low=stats["ci_low"], ci_high=stats["ci_high"],
+                     stderr=stats["stderr"], n_seeds=stats["n"], **extras[task])
+        factor = row_settings.get("length_factor")
+        if factor and cfg.position == "learned" and factor * context > cfg.context_length:
+            extra["failure_reason"] = (f"a {factor}x document ({factor * context} tokens) needs more than the "
+                                       f"{cfg.context_length} learned positions: every document scored as a failure "
+                                       f"({overflow_total} such requests in this cell)")
+        rows.append(Row(metric=metric, value=stats["mean"], unit=unit, lower_is_better=lower,
+                        settings=dict(row_settings, tokens=int(s["tokens"])), extra=extra))
+    return rows
+
+
+# ------------------------------------------------------------ comparison
+def quality_table(df, *, strict: bool = True, reference: str | None = None, tolerance: float | None = None):
+    """Variants x quality metrics (mean over seeds) from a tidy results frame, fairness rule enforced.
+
+    Rows of the `quality` probe are compared only when every variant had the same token budget
+    and non-embedding active parameters within ±10% of `reference` (default: the median variant).
+    strict=True raises `FairnessError` naming the offenders; strict=False returns the table with
+    a `fair` column (False for the offenders) and a `fairness` note in `table.attrs`.
+    """
+    import json
+
+    import pandas as pd
+
+    from ..training import FAIR_TOLERANCE, check_fair, fairness_problems
+
+    tol = FAIR_TOLERANCE if tolerance is None else tolerance
+    q = df[(df["probe"] == "quality") & (df["status"] == "ok")].copy()
+    if q.empty:
+        return pd.DataFrame()
+    extra = q["extra"].map(lambda e: e if isinstance(e, dict) else json.loads(e or "{}"))
+    q["active_excl_embedding"] = extra.map(lambda e: e.get("active_excl_embedding"))
+    q["tokens"] = q["settings.tokens"] if "settings.tokens" in q else extra.map(lambda e: e.get("tokens_seen"))
+    q["column"] = q["metric"]
+    for key in ("n_pairs", "length_factor"):
+        col = f"settings.{key}"
+        if col in q:
+            has = q[col].notna()
+            q.loc[has, "column"] = q.loc[has, "metric"] + f"[{key}=" + q.loc[has, col].astype(int).astype(str) + "]"
+    per_variant = q.groupby("variant").agg(active_excl_embedding=("active_excl_embedding", "first"),
+                                           tokens=("tokens", "first")).reset_index()
+    entries = per_variant.to_dict("records")
+    if strict:
+        check_fair(entries, reference, tol)
+    table = q.pivot_table(index="variant", columns="column", values="value", aggfunc="mean")
+    table = table.join(per_variant.set_index("variant"))
+    problems = fairness_problems(entries, reference, tol)
+    offenders = {e["variant"] for e in entries if any(p.startswith(f"{e['variant']} ") for p in problems)}
+    budget_mismatch = any(p.startswith("different token budgets") for p in problems)
+    table["fair"] = [not budget_mismatch and v not in offenders for v in table.index]
+    table.attrs["fairness"] = "; ".join(problems) or "ok"
+    return table

@@ -1,0 +1,212 @@
+"""Context-scaling probe: sweep L over powers of two up to a memory or time budget, fit how time
+and memory grow with L, report the largest context that fits, and (optionally) where another
+variant becomes cheaper.
+
+Per phase (prefill | decode | train, as the latency probe defines them):
+1. Memory, ascending L, in one fresh subprocess (`memory.measure_isolated`, peak marks reset per
+   point). A point whose measured peak passes `memory_budget` is an `oom` row and ends the sweep;
+   a point the analytic model puts above twice the budget is not run at all (an `oom` row marked
+   `predicted`), so a real out-of-memory never takes the machine down.
+2. Time of every point that fitted (`suite.timing` rule, short per-point budget). A point whose
+   median passes `time_budget_ms` is a `timeout` row and ends the sweep.
+3. Rows: the per-point measurements (`prefill_ms` / `decode_ms_per_token` / `train_step_ms`, and
+   `peak_memory_bytes`, each with settings.context), `time_exponent` and `memory_exponent`
+   (log-log least squares over the upper part of the sweep; fit range and local slopes in extra),
+   and `max_context_measured` (what limited it in extra). Memory is fitted on the context-dependent
+   part: peak minus the model's own resident bytes, so weights do not flatten the exponent.
+4. With `other_variant` (a variant name or path; scaled like this config with `scale`), the same
+   sweep for it and `crossover_context`: where the two time (and memory) curves cross.
+
+A row that is not a number carries `extra.status` (oom | timeout | error) and `extra.error`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..budget import parse_size
+from ..config import ModelConfig
+from ..memwatch import IsolatedError
+from ..scaling_fit import cheaper_beyond, crossover, fit_exponent, local_exponents
+from ..timing import pinned_threads, timing_options
+from . import Row, probe
+from .latency import KNOB_DEFAULTS, METRIC_OF_PHASE, Knobs, build, not_measured, phases_of, time_phase
+from .memory import analytic_peak, measure_isolated
+
+DEFAULTS: dict[str, Any] = dict(min_context=16, max_context=None, phases=["prefill", "decode"],
+                                measure=["time", "memory"], memory_budget=None, time_budget_ms=None,
+                                budget_s=0.3, target_cv=0.03, fit_points=None, other_variant=None,
+                                scale=None, **KNOB_DEFAULTS)
+
+
+def sweep_contexts(cfg: ModelConfig, phase: str, min_context: int, max_context: int | None) -> list[int]:
+    """Powers of two from min_context to max_context (default: the config's context_length); with
+    learned positions, only lengths the position table covers (decode needs L + 1)."""
+    top = int(max_context or cfg.context_length)
+    out, length = [], 1
+    while length <= top:
+        if length >= min_context:
+            out.append(length)
+        length *= 2
+    if cfg.position == "learned":
+        out = [L for L in out if L + (phase == "decode") <= cfg.context_length]
+    return out
+
+
+def _fit_rows(metric: str, unit: str, xs: list[int], ys: list[float], settings: dict, fit_points, what: str):
+    """One exponent row over the last `fit_points` points (default: the upper half, at least 3)."""
+    pairs = [(x, y) for x, y in zip(xs, ys) if y is not None and y > 0]
+    if len(pairs) < 2:
+        return [not_measured(metric, unit, settings, f"fewer than two measured points to fit ({len(pairs)})")]
+    k = int(fit_points) if fit_points else max(3, (len(pairs) + 1) // 2)
+    used = pairs[-min(k, len(pairs)):]
+    fit = fit_exponent([x for x, _ in used], [y for _, y in used])
+    extra = {"fit_range": [fit.x_min, fit.x_max], "fit_points": fit.n, "r2": fit.r2, "prefactor": fit.prefactor,
+             "quantity": what, "points": [[x, y] for x, y in pairs],
+             "local_exponents": [list(t) for t in local_exponents(*zip(*pairs))]}
+    return [Row(metric, fit.exponent, "exponent", True, settings, extra)]
+
+
+def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Measure one phase over the sweep; returns per-point records and the rows."""
+    contexts = sweep_contexts(cfg, phase, int(settings.get("min_context") or 1), settings.get("max_context"))
+    budget = parse_size(settings["memory_budget"]) if settings.get("memory_budget") else None
+    time_budget = settings.get("time_budget_ms")
+    measure = set(settings.get("measure") or ("time", "memory"))
+    base = {**knobs.recorded(knobs.threads or 0), "phase": phase, "sweep": True}
+    if phase != "train":
+        base.pop("gradient_checkpointing")
+    if budget is not None:
+        base["memory_budget"] = budget
+    points: dict[int, dict[str, Any]] = {L: {"status": "ok"} for L in contexts}
+    rows: list[Row] = []
+    limit = "max_context"
+
+    # 1. memory (ascending, one subprocess), after dropping points predicted far over the budget
+    if "memory" in measure or budget is not None:
+        runnable = contexts
+        if budget is not None:
+            predicted = {L: analytic_peak(cfg, phase, L, knobs)["total"] for L in contexts}
+            runnable = [L for L in contexts if predicted[L] <= 2 * budget]
+            for L in contexts[len(runnable):]:
+                points[L].update(status="oom", predicted=True,
+                                 error=f"not run: predicted peak {predicted[L]} bytes is over twice the "
+                                       f"memory budget of {budget} bytes")
+        records: list[dict[str, Any]] = []
+        if runnable:
+            try:
+                records = measure_isolated(cfg, knobs, phase, runnable, memory_budget=budget,
+                                           timeout=settings.get("timeout_s"))
+            except IsolatedError as exc:
+                for L in runnable:
+                    points[L].update(status=exc.kind, error=str(exc))
+        for rec in records:
+            point = points[rec["context"]]
+            point.update(status=rec.get("status", "ok"), memory=rec)
+            if "error" in rec:
+                point["error"] = rec["error"]
+        failed = [L for L in contexts if points[L]["status"] != "ok"]
+        if failed:   # larger contexts than the first failure are not attempted (ascending sweep)
+            first = failed[0]
+            limit = "memory_budget" if points[first]["status"] == "oom" else points[first]["status"]
+            for L in contexts:
+                if L > first and "memory" not in points[L] and points[L]["status"] == "ok":
+                    points[L].update(status=points[first]["status"], error=f"not run: L={first} already failed")
+
+    # 2. time, for the points that fitted
+    if "time" in measure:
+        options = {**timing_options(settings)}
+        with pinned_threads(knobs.threads) as threads:
+            base["threads"] = threads
+            model, _ = build(cfg, knobs, train=phase == "train")
+            for L in contexts:
+                point = points[L]
+                if point["status"] != "ok":
+                    continue
+                if time_budget is not None and any(points[x].get("status") == "timeout" for x in contexts if x < L):
+                    point.update(status="timeout", error="not run: a shorter context passed the time budget")
+                    continue
+                timing, _ = time_phase(model, cfg, knobs, phase, L, options)
+                point["time"] = timing
+                if time_budget is not None and timing.median > float(time_budget):
+                    point.update(status="timeout", error=f"median {timing.median:.3f} ms is over the time budget "
+                                                         f"of {float(time_budget):g} ms")
+                    limit = "time_budget"
+            del model
+
+    # 3. rows
+    metric = METRIC_OF_PHASE[phase]
+    for L in contexts:
+        point, s = points[L], {**base, "context": L}
+        rec = point.get("memory", {})
+        if point["status"] == "ok" and "peak_over_baseline" in rec:
+            rows.append(Row("peak_memory_bytes", rec["peak_over_baseline"], "bytes", True, s, rec))
+        elif point["status"] != "ok" and ("memory" in point or "time" not in point):
+            row = not_measured("peak_memory_bytes", "bytes", s, point.get("error", ""), point["status"])
+            row.extra.update(measured=rec, predicted=point.get("predicted", False))
+            rows.append(row)
+        if "time" in point:
+            t = point["time"]
+            rows.append(Row(metric, t.median, "ms", True, s,
+                            {**t.extra(), **({"status": point["status"], "error": point["error"]}
+                                             if point["status"] != "ok" else {})}))
+    ok = [L for L in contexts if points[L]["status"] == "ok"]
+    fit_settings = {**base, "context_min": ok[0] if ok else None, "context_max": ok[-1] if ok else None}
+    if "time" in measure:
+        rows += _fit_rows("time_exponent", "exponent", ok, [points[L]["time"].median for L in ok], fit_settings,
+                          settings.get("fit_points"), f"{metric} median")
+    if "memory" in measure:
+        model_bytes = _model_bytes(points, ok)
+        rows += _fit_rows("memory_exponent", "exponent", ok,
+                          [points[L]["memory"]["peak_over_baseline"] - model_bytes for L in ok], fit_settings,
+                          settings.get("fit_points"), "peak_memory_bytes minus the model's own resident bytes")
+    if ok:
+        rows.append(Row("max_context_measured", ok[-1], "tokens", False, base,
+                        {"limited_by": limit, "swept": contexts}))
+    else:
+        first = points[contexts[0]] if contexts else {"status": "error", "error": "no context to sweep"}
+        rows.append(not_measured("max_context_measured", "tokens", base, first.get("error", ""), first["status"]))
+    return {"points": points, "contexts": contexts, "rows": rows}
+
+
+def _model_bytes(points: dict[int, dict], ok: list[int]) -> int:
+    """Resident bytes of the model (and optimizer state) before any phase ran, from the sweep."""
+    return points[ok[0]]["memory"].get("model_bytes", 0) if ok else 0
+
+
+def _crossover_rows(mine: dict, theirs: dict, phase: str, other: str, base: dict) -> list[Row]:
+    rows = []
+    for quantity, get in (("time", lambda p: p["time"].median if "time" in p else None),
+                          ("memory", lambda p: p["memory"]["peak_over_baseline"] if "memory" in p else None)):
+        xs = [L for L in mine["contexts"] if L in theirs["points"]
+              and mine["points"][L]["status"] == "ok" and theirs["points"][L]["status"] == "ok"]
+        a = [get(mine["points"][L]) for L in xs]
+        b = [get(theirs["points"][L]) for L in xs]
+        if not xs or any(v is None for v in a + b):
+            continue
+        x = crossover(xs, a, b)
+        winner = cheaper_beyond(xs, a, b)
+        s = {**base, "phase": phase, "other_variant": other, "quantity": quantity}
+        rows.append(Row("crossover_context", x, "tokens", None, s,
+                        {"cheaper_beyond": {"a": "this", "b": other}.get(winner), "contexts": xs,
+                         "this": a, "other": b, **({} if x is not None else {"note": "no crossing in range"})}))
+    return rows
+
+
+@probe("scaling", family="scaling", isolate=True, defaults=DEFAULTS)
+def scaling(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
+    """Sweep L over powers of two: time and memory exponents, max context, crossover with another variant."""
+    settings = {**DEFAULTS, **settings}
+    knobs = Knobs.from_settings(settings)
+    other_cfg = None
+    if settings.get("other_variant"):
+        from ..registry import resolve_config
+        other_cfg = resolve_config(str(settings["other_variant"]), scale=settings.get("scale"))
+    rows: list[Row] = []
+    for phase in phases_of(settings):
+        mine = sweep(cfg, knobs, phase, settings)
+        rows += mine["rows"]
+        if other_cfg is not None:
+            theirs = sweep(other_cfg, knobs, phase, settings)
+            rows += _crossover_rows(mine, theirs, phase, str(settings["other_variant"]),
+                                    knobs.recorded(knobs.threads or 0))
+    return rows

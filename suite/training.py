@@ -1,0 +1,367 @@
+"""Proxy training: a fixed token budget on the embedded corpus, AdamW, warm-up + cosine, safetensors.
+
+Recipe (the same for every variant, so differences come from the architecture):
+- data: a seeded mixture. With probability `synthetic_fraction` (default 0.5) a training sequence is
+  packed synthetic task documents (`suite.taskdata`: MQAR 50%, copy 25%, passkey 25%, separated by
+  the EOS byte), otherwise a random window of the training part of the corpus. A tiny model never
+  sees associative recall or passkeys in source code, so without the synthetic part the recall
+  tasks would measure nothing. Loss on every position (plain next-byte prediction).
+- optimiser: AdamW, betas (0.9, 0.95), eps 1e-8, weight decay 0.1 on matrices and embeddings
+  (parameters with >= 2 dimensions), none on biases, norm gains and sinks; gradients clipped to 1.0.
+- schedule: linear warm-up from 0 over the first 5% of steps (at least one), then cosine decay to
+  10% of the peak learning rate at the last step.
+- budget: steps = ceil(tokens / (batch_size * seq_len)); `seq_len` (the training context) defaults
+  to min(context_length, 256). Dropout is set to 0: short budgets under-fit, and a regulariser
+  that some variants carry and others do not would confound the comparison.
+- determinism: weights from `build_model(cfg, seed=seed)`, data from `random.Random(seed)`; no
+  other randomness, so the same seed gives the same weights on the same machine and torch build.
+- learning-rate sweep: every rate in `lrs` is trained with the first seed; the one with the lowest
+  validation loss (a fixed, separately seeded batch set of the same mixture, never the held-out
+  test text) is used for the remaining seeds.
+
+Fairness rule (`check_fair`): proxies compared in one table must have the same token budget and
+non-embedding active parameters (`count_params(cfg)["active_excl_embedding"]`) within ±10% of
+the reference; otherwise the comparison says more about size than architecture.
+
+A checkpoint folder holds `model.safetensors`, `config.yaml` (the ModelConfig) and `train.json`
+(settings, losses, corpus hash, timings); `archbench train` writes one per (lr, seed) plus
+`summary.json` with the chosen rate.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+import yaml
+
+from .config import IDENTITY_FIELDS, ConfigError, ModelConfig
+from .taskdata import EOS, load_corpus, synthetic_train_text
+
+TRAINING_VERSION = "1"      # bump when the recipe changes: part of every checkpoint cache key
+FAIR_TOLERANCE = 0.10
+VAL_SEQUENCES = 32
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    tokens: int = 1_000_000         # token budget (batch_size * seq_len * steps, rounded up to whole steps)
+    seq_len: int | None = None      # training context; None: min(context_length, 256)
+    batch_size: int = 16
+    lr: float = 2e-3                # peak learning rate
+    warmup_frac: float = 0.05
+    min_lr_frac: float = 0.1
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    synthetic_fraction: float = 0.5
+    corpus: str | None = None       # None: the embedded default corpus
+    seed: int = 0
+
+    def context(self, cfg: ModelConfig) -> int:
+        return int(self.seq_len or min(cfg.context_length, 256))
+
+    def steps(self, cfg: ModelConfig) -> int:
+        return max(1, math.ceil(self.tokens / (self.batch_size * self.context(cfg))))
+
+
+def lr_at(step: int, total: int, peak: float, warmup_frac: float = 0.05, min_lr_frac: float = 0.1) -> float:
+    """Learning rate for 0-based `step` of `total`: linear warm-up, then cosine to min_lr_frac * peak."""
+    warmup = max(1, round(warmup_frac * total))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - 1 - warmup)
+    return peak * (min_lr_frac + (1 - min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+# --------------------------------------------------------------------- data
+class MixtureSampler:
+    """Seeded batches of (seq_len + 1) bytes: corpus windows or packed synthetic documents."""
+
+    def __init__(self, text: bytes, seq_len: int, synthetic_fraction: float, seed: int | str):
+        if len(text) <= seq_len + 1 and synthetic_fraction < 1:
+            raise ValueError(f"corpus of {len(text)} bytes is too short for seq_len {seq_len}")
+        self.text, self.seq_len, self.fraction = text, seq_len, synthetic_fraction
+        self.rng = random.Random(seed)
+
+    def _synthetic(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            room = max(16, min(self.seq_len, n - len(buf) - 1))
+            buf += synthetic_train_text(self.rng, room).encode() + EOS
+        return bytes(buf[:n])
+
+    def sequence(self) -> bytes:
+        n = self.seq_len + 1
+        if self.rng.random() < self.fraction:
+            return self._synthetic(n)
+        start = self.rng.randrange(0, len(self.text) - n)
+        return self.text[start:start + n]
+
+    def batch(self, batch_size: int) -> torch.Tensor:
+        rows = [self.sequence() for _ in range(batch_size)]
+        return torch.frombuffer(bytearray(b"".join(rows)), dtype=torch.uint8).view(batch_size, -1).long()
+
+
+# ---------------------------------------------------------------- training
+def training_config(cfg: ModelConfig) -> ModelConfig:
+    return cfg.replace(dropout=0.0) if cfg.dropout else cfg
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    other = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    return [dict(params=decay, weight_decay=weight_decay), dict(params=other, weight_decay=0.0)]
+
+
+def _loss(model, batch: torch.Tensor) -> torch.Tensor:
+    logits = model(batch[:, :-1])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+
+
+@torch.no_grad()
+def validation_loss(model, cfg: ModelConfig, s: TrainSettings) -> float:
+    """Mean next-byte loss (nats) on a fixed batch set of the training mixture, seeded apart from training."""
+    sampler = MixtureSampler(load_corpus(s.corpus).train, s.context(cfg), s.synthetic_fraction, seed="validation")
+    model.eval()
+    losses = [float(_loss(model, sampler.batch(8))) for _ in range(VAL_SEQUENCES // 8)]
+    return sum(losses) / len(losses)
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def train(cfg: ModelConfig, s: TrainSettings, *, log: Callable[[str], None] | None = None,
+          log_every: int = 50) -> TrainResult:
+    """Train one proxy from scratch; deterministic for (cfg, settings)."""
+    from .model import build_model
+
+    cfg = training_config(cfg)
+    seq_len, steps = s.context(cfg), s.steps(cfg)
+    if cfg.position == "learned" and seq_len > cfg.context_length:
+        raise ConfigError(f"seq_len {seq_len} is longer than the {cfg.context_length} learned positions",
+                          variant=cfg.name, field="seq_len")
+    corpus = load_corpus(s.corpus)
+    torch.manual_seed(s.seed)
+    model = build_model(cfg, seed=s.seed)
+    model.train()
+    opt = torch.optim.AdamW(_param_groups(model, s.weight_decay), lr=s.lr, betas=tuple(s.betas), eps=1e-8)
+    sampler = MixtureSampler(corpus.train, seq_len, s.synthetic_fraction, seed=s.seed)
+    losses: list[float] = []
+    start = time.perf_counter()
+    for step in range(steps):
+        lr = lr_at(step, steps, s.lr, s.warmup_frac, s.min_lr_frac)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss = _loss(model, sampler.batch(s.batch_size))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if s.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
+        opt.step()
+        losses.append(loss.item())
+        if log and (step % log_every == 0 or step == steps - 1):
+            log(f"step {step + 1}/{steps} lr {lr:.2e} loss {losses[-1]:.4f}")
+    seconds = time.perf_counter() - start
+    val = validation_loss(model, cfg, s)
+    model.eval()
+    tail = losses[-max(1, steps // 10):]
+    meta = dict(variant=cfg.name, training_version=TRAINING_VERSION, settings=_jsonable(s), seq_len=seq_len,
+                steps=steps, tokens_seen=steps * s.batch_size * seq_len, train_loss=sum(tail) / len(tail),
+                val_loss=val, seconds=round(seconds, 3), tokens_per_s=round(steps * s.batch_size * seq_len / seconds),
+                **corpus.describe(), **param_summary(cfg))
+    return TrainResult(model=model, meta=meta)
+
+
+def _jsonable(s: TrainSettings) -> dict[str, Any]:
+    d = dataclasses.asdict(s)
+    d["betas"] = list(d["betas"])
+    return d
+
+
+def param_summary(cfg: ModelConfig) -> dict[str, int]:
+    from .params import count_params
+
+    counts = count_params(cfg)
+    return dict(params_total=int(counts["total"]), active_excl_embedding=int(counts["active_excl_embedding"]))
+
+
+# --------------------------------------------------------------- checkpoints
+def save_trained(model: torch.nn.Module, folder: str | Path, meta: dict[str, Any]) -> Path:
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt", "archbench": TRAINING_VERSION})
+    (folder / "config.yaml").write_text(yaml.safe_dump(model.cfg.to_dict(), sort_keys=False))
+    (folder / "train.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return folder
+
+
+def is_trained(folder: Path) -> bool:
+    return folder.is_dir() and (folder / "model.safetensors").is_file() and (folder / "config.yaml").is_file()
+
+
+def load_trained(folder: str | Path):
+    """(model, meta) from a folder written by `save_trained`; meta["train"] is train.json."""
+    from safetensors.torch import load_file
+
+    from .model import build_model
+
+    folder = Path(folder)
+    if not is_trained(folder):
+        raise FileNotFoundError(f"{folder} is not an archbench checkpoint (needs model.safetensors and config.yaml)")
+    cfg = ModelConfig.from_dict(yaml.safe_load((folder / "config.yaml").read_text()), file=str(folder / "config.yaml"))
+    model = build_model(cfg, seed=None)
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    model.eval()
+    train_file = folder / "train.json"
+    meta = json.loads(train_file.read_text()) if train_file.is_file() else {}
+    return model, {"source": str(folder), "train": meta}
+
+
+def same_architecture(a: ModelConfig, b: ModelConfig) -> bool:
+    """Equal up to identity fields and dropout (training sets dropout to 0)."""
+    skip = set(IDENTITY_FIELDS) | {"dropout"}
+    return ({k: v for k, v in a.to_dict().items() if k not in skip}
+            == {k: v for k, v in b.to_dict().items() if k not in skip})
+
+
+def cache_key(cfg: ModelConfig, s: TrainSettings) -> str:
+    """Content hash of what determines the trained weights (architecture, recipe, data)."""
+    arch = {k: v for k, v in training_config(cfg).to_dict().items() if k not in IDENTITY_FIELDS}
+    blob = json.dumps(dict(arch=arch, settings=_jsonable(s), corpus=load_corpus(s.corpus).sha256,
+                           version=TRAINING_VERSION, torch=torch.__version__.split("+")[0]),
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def train_cached(cfg: ModelConfig, s: TrainSettings, cache: str | Path, *,
+                 log: Callable[[str], None] | None = None) -> TrainResult:
+    """`train`, reusing `cache/<content hash>/` when it already holds the result."""
+    folder = Path(cache) / cache_key(cfg, s)
+    if is_trained(folder) and (folder / "train.json").is_file():
+        model, meta = load_trained(folder)
+        return TrainResult(model=model, meta={**meta["train"], "cached": True})
+    result = train(cfg, s, log=log)
+    tmp = folder.with_name(folder.name + f".tmp{random.randrange(1 << 30)}")
+    save_trained(result.model, tmp, result.meta)
+    try:
+        tmp.replace(folder)
+    except OSError:   # another process finished first: its files are identical
+        pass
+    return TrainResult(model=result.model, meta={**result.meta, "cached": False})
+
+
+# --------------------------------------------------------- sweep and seeds
+@dataclass
+class SweepResult:
+    best_lr: float
+    runs: list[TrainResult]           # one per seed, at the best learning rate (first seed first)
+    sweep: dict[float, float]         # lr -> validation loss (first seed)
+
+
+def train_sweep(cfg: ModelConfig, s: TrainSettings, lrs: Iterable[float], seeds: Iterable[int], *,
+                run: Callable[[ModelConfig, TrainSettings], TrainResult] | None = None) -> SweepResult:
+    """Sweep `lrs` on the first seed, then train the other seeds at the best rate."""
+    run = run or (lambda c, settings: train(c, settings))
+    lrs, seeds = [float(x) for x in lrs], [int(x) for x in seeds]
+    if not lrs or not seeds:
+        raise ValueError("train_sweep needs at least one learning rate and one seed")
+    first = {lr: run(cfg, dataclasses.replace(s, lr=lr, seed=seeds[0])) for lr in lrs}
+    sweep = {lr: r.meta["val_loss"] for lr, r in first.items()}
+    best = min(lrs, key=lambda lr: (sweep[lr], lr))
+    runs = [first[best]] + [run(cfg, dataclasses.replace(s, lr=best, seed=seed)) for seed in seeds[1:]]
+    for r in runs:
+        r.meta["lr_sweep"] = {f"{lr:g}": v for lr, v in sweep.items()}
+    return SweepResult(best_lr=best, runs=runs, sweep=sweep)
+
+
+# ------------------------------------------------------------------ fairness
+class FairnessError(ConfigError):
+    """Proxies that may not share a quality table (token budget or size mismatch)."""
+
+
+def fairness_problems(entries: list[dict[str, Any]], reference: str | None = None,
+                      tolerance: float = FAIR_TOLERANCE) -> list[str]:
+    """entries: dicts with `variant`, `active_excl_embedding`, `tokens`. Returns what breaks the rule."""
+    if len(entries) < 2:
+        return []
+    problems = []
+    budgets = sorted({int(e["tokens"]) for e in entries})
+    if len(budgets) > 1:
+        problems.append("different token budgets: " + ", ".join(
+            f"{e['variant']}={int(e['tokens']):,}" for e in entries))
+    by_name = {e["variant"]: e for e in entries}
+    if reference is not None and reference not in by_name:
+        raise KeyError(f"fairness reference '{reference}' is not among: {', '.join(by_name)}")
+    sizes = sorted(int(e["active_excl_embedding"]) for e in entries)
+    ref_size = int(by_name[reference]["active_excl_embedding"]) if reference else sizes[(len(sizes) - 1) // 2]
+    ref_name = reference or "the median"
+    for e in entries:
+        ratio = int(e["active_excl_embedding"]) / ref_size
+        if abs(ratio - 1) > tolerance:
+            problems.append(f"{e['variant']} has {int(e['active_excl_embedding']):,} non-embedding active "
+                            f"parameters, {ratio - 1:+.0%} vs {ref_name} ({ref_size:,}); allowed ±{tolerance:.0%}")
+    return problems
+
+
+def check_fair(entries: list[dict[str, Any]], reference: str | None = None, tolerance: float = FAIR_TOLERANCE) -> None:
+    problems = fairness_problems(entries, reference, tolerance)
+    if problems:
+        raise FairnessError("these proxies cannot be compared in one quality table (fairness rule: same token "
+                            f"budget and non-embedding active parameters within ±{tolerance:.0%}): "
+                            + "; ".join(problems) + ". Compare them in separate tables, or pass "
+                            "fair=False / --allow-unfair to show them flagged.", field="fairness")
+
+
+# ------------------------------------------------------------ `archbench train`
+def train_command(variant: str, *, out: str | Path, scale: str | None = "tiny", tokens: int = 1_000_000,
+                  corpus: str | None = None, seeds: Iterable[int] = (0,), lrs: Iterable[float] = (2e-3,),
+                  batch_size: int = 16, seq_len: int | None = None, synthetic_fraction: float = 0.5,
+                  registry: Iterable[str] = (), log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train `variant` (as a proxy at `scale`) for each (lr, seed); write OUT/lr<lr>-seed<seed>/ and OUT/summary.json."""
+    from .registry import resolve_config
+
+    cfg = resolve_config(variant, tuple(registry), scale)
+    if tokens < 1:
+        raise ConfigError(f"--tokens must be positive, got {tokens}", field="tokens")
+    if not 0.0 <= synthetic_fraction <= 1.0:
+        raise ConfigError(f"--synthetic-fraction must be in [0, 1], got {synthetic_fraction}", field="synthetic_fraction")
+    if corpus is not None and not Path(corpus).is_file():
+        raise ConfigError(f"--corpus file not found: {corpus}", field="corpus")
+    base = TrainSettings(tokens=int(tokens), seq_len=seq_len, batch_size=int(batch_size),
+                         synthetic_fraction=float(synthetic_fraction), corpus=corpus)
+    out = Path(out)
+    c = load_corpus(corpus)
+    log(f"{cfg.name}: {base.steps(cfg)} steps of {base.batch_size} x {base.context(cfg)} tokens per run; "
+        f"corpus {c.name} sha256 {c.sha256[:16]}")
+
+    def run(config: ModelConfig, s: TrainSettings) -> TrainResult:
+        log(f"-- lr {s.lr:g} seed {s.seed}")
+        result = train(config, s, log=lambda m: log("   " + m))
+        folder = save_trained(result.model, out / f"lr{s.lr:g}-seed{s.seed}", result.meta)
+        log(f"   val loss {result.meta['val_loss']:.4f} ({result.meta['seconds']:.1f} s) -> {folder}")
+        result.meta["folder"] = str(folder)
+        return result
+
+    sweep = train_sweep(cfg, base, lrs, seeds, run=run)
+    summary = dict(variant=cfg.name, best_lr=sweep.best_lr, lr_sweep={f"{k:g}": v for k, v in sweep.sweep.items()},
+                   selected=[r.meta["folder"] for r in sweep.runs], tokens=int(tokens), **c.describe(),
+                   **param_summary(cfg))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    log(f"best lr {sweep.best_lr:g}; checkpoints: {', '.join(summary['selected'])}")
+    return summary

@@ -1,0 +1,179 @@
+"""Serving budget: max context / batch in a memory budget, the decode roofline, devices, and the
+`archbench budget` / `archbench calibrate` commands."""
+import json
+
+import pytest
+
+from suite import budget, costs
+from suite.cli import main
+from suite.config import ConfigError
+from suite.registry import Registry
+
+REGISTRY = Registry()
+GB = 10**9
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("80GB", 80 * 10**9), ("80G", 80 * 10**9), ("8GiB", 8 * 2**30), ("24e9", 24 * 10**9),
+    (24e9, 24 * 10**9), ("1.5TB", 1_500 * 10**9), (" 16 gib ", 16 * 2**30), ("512MiB", 512 * 2**20),
+])
+def test_parse_size(text, expected):
+    assert budget.parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["eighty", "-5GB", "80XB", "", None, 0])
+def test_parse_size_rejects_with_an_example(text):
+    with pytest.raises(ConfigError, match=r"cannot read a memory size from .*; write e.g. 80GB, 8GiB or 24e9"):
+        budget.parse_size(text)
+
+
+# -------------------------------------------------------------- capacity
+def test_max_context_is_what_the_free_memory_holds():
+    cfg = REGISTRY.get("llama-3.1-8b")
+    free = 80 * GB - costs.weights_bytes(cfg, "bf16")
+    fit = budget.max_context(cfg, 80 * GB, dtype="bf16")
+    assert fit["memory_max_context"] == free // 131_072                # 128 KiB per token
+    assert fit["max_context"] == 131_072 and fit["limited_by"] == "trained_context"
+    fit8 = budget.max_context(cfg, 80 * GB, dtype="bf16", batch=8)
+    assert fit8["memory_max_context"] == free // (8 * 131_072)
+    assert fit8["max_context"] == fit8["memory_max_context"] and fit8["limited_by"] == "memory"
+    reserve = budget.max_context(cfg, 80 * GB, batch=8, reserve=10 * GB)
+    assert reserve["memory_max_context"] == (free - 10 * GB) // (8 * 131_072)
+
+
+def test_max_context_with_sliding_layers_is_exact_at_the_boundary():
+    cfg = REGISTRY.get("gpt-oss-20b")
+    memory = 20 * GB
+    fit = budget.max_context(cfg, memory, dtype="mxfp4", batch=4)
+    L, free = fit["memory_max_context"], fit["free_for_cache"]
+    assert fit["kv_dtype"] == "bf16"
+    assert costs.kv_cache_bytes(cfg, L, "bf16", 4) <= free < costs.kv_cache_bytes(cfg, L + 1, "bf16", 4)
+
+
+def test_gpt_oss_120b_fits_one_80gb_gpu_only_in_mxfp4():
+    cfg = REGISTRY.get("gpt-oss-120b")
+    bf16 = budget.max_context(cfg, 80 * GB, dtype="bf16")
+    assert bf16["max_context"] == 0 and bf16["limited_by"] == "weights"
+    mxfp4 = budget.max_context(cfg, 80 * GB, dtype="mxfp4")
+    assert mxfp4["max_context"] == cfg.context_length == 131_072
+
+
+def test_bounded_sliding_cache_has_no_memory_limit():
+    cfg = REGISTRY.get("mistral-7b-v0.1")                # every layer slides (window 4096)
+    fit = budget.max_context(cfg, 24 * GB, dtype="bf16")
+    assert fit["memory_max_context"] is None and fit["max_context"] == cfg.context_length
+    tight = budget.max_context(cfg, costs.weights_bytes(cfg) + 1000 * 131_072, dtype="bf16")
+    assert tight["memory_max_context"] == 1000              # the window does not fit: limited by memory
+
+
+def test_max_batch():
+    cfg = REGISTRY.get("llama-3.1-8b")
+    free = 80 * GB - costs.weights_bytes(cfg)
+    assert budget.max_batch(cfg, 80 * GB, 8192) == free // (8192 * 131_072)
+    assert budget.max_batch(cfg, 10 * GB, 8192) == 0
+    with pytest.raises(ConfigError, match="batch must be >= 1, got 0"):
+        budget.max_context(cfg, 80 * GB, batch=0)
+
+
+# -------------------------------------------------------------- roofline
+def test_decode_roofline_dense_batch_one_is_bandwidth_bound():
+    cfg = REGISTRY.get("llama-3.1-8b")
+    h100 = budget.get_device("h100")
+    r = budget.decode_roofline(cfg, h100, context=8192)
+    # reads every weight but the unused input-embedding rows, plus the whole cache
+    weights = costs.weights_bytes(cfg) - 2 * (cfg.vocab_size - 1) * cfg.d_model
+    assert r["weights_bytes_read"] == weights
+    assert r["kv_cache_bytes_read"] == 8192 * 131_072
+    assert r["bound"] == "bandwidth"
+    assert r["tokens_per_s"] == pytest.approx(h100.bandwidth / (weights + 8192 * 131_072))
+    assert 150 < r["tokens_per_s"] < 250                    # ~17 GB per token at 3.35 TB/s
+
+
+def test_decode_roofline_goes_compute_bound_with_batch():
+    cfg = REGISTRY.get("llama-3.1-8b")
+    slow = budget.get_device(None, peak=1e12, bandwidth=1e12)
+    r = budget.decode_roofline(cfg, slow, context=1024, batch=64)
+    assert r["bound"] == "compute"
+    assert r["tokens_per_s"] == pytest.approx(1e12 / costs.total(costs.decode_flops(cfg, 1024)))
+
+
+def test_moe_reads_more_experts_as_the_batch_grows():
+    cfg = REGISTRY.get("qwen3-30b-a3b")
+    one = costs.weights_bytes_read_per_step(cfg, "bf16", 1)
+    many = costs.weights_bytes_read_per_step(cfg, "bf16", 256)
+    assert one < costs.weights_bytes(cfg) / 4 < many <= costs.weights_bytes(cfg)
+
+
+# ---------------------------------------------------------------- devices
+def test_device_presets_and_custom_numbers():
+    assert set(budget.DEVICES) >= {"h100", "a100", "h200", "rtx4090", "laptop-cpu"}
+    assert budget.get_device("H100").bandwidth == 3.35e12
+    custom = budget.get_device(None, peak=2e12, bandwidth=5e10)
+    assert (custom.name, custom.peak_flops, custom.bandwidth) == ("custom", 2e12, 5e10)
+    faster = budget.get_device("a100", bandwidth=3e12)
+    assert faster.bandwidth == 3e12 and faster.peak_flops == budget.DEVICES["a100"].peak_flops
+
+
+def test_unknown_device_lists_the_choices():
+    with pytest.raises(ConfigError, match="unknown device 'tpu'; choose one of: h100, a100, h200, rtx4090, laptop-cpu"):
+        budget.get_device("tpu")
+    with pytest.raises(ConfigError, match="give both --device-peak and --device-bandwidth"):
+        budget.get_device(None, peak=1e12)
+
+
+def test_calibrate_file_round_trips_into_a_device(tmp_path):
+    data = budget.calibrate(matmul_size=64, copy_bytes=2**20, repeats=1)
+    assert data["peak_flops"] > 0 and data["bandwidth"] > 0
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(data))
+    dev = budget.get_device(str(path))
+    assert (dev.peak_flops, dev.bandwidth) == (data["peak_flops"], data["bandwidth"])
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(ConfigError, match="is not a device file written by `archbench calibrate --output`"):
+        budget.get_device(str(bad))
+
+
+# -------------------------------------------------------------------- CLI
+def test_cli_budget_json(capsys):
+    assert main(["budget", "llama-3.1-8b", "--memory", "80GB", "--dtype", "bf16", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["kv_cache_bytes_per_token"] == 131_072
+    assert data["max_context"] == 131_072 and data["fits"]
+    assert data["decode_tokens_per_s"] == data["decode"]["tokens_per_s"] > 0
+    assert data["decode"]["device"] == "h100" and data["context"] == 131_072
+
+
+def test_cli_budget_custom_device_batch_and_context(capsys):
+    assert main(["budget", "qwen3-8b", "--memory", "24e9", "--batch", "4", "--context", "2048",
+                 "--device-peak", "1e13", "--device-bandwidth", "1e11", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["device"]["name"] == "custom" and data["decode"]["batch"] == 4
+    assert data["memory_budget"] == 24 * GB and data["context"] == 2048
+
+
+def test_cli_budget_text_warns_when_weights_do_not_fit(capsys):
+    assert main(["budget", "gpt-oss-120b", "--memory", "80GB"]) == 0
+    out = capsys.readouterr().out
+    assert "weights alone do not fit" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--memory", "lots"], "cannot read a memory size from 'lots'"),
+    (["--dtype", "fp4"], "unknown dtype 'fp4'"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+])
+def test_cli_budget_errors(capsys, argv, message):
+    assert main(["budget", "llama-3.1-8b", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_calibrate_writes_a_device_file(tmp_path, capsys):
+    out = tmp_path / "dev.json"
+    assert main(["calibrate", "--size", "64", "--copy-mib", "1", "--repeats", "1", "--output", str(out),
+                 "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert json.loads(out.read_text())["peak_flops"] == printed["peak_flops"] > 0
+    assert main(["budget", "gpt2-small", "--device", str(out), "--memory", "8GB", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["decode"]["device"] == "local"
+    assert main(["calibrate", "--size", "0"]) == 2

@@ -1,0 +1,324 @@
+"""The report: rendered from a small synthetic results file written to the tidy schema."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from suite import report
+from suite.cli import main
+from suite.config import ConfigError
+
+EVIL = "<script>alert(1)</script>"
+LADDER = ["ladder/00-gpt2", "ladder/01-no-dropout-bias", "ladder/02-rope", "ladder/03-rmsnorm", "ladder/04-swiglu"]
+OTHERS = {"gpt2-small": "gpt2", "qwen3-0.6b": "qwen3", EVIL: "evil</script><b>"}
+CONTEXTS = [64, 128, 256, 512]
+PROVENANCE = dict(git_sha="0123456789abcdef", archbench_version="0.1.0", torch_version="2.14.0",
+                  python_version="3.12.1", device="cpu", cpu_model="Synthetic CPU @ 3GHz", threads=2,
+                  date="2025-01-02T03:04:05+00:00")
+
+
+def _cell_rows(variant, family, scale, probe, rows, status="ok", error=""):
+    """Rows of one cell in the tidy schema; a failed cell is one row with its error."""
+    cell_id = hashlib.sha1(f"{variant}|{probe}|{scale}".encode()).hexdigest()[:16]
+    if status != "ok":
+        rows = [dict(metric="", value=None, unit="", lower_is_better=None, settings={})]
+    out = []
+    for r in rows:
+        row = dict(run_id="20250102T030405Z-abc123", cell_id=cell_id, variant=variant, family=family,
+                   scale=scale, probe=probe, metric=r["metric"], value=r["value"], unit=r.get("unit", ""),
+                   lower_is_better=r.get("lower_is_better"), status=status, error=error)
+        row.update({f"settings.{k}": v for k, v in sorted(r.get("settings", {}).items())})
+        row["extra"] = json.dumps(r.get("extra", {}))
+        row.update(attempt=cell_id + "-1", cell_rows=len(rows), cell_seconds=0.1, **PROVENANCE)
+        out.append(row)
+    return out
+
+
+def _r(metric, value, unit, lower=True, **settings):
+    return dict(metric=metric, value=value, unit=unit, lower_is_better=lower, settings=settings)
+
+
+def synthetic_rows(failures: bool = True) -> list[dict]:
+    """A plausible small run: the ladder plus three other variants, every probe family, a few failures."""
+    variants = {v: "ladder" for v in LADDER} | OTHERS
+    rows = []
+    for i, (variant, family) in enumerate(variants.items()):
+        size = 1.0 + 0.15 * i                       # bigger variants later: deterministic, distinct
+        kv_per_token = 36864.0 / (1 + (i % 4))       # GQA-ish rungs shrink the KV cache
+        params = 124e6 * size
+        rows += _cell_rows(variant, family, "full", "analytic", [
+            _r("params_total", params, "count", None),
+            _r("params_active", params * (0.8 if i % 3 == 0 else 1.0), "count"),
+            _r("params_embedding", 38.6e6, "count", None),
+            _r("flops_decode_per_token", 2 * params * 1.1, "FLOP", context=1024),
+            _r("kv_cache_bytes_per_token", kv_per_token, "bytes", dtype="bf16"),
+            *[_r("kv_cache_bytes", kv_per_token * n, "bytes", context=n, dtype="bf16")
+              for n in (1024, 4096, 16384, 65536)],
+            _r("weights_bytes", params * 2, "bytes", dtype="bf16"),
+            _r("activation_bytes_train", 3e8 * size, "bytes", checkpointing=False),
+            _r("max_context_at_budget", (24 * 2 ** 30 - params * 2) / kv_per_token, "tokens", False,
+               memory_budget=24 * 2 ** 30, dtype="bf16"),
+        ])
+        if failures and variant == "qwen3-0.6b":
+            rows += _cell_rows(variant, family, "tiny", "latency", [], status="error",
+                               error="RuntimeError: boom <b>bad</b> & \"quoted\"")
+        else:
+            quad = 0.002 * (1 + i % 3)
+            rows += _cell_rows(variant, family, "tiny", "latency", [
+                *[_r("prefill_ms", 0.5 * size + 0.01 * n + quad * n * n / 64, "ms", context=n, batch=1)
+                  for n in CONTEXTS],
+                *[_r("decode_ms_per_token", 0.8 * size + 0.002 * n * (1 + i % 2), "ms", context=n, batch=1)
+                  for n in CONTEXTS],
+            ])
+        rows += _cell_rows(variant, family, "tiny", "memory", [
+            *[_r("peak_memory_bytes", 2e6 * size + 4096 * n * (1 + i % 2), "bytes", context=n, phase=phase)
+              for n in CONTEXTS for phase in ("prefill", "decode")],
+            _r("peak_memory_bytes_analytic", 2e6 * size + 4000 * 256, "bytes", context=256, phase="decode"),
+        ])
+        rows += _cell_rows(variant, family, "tiny", "scaling", [
+            _r("time_exponent", 1.2 + 0.1 * (i % 3), "exponent", phase="prefill"),
+            _r("time_exponent", 0.3 + 0.1 * (i % 2), "exponent", phase="decode"),
+            _r("memory_exponent", 0.9, "exponent"),
+        ] + ([_r("crossover_context", 200.0, "tokens", None, other_variant="gpt2-small", phase="decode")]
+             if variant == "ladder/01-no-dropout-bias" else []))
+        if failures and variant == EVIL:
+            rows += _cell_rows(variant, family, "tiny", "quality", [], status="oom",
+                               error="CUDA out of memory </script><script>alert(2)</script>")
+        else:
+            rows += _cell_rows(variant, family, "tiny", "quality", [
+                _r("bits_per_byte", 2.4 - 0.08 * i + 0.05 * (i % 2), "bits/byte"),
+                _r("mqar_accuracy", min(1.0, 0.3 + 0.09 * i), "accuracy", False, n_pairs=8),
+            ])
+    return rows
+
+
+def write_results(directory: Path, rows: list[dict] | None = None) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "results.jsonl"
+    with path.open("w") as f:
+        for row in synthetic_rows() if rows is None else rows:
+            f.write(json.dumps(row) + "\n")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory) -> Path:
+    return write_results(tmp_path_factory.mktemp("results") / "run")
+
+
+@pytest.fixture(scope="module")
+def html(results_dir) -> str:
+    out = report.write_report([results_dir], results_dir / "report.html")
+    return out.read_text()
+
+
+class _Tags(HTMLParser):
+    """Collects tags, ids and script elements of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids, self.scripts, self.tags, self._in_script = {}, [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        if "id" in attrs:
+            self.ids[attrs["id"]] = self.ids.get(attrs["id"], 0) + 1
+        if tag == "script":
+            self._in_script = dict(attrs=attrs, text="")
+            self.scripts.append(self._in_script)
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = None
+
+    def handle_data(self, data):
+        if self._in_script is not None:
+            self._in_script["text"] += data
+
+
+def _parse(html: str) -> _Tags:
+    parser = _Tags()
+    parser.feed(html)
+    return parser
+
+
+# ------------------------------------------------------------------------- structure
+def test_every_section_is_present(html):
+    ids = _parse(html).ids
+    for section in ("about", "leaderboard", "ladder", "scaling", "memory", "tradeoffs", "variants"):
+        assert ids.get(section) == 1, section
+    assert all(n == 1 for n in ids.values()), [k for k, n in ids.items() if n > 1]
+
+
+def test_plotly_is_embedded_once_and_nothing_is_fetched(html):
+    page = _parse(html)
+    assert len(re.findall(r"\* plotly\.js v\d", html)) == 1
+    assert not [s for s in page.scripts if "src" in s["attrs"]], "no external scripts"
+    assert not [a for t, a in page.tags if t == "link"], "no external stylesheets"
+    assert "http://" not in "".join(a.get("src", "") for _, a in page.tags)
+    assert not re.search(r"<(img|iframe|link|script)[^>]+(src|href)=\"?https?:", html)
+
+
+def test_every_figure_has_valid_json_data(html):
+    page = _parse(html)
+    blobs = {s["attrs"]["id"]: s["text"] for s in page.scripts if s["attrs"].get("type") == "application/json"}
+    divs = [a for t, a in page.tags if t == "div" and "data-figure" in a]
+    assert len(divs) >= 6, "ladder, scaling, memory and trade-off figures"
+    for div in divs:
+        fig = json.loads(blobs[div["data-figure"]])
+        assert fig["data"], div["id"]
+        assert "layout" in fig
+
+
+def test_the_leaderboard_has_ranks_ratios_win_rates_and_failures(html, results_dir):
+    view = report.build_view(report.load([results_dir]), [results_dir], results_dir / "r.html")
+    board = view["board"]
+    assert board["baseline"] == LADDER[0], "the ladder's first rung is the default baseline"
+    metrics = [c["metric"] for c in board["columns"]]
+    for metric in ("params_active", "decode_ms_per_token", "bits_per_byte", "mqar_accuracy"):
+        assert metric in metrics
+    rows = {r["variant"]: r for r in board["rows"]}
+    # win rates sort the table, best first
+    wins = [r["win_rate"] for r in board["rows"] if r["win_rate"] is not None]
+    assert wins == sorted(wins, reverse=True)
+    # a failed probe shows as failed with its error, a crash's OOM as OOM
+    decode = metrics.index("decode_ms_per_token")
+    cell = rows["qwen3-0.6b"]["cells"][decode]
+    assert (cell["status"], cell["text"]) == ("error", "failed")
+    assert "boom" in cell["title"]
+    bpb = metrics.index("bits_per_byte")
+    assert rows[EVIL]["cells"][bpb]["text"] == "OOM"
+    # ranks respect the direction: the lowest bits/byte is rank 1, the highest accuracy too
+    ok = {v: r["cells"][bpb] for v, r in rows.items() if r["cells"][bpb]["status"] == "ok"}
+    best = min(ok, key=lambda v: ok[v]["sort"])
+    assert ok[best]["rank"] == 1
+    mqar = metrics.index("mqar_accuracy")
+    acc = {v: r["cells"][mqar] for v, r in rows.items() if r["cells"][mqar]["status"] == "ok"}
+    assert acc[max(acc, key=lambda v: acc[v]["sort"])]["rank"] == 1
+    # ratio to the baseline
+    base = rows[LADDER[0]]["cells"][bpb]["sort"]
+    other = rows[LADDER[2]]["cells"][bpb]
+    assert other["ratio"] == f"{other['sort'] / base:.2f}×"
+    # rendered: the error is in the title attribute, escaped
+    assert 'title="RuntimeError: boom &lt;b&gt;bad&lt;/b&gt; &amp; &#34;quoted&#34;"' in html
+
+
+def test_names_and_errors_are_escaped(html):
+    assert EVIL not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(2)</script>" not in html
+    assert "<b>bad</b>" not in html
+    page = _parse(html)
+    # only our scripts: plotly, the app, and the JSON figure blobs
+    kinds = sorted(s["attrs"].get("type", "js") for s in page.scripts)
+    assert set(kinds) == {"application/json", "js"} and kinds.count("js") == 2
+    for s in page.scripts:
+        assert "</" not in s["text"]
+
+
+def test_figure_json_is_safe_inside_a_script_element():
+    text = report.figure_json({"data": [{"name": "</script><script>alert(1)</script>", "y": [1.0, float("nan")]}]})
+    assert "</" not in text and "<!--" not in text
+    back = json.loads(text)
+    assert back["data"][0]["name"] == "</script><script>alert(1)</script>"
+    assert back["data"][0]["y"] == [1.0, None]
+
+
+def test_header_names_device_versions_sha_and_links_the_raw_results(html):
+    for text in ("Synthetic CPU @ 3GHz", "0123456789abcdef", "2.14.0", "3.12.1", "20250102T030405Z-abc123"):
+        assert text in html
+    assert 'href="results.jsonl"' in html
+
+
+def test_sections_without_data_say_which_probe_to_run(tmp_path):
+    rows = [r for r in synthetic_rows() if r["probe"] == "analytic" and not r["variant"].startswith("ladder/")]
+    d = write_results(tmp_path / "run", rows)
+    page = report.write_report([d], tmp_path / "r.html").read_text()
+    assert "No data for this section in these results (run the ladder variants" in page
+    assert "(run probes quality" in page
+    assert page.count("No data for this section") >= 2
+    assert _parse(page).ids.get("tradeoffs") == 1, "the empty section is still there"
+
+
+def test_report_of_many_variants_stays_small(tmp_path):
+    # plotly.js is ~4.6 MB; figures add little, so even a 30-variant run stays far below 10 MB
+    rows = []
+    for k in range(4):
+        for r in synthetic_rows():
+            rows.append(r | {"variant": f"{r['variant']}-{k}", "cell_id": f"{r['cell_id']}-{k}",
+                             "attempt": f"{r['attempt']}-{k}"})
+    d = write_results(tmp_path / "run", rows)
+    size = report.write_report([d], tmp_path / "r.html").stat().st_size
+    assert size < 10 * 2 ** 20, size
+
+
+# ------------------------------------------------------------------------- md / csv / cli
+def test_markdown_leaderboard(results_dir, tmp_path):
+    text = report.write_report([results_dir], tmp_path / "board.md", fmt="md").read_text()
+    lines = [l for l in text.splitlines() if l.startswith("|")]
+    n_cols = lines[0].count("|")
+    assert all(l.count("|") - l.count("\\|") == n_cols for l in lines), "every row has the header's columns"
+    assert len(lines) == 2 + len(LADDER) + len(OTHERS)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and EVIL not in text
+    assert "failed" in text and "OOM" in text
+    assert "(baseline)" in text
+
+
+def test_csv_leaderboard(results_dir, tmp_path):
+    out = report.write_report([results_dir], tmp_path / "board.csv", fmt="csv")
+    df = pd.read_csv(out)
+    assert set(df["variant"]) == set(LADDER) | set(OTHERS)
+    assert "mean_win_rate" in df.columns
+    col = next(c for c in df.columns if c.startswith("bits_per_byte ["))
+    assert df.loc[df["variant"] == EVIL, col].item() == "oom"
+    assert any(c.startswith("bits_per_byte ratio to ") for c in df.columns)
+
+
+def test_cli_report(results_dir, tmp_path, capsys):
+    out = tmp_path / "cli.md"
+    assert main(["report", str(results_dir), "--out", str(out), "--format", "md",
+                 "--baseline", "gpt2-small"]) == 0
+    assert "gpt2-small (baseline)" in out.read_text()
+    assert str(out) in capsys.readouterr().out
+
+
+def test_cli_report_errors_name_the_problem(results_dir, tmp_path, capsys):
+    assert main(["report", str(results_dir), "--out", str(tmp_path / "x.html"), "--baseline", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "baseline variant 'nope' is not in these results" in err and "gpt2-small" in err
+    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "x.html")]) == 2
+    assert "no results in" in capsys.readouterr().err
+
+
+def test_unknown_format_is_an_error(results_dir, tmp_path):
+    with pytest.raises(ConfigError, match="unknown report format 'pdf'; choose one of: html, md, csv"):
+        report.write_report([results_dir], tmp_path / "x", fmt="pdf")
+
+
+# ------------------------------------------------------------------------- formatting helpers
+@pytest.mark.parametrize("value,unit,text", [
+    (124.44e6, "count", "124M"), (1.5 * 2 ** 30, "bytes", "1.50 GiB"), (512, "bytes", "512 B"),
+    (12.345, "ms", "12.3 ms"), (0.875, "accuracy", "87.5%"), (2.1e9, "FLOP", "2.10 GFLOP"),
+    (32768, "tokens", "32.8K tokens"), (float("nan"), "ms", "—"), (1.93, "exponent", "1.93"), (2 * 2 ** 30, "bytes", "2.00 GiB"),
+])
+def test_format_value(value, unit, text):
+    assert report.format_value(value, unit) == text
+
+
+def test_tradeoff_figures_draw_aggregates_pareto_front(results_dir):
+    from suite import aggregate
+    df = report.load([results_dir])
+    section = report._section_tradeoffs(df, report._Figures(), {})
+    assert len(section.figures) == 2
+    fig = json.loads(section.figures[0].json)
+    front = next(t for t in fig["data"] if t["name"] == "Pareto front")
+    expected = aggregate.pareto_front(df, "decode_ms_per_token", "bits_per_byte")
+    assert front["x"] == expected.loc[expected["on_front"], "x"].tolist()
+    assert 0 < len(front["x"]) < len(expected)
