@@ -13,8 +13,9 @@ Default corpus
     `--corpus PATH` uses any UTF-8 text file instead (its last 10% is held out).
 
 Synthetic tasks (byte-level strings; one generator per task, shared by training and evaluation)
-    mqar     "ab=12 cd=34 ... ef=56 | cd=" -> "34": multi-query associative recall, keys are two
-             letters, values two digits; training documents ask several queries after the `|`.
+    mqar     "a7 Q3 x0 ... | Q" -> "3": multi-query associative recall, keys are distinct letters
+             (52: a-z, A-Z), values digits; one byte each, so recall is the classic two-layer
+             induction pattern at any width. Training documents ask many queries after the `|`.
     copy     "copy qwerty...\\n" -> "qwerty...": repeat a random lowercase string.
     passkey  filler sentences with "The pass key is 12345. ..." at a random depth, then
              "What is the pass key? The pass key is " -> "12345"; each document is exactly
@@ -43,7 +44,7 @@ from typing import Any
 
 EOS = b"\x00"
 EVAL_SEED = 1234
-DATA_VERSION = 1            # bump when a generator changes: part of the task-data cache key
+DATA_VERSION = 2            # bump when a generator changes: part of the task-data cache key
 
 # Pure-Python, platform-independent modules present in CPython 3.10-3.13 (a missing one is skipped
 # and changes the hash, which is recorded).
@@ -146,10 +147,11 @@ def load_corpus(path: str | None = None) -> Corpus:
 
 # -------------------------------------------------------------- generators
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
-MQAR_KEYS = tuple(a + b for a in _LETTERS for b in _LETTERS)
+MQAR_KEYS = tuple(_LETTERS + _LETTERS.upper())
+MQAR_VALUES = "0123456789"
 PASSKEY_FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
 PASSKEY_QUESTION = "What is the pass key? The pass key is "
-MQAR_PAIR_BYTES = 6         # "ab=12 "
+MQAR_PAIR_BYTES = 3         # "a7 "
 
 
 def _passkey_needle(key: str) -> str:
@@ -161,18 +163,18 @@ def mqar_example(rng: random.Random, n_pairs: int, n_queries: int) -> tuple[str,
     if not 1 <= n_pairs <= len(MQAR_KEYS):
         raise ValueError(f"mqar: n_pairs must be in 1..{len(MQAR_KEYS)}, got {n_pairs}")
     keys = rng.sample(MQAR_KEYS, n_pairs)
-    values = [f"{rng.randrange(100):02d}" for _ in keys]
-    pairs = " ".join(f"{k}={v}" for k, v in zip(keys, values))
+    values = [rng.choice(MQAR_VALUES) for _ in keys]
+    pairs = " ".join(f"{k}{v}" for k, v in zip(keys, values))
     order = rng.sample(range(n_pairs), min(n_queries, n_pairs))
     return pairs, [(keys[i], values[i], (n_pairs - i) * MQAR_PAIR_BYTES) for i in order]
 
 
 def mqar_train_text(rng: random.Random, max_bytes: int) -> str:
-    most = max(1, min(40, (max_bytes - 8) // MQAR_PAIR_BYTES - 1))
+    most = max(1, min(len(MQAR_KEYS), (max_bytes - 4) // MQAR_PAIR_BYTES - 1))
     n = rng.randrange(1, most + 1)
     room = max(1, (max_bytes - n * MQAR_PAIR_BYTES - 2) // MQAR_PAIR_BYTES)
     pairs, queries = mqar_example(rng, n, min(n, room))
-    return pairs + " |" + "".join(f" {k}={v}" for k, v, _ in queries)
+    return pairs + " |" + "".join(f" {k}{v}" for k, v, _ in queries)
 
 
 def copy_example(rng: random.Random, length: int) -> tuple[str, str]:
@@ -231,9 +233,9 @@ def _mqar_docs(n_pairs: int, n_docs: int, seed: int) -> list[dict]:
     docs = []
     for _ in range(n_docs):
         pairs, [(key, value, distance)] = mqar_example(rng, n_pairs, 1)
-        context = f"{pairs} | {key}="
+        context = f"{pairs} | {key}"
         docs.append(dict(context=context, target=value, n_pairs=n_pairs,
-                         key_distance=distance + 3))   # + " | "
+                         key_distance=distance + 2))   # bytes from the key's first mention to the query
     return docs
 
 

@@ -59,9 +59,10 @@ def test_decode_past_learned_positions_is_an_error_row_not_a_crash():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("phase", ["prefill", "decode", "train"])
-def test_measured_within_15_percent_of_analytic(phase):
-    rows = M.memory(MEDIUM, {"contexts": [512], "batch": 4, "phases": [phase]})
+@pytest.mark.parametrize("phase, context, batch", [("prefill", 256, 4), ("decode", 1023, 8), ("train", 256, 4)])
+def test_measured_within_15_percent_of_analytic(phase, context, batch):
+    # sizes where the phase holds >= 10 MB, so the counter's few hundred KiB of noise stay small
+    rows = M.memory(MEDIUM, {"contexts": [context], "batch": batch, "phases": [phase]})
     ratio = next(r for r in rows if r.metric == "memory_measured_over_analytic")
     assert 0.85 <= ratio.value <= 1.15, ratio.extra
 
