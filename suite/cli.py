@@ -274,8 +274,8 @@ def _add_train(sub) -> None:
     p.add_argument("--tokens", type=int, default=1_000_000, help="token budget per run (default 1,000,000)")
     p.add_argument("--corpus", metavar="PATH", help="UTF-8 text file instead of the embedded corpus (last 10%% held out)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
-    p.add_argument("--lr", type=float, nargs="+", default=[2e-3], help="peak learning rate(s) to sweep (default 2e-3)")
-    p.add_argument("--batch-size", type=int, default=16, help="sequences per step (default 16)")
+    p.add_argument("--lr", type=float, nargs="+", default=[3e-3], help="peak learning rate(s) to sweep (default 3e-3)")
+    p.add_argument("--batch-size", type=int, default=8, help="sequences per step (default 8)")
     p.add_argument("--seq-len", type=int, help="training context (default min(context_length, 256))")
     p.add_argument("--synthetic-fraction", type=float, default=0.5,
                    help="share of sequences made of synthetic task documents (default 0.5)")

@@ -98,7 +98,7 @@ class ArchbenchLM(TemplateLM):
         self.model = model.to(device=self._device, dtype=DTYPES[dtype]).eval()
         self.cfg = model.cfg
         folder = Path(str(pretrained)) if pretrained is not None and Path(str(pretrained)).is_dir() else None
-        self.tok: Tokenizer = (tokenizer if tokenizer is not None and not isinstance(tokenizer, str)
+        self.tok: Tokenizer = (tokenizer if tokenizer is not None and not isinstance(tokenizer, (str, Path))
                                else load_tokenizer(tokenizer, folder=folder, eos_token=eos_token))
         if self.tok.vocab_size > self.cfg.vocab_size:
             raise ConfigError(f"tokenizer {self.tok.name} has {self.tok.vocab_size} ids but the model's vocabulary "

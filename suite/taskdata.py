@@ -169,12 +169,15 @@ def mqar_example(rng: random.Random, n_pairs: int, n_queries: int) -> tuple[str,
     return pairs, [(keys[i], values[i], (n_pairs - i) * MQAR_PAIR_BYTES) for i in order]
 
 
-def mqar_train_text(rng: random.Random, max_bytes: int) -> str:
+def mqar_train_doc(rng: random.Random, max_bytes: int) -> list[tuple[str, bool]]:
     most = max(1, min(len(MQAR_KEYS), (max_bytes - 4) // MQAR_PAIR_BYTES - 1))
     n = rng.randrange(1, most + 1)
     room = max(1, (max_bytes - n * MQAR_PAIR_BYTES - 2) // MQAR_PAIR_BYTES)
     pairs, queries = mqar_example(rng, n, min(n, room))
-    return pairs + " |" + "".join(f" {k}{v}" for k, v, _ in queries)
+    pieces = [(pairs + " |", False)]
+    for k, v, _ in queries:
+        pieces += [(" " + k, False), (v, True)]
+    return pieces
 
 
 def copy_example(rng: random.Random, length: int) -> tuple[str, str]:
@@ -182,10 +185,10 @@ def copy_example(rng: random.Random, length: int) -> tuple[str, str]:
     return f"copy {s}\n", s
 
 
-def copy_train_text(rng: random.Random, max_bytes: int) -> str:
+def copy_train_doc(rng: random.Random, max_bytes: int) -> list[tuple[str, bool]]:
     length = rng.randrange(4, max(5, min(64, (max_bytes - 8) // 2) + 1))
     context, target = copy_example(rng, length)
-    return context + target + "\n"
+    return [(context, False), (target + "\n", True)]
 
 
 def passkey_example(rng: random.Random, length: int) -> tuple[str, str, float]:
@@ -208,23 +211,30 @@ def passkey_min_length() -> int:
     return len(_passkey_needle("12345")) + len(PASSKEY_QUESTION) + 6
 
 
-def passkey_train_text(rng: random.Random, max_bytes: int) -> str:
+def passkey_train_doc(rng: random.Random, max_bytes: int) -> list[tuple[str, bool]]:
     low = passkey_min_length()
     length = rng.randrange(low, max(low + 1, max_bytes + 1))
     context, key, _ = passkey_example(rng, length)
-    return context + key + "."
+    return [(context, False), (key + ".", True)]
 
 
-# mixture of synthetic training documents: (generator, weight)
-TRAIN_GENERATORS = {"mqar": (mqar_train_text, 0.5), "copy": (copy_train_text, 0.25),
-                    "passkey": (passkey_train_text, 0.25)}
+# Mixture of synthetic training documents: generator and weight. A generator returns the document
+# as (text, supervised) pieces: only the answers are trained on (the keys, values and filler around
+# them are random or trivial), as in Zoology's MQAR. Without this, a tiny proxy stayed at chance on
+# MQAR after 2,000 steps of pure MQAR data; answer-only loss reached 36% (and rising) in the same steps.
+TRAIN_GENERATORS = {"mqar": (mqar_train_doc, 0.5), "copy": (copy_train_doc, 0.25),
+                    "passkey": (passkey_train_doc, 0.25)}
 
 
-def synthetic_train_text(rng: random.Random, max_bytes: int) -> str:
+def synthetic_train_doc(rng: random.Random, max_bytes: int) -> list[tuple[str, bool]]:
     names = list(TRAIN_GENERATORS)
     weights = [TRAIN_GENERATORS[n][1] for n in names]
     name = rng.choices(names, weights)[0]   # choices with weights uses random(): stable
     return TRAIN_GENERATORS[name][0](rng, max_bytes)
+
+
+def synthetic_train_text(rng: random.Random, max_bytes: int) -> str:
+    return "".join(text for text, _ in synthetic_train_doc(rng, max_bytes))
 
 
 # ------------------------------------------------------ evaluation documents

@@ -5,7 +5,10 @@ Recipe (the same for every variant, so differences come from the architecture):
   packed synthetic task documents (`suite.taskdata`: MQAR 50%, copy 25%, passkey 25%, separated by
   the EOS byte), otherwise a random window of the training part of the corpus. A tiny model never
   sees associative recall or passkeys in source code, so without the synthetic part the recall
-  tasks would measure nothing. Loss on every position (plain next-byte prediction).
+  tasks would measure nothing. Loss: next-byte cross-entropy, (1 - f) x its mean over every
+  position of corpus windows + f x its mean over the answers of synthetic documents (f =
+  synthetic_fraction). Only answers are trained in synthetic documents: their random keys and
+  values cannot be predicted, and training on them drowned the recall signal.
 - optimiser: AdamW, betas (0.9, 0.95), eps 1e-8, weight decay 0.1 on matrices and embeddings
   (parameters with >= 2 dimensions), none on biases, norm gains and sinks; gradients clipped to 1.0.
 - schedule: linear warm-up from 0 over the first 5% of steps (at least one), then cosine decay to
@@ -44,9 +47,9 @@ import torch.nn.functional as F
 import yaml
 
 from .config import IDENTITY_FIELDS, ConfigError, ModelConfig
-from .taskdata import EOS, load_corpus, synthetic_train_text
+from .taskdata import EOS, load_corpus, synthetic_train_doc
 
-TRAINING_VERSION = "1"      # bump when the recipe changes: part of every checkpoint cache key
+TRAINING_VERSION = "2"      # bump when the recipe changes: part of every checkpoint cache key
 FAIR_TOLERANCE = 0.10
 VAL_SEQUENCES = 32
 
@@ -55,8 +58,8 @@ VAL_SEQUENCES = 32
 class TrainSettings:
     tokens: int = 1_000_000         # token budget (batch_size * seq_len * steps, rounded up to whole steps)
     seq_len: int | None = None      # training context; None: min(context_length, 256)
-    batch_size: int = 16
-    lr: float = 2e-3                # peak learning rate
+    batch_size: int = 8
+    lr: float = 3e-3                # peak learning rate
     warmup_frac: float = 0.05
     min_lr_frac: float = 0.1
     weight_decay: float = 0.1
@@ -84,7 +87,10 @@ def lr_at(step: int, total: int, peak: float, warmup_frac: float = 0.05, min_lr_
 
 # --------------------------------------------------------------------- data
 class MixtureSampler:
-    """Seeded batches of (seq_len + 1) bytes: corpus windows or packed synthetic documents."""
+    """Seeded batches of (seq_len + 1) bytes with a target kind per position: 1 for corpus text (every
+    position of a corpus window), 2 for the answers of packed synthetic documents, 0 untrained."""
+
+    TEXT, ANSWER = 1, 2
 
     def __init__(self, text: bytes, seq_len: int, synthetic_fraction: float, seed: int | str):
         if len(text) <= seq_len + 1 and synthetic_fraction < 1:
@@ -92,23 +98,29 @@ class MixtureSampler:
         self.text, self.seq_len, self.fraction = text, seq_len, synthetic_fraction
         self.rng = random.Random(seed)
 
-    def _synthetic(self, n: int) -> bytes:
-        buf = bytearray()
+    def _synthetic(self, n: int) -> tuple[bytes, bytes]:
+        buf, kinds = bytearray(), bytearray()
         while len(buf) < n:
             room = max(16, min(self.seq_len, n - len(buf) - 1))
-            buf += synthetic_train_text(self.rng, room).encode() + EOS
-        return bytes(buf[:n])
+            for text, supervised in synthetic_train_doc(self.rng, room) + [(EOS.decode(), False)]:
+                data = text.encode()
+                buf += data
+                kinds += bytes([self.ANSWER if supervised else 0]) * len(data)
+        return bytes(buf[:n]), bytes(kinds[:n])
 
-    def sequence(self) -> bytes:
+    def sequence(self) -> tuple[bytes, bytes]:
         n = self.seq_len + 1
         if self.rng.random() < self.fraction:
             return self._synthetic(n)
         start = self.rng.randrange(0, len(self.text) - n)
-        return self.text[start:start + n]
+        return self.text[start:start + n], bytes([self.TEXT]) * n
 
-    def batch(self, batch_size: int) -> torch.Tensor:
-        rows = [self.sequence() for _ in range(batch_size)]
-        return torch.frombuffer(bytearray(b"".join(rows)), dtype=torch.uint8).view(batch_size, -1).long()
+    def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(tokens (B, T+1) long, target kinds (B, T) uint8 of the next-token predictions)."""
+        rows, kinds = zip(*(self.sequence() for _ in range(batch_size)))
+        tokens = torch.frombuffer(bytearray(b"".join(rows)), dtype=torch.uint8).view(batch_size, -1).long()
+        kind = torch.frombuffer(bytearray(b"".join(kinds)), dtype=torch.uint8).view(batch_size, -1)
+        return tokens, kind[:, 1:]
 
 
 # ---------------------------------------------------------------- training
@@ -122,9 +134,21 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [dict(params=decay, weight_decay=weight_decay), dict(params=other, weight_decay=0.0)]
 
 
-def _loss(model, batch: torch.Tensor) -> torch.Tensor:
-    logits = model(batch[:, :-1])
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+def _loss(model, batch: tuple[torch.Tensor, torch.Tensor], synthetic_fraction: float) -> torch.Tensor:
+    """(1 - f) * mean loss on corpus text + f * mean loss on synthetic answers (f = synthetic_fraction).
+
+    Weighting the two parts, rather than averaging over all trained positions, keeps the few answer
+    bytes from being drowned by the many text bytes."""
+    tokens, kind = batch
+    logits = model(tokens[:, :-1])
+    losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1),
+                             reduction="none").view(kind.shape)
+    total = losses.new_zeros(())
+    for value, weight in ((MixtureSampler.TEXT, 1.0 - synthetic_fraction), (MixtureSampler.ANSWER, synthetic_fraction)):
+        picked = kind == value
+        if weight > 0 and picked.any():
+            total = total + weight * losses[picked].mean()
+    return total
 
 
 @torch.no_grad()
@@ -132,7 +156,7 @@ def validation_loss(model, cfg: ModelConfig, s: TrainSettings) -> float:
     """Mean next-byte loss (nats) on a fixed batch set of the training mixture, seeded apart from training."""
     sampler = MixtureSampler(load_corpus(s.corpus).train, s.context(cfg), s.synthetic_fraction, seed="validation")
     model.eval()
-    losses = [float(_loss(model, sampler.batch(8))) for _ in range(VAL_SEQUENCES // 8)]
+    losses = [float(_loss(model, sampler.batch(8), s.synthetic_fraction)) for _ in range(VAL_SEQUENCES // 8)]
     return sum(losses) / len(losses)
 
 
@@ -164,7 +188,7 @@ def train(cfg: ModelConfig, s: TrainSettings, *, log: Callable[[str], None] | No
         lr = lr_at(step, steps, s.lr, s.warmup_frac, s.min_lr_frac)
         for group in opt.param_groups:
             group["lr"] = lr
-        loss = _loss(model, sampler.batch(s.batch_size))
+        loss = _loss(model, sampler.batch(s.batch_size), s.synthetic_fraction)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if s.grad_clip:
@@ -329,8 +353,8 @@ def check_fair(entries: list[dict[str, Any]], reference: str | None = None, tole
 
 # ------------------------------------------------------------ `archbench train`
 def train_command(variant: str, *, out: str | Path, scale: str | None = "tiny", tokens: int = 1_000_000,
-                  corpus: str | None = None, seeds: Iterable[int] = (0,), lrs: Iterable[float] = (2e-3,),
-                  batch_size: int = 16, seq_len: int | None = None, synthetic_fraction: float = 0.5,
+                  corpus: str | None = None, seeds: Iterable[int] = (0,), lrs: Iterable[float] = (3e-3,),
+                  batch_size: int = 8, seq_len: int | None = None, synthetic_fraction: float = 0.5,
                   registry: Iterable[str] = (), log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train `variant` (as a proxy at `scale`) for each (lr, seed); write OUT/lr<lr>-seed<seed>/ and OUT/summary.json."""
     from .registry import resolve_config

@@ -97,20 +97,37 @@ def test_tiny_memory_budget_is_a_recorded_oom_not_a_crash():
     # the analytic model puts every point far over 1 KB, so none is run: the machine is never at risk
     assert all(r.extra["predicted"] and "over twice the memory budget of 1000 bytes" in r.extra["error"]
                for r in mem)
-    assert not any(r.metric == "prefill_ms" for r in rows)                     # nothing timed past a failure
+    timed = [r for r in rows if r.metric == "prefill_ms"]                     # nothing timed past a failure
+    assert len(timed) == 4 and all(r.value is None and r.extra["measured_time_ms"] is None for r in timed)
+
+
+def test_time_budget_is_a_recorded_timeout():
+    rows = S.scaling(TINY, {**QUICK, "min_context": 8, "phases": ["prefill"], "measure": ["time"],
+                            "time_budget_ms": 1e-6})
+    timed = [r for r in rows if r.metric == "prefill_ms"]
+    assert [r.extra["status"] for r in timed] == ["timeout"] * 4
+    assert timed[0].extra["measured_time_ms"]["n"] >= 3            # measured, then over the budget
+    assert "over the time budget" in timed[0].extra["error"] and "not run" in timed[1].extra["error"]
+    top = next(r for r in rows if r.metric == "max_context_measured")
+    assert top.value is None and top.extra["status"] == "timeout"
 
 
 def test_budget_between_points_sets_the_max_context():
-    probe_rows = S.scaling(FULL, {**QUICK, "min_context": 256, "max_context": 4096, "phases": ["decode"],
-                                  "measure": ["memory"], "batch": 4})
-    peaks = {r.settings["context"]: r.value for r in probe_rows if r.metric == "peak_memory_bytes"}
-    budget = (peaks[1024] + peaks[2048]) // 2
+    from suite.probes.latency import Knobs
+    from suite.probes.memory import analytic_peak
+    knobs = Knobs(batch=4)
+    # half-way between the predicted peaks at 1024 and 2048 (measurement agrees within a few percent)
+    budget = sum(analytic_peak(FULL, "decode", L, knobs)["total"] for L in (1024, 2048)) // 2
     rows = S.scaling(FULL, {**QUICK, "min_context": 256, "max_context": 4096, "phases": ["decode"],
                             "measure": ["memory"], "batch": 4, "memory_budget": budget})
     top = next(r for r in rows if r.metric == "max_context_measured")
     assert top.value == 1024 and top.extra["limited_by"] == "memory_budget"
-    statuses = {r.settings["context"]: r.extra.get("status", "ok") for r in rows if r.metric == "peak_memory_bytes"}
-    assert statuses == {256: "ok", 512: "ok", 1024: "ok", 2048: "oom", 4096: "oom"}
+    mem = {r.settings["context"]: r for r in rows if r.metric == "peak_memory_bytes"}
+    assert {L: r.extra.get("status", "ok") for L, r in mem.items()} == \
+        {256: "ok", 512: "ok", 1024: "ok", 2048: "oom", 4096: "oom"}
+    assert mem[1024].value <= budget < mem[2048].extra["measured_memory"]["peak_over_baseline"]
+    assert "over the memory budget" in mem[2048].extra["error"]     # measured, then over
+    assert mem[4096].extra["predicted"] is True                      # predicted over twice the budget: never run
 
 
 def test_sliding_window_decode_memory_is_flat_past_the_window_full_attention_grows():

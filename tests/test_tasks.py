@@ -33,7 +33,7 @@ def test_every_task_file_is_indexed_and_tagged():
     assert set(TASK_FILES) <= set(manager.all_subtasks)
     assert "archbench" in manager.all_tags
     assert TASK_FILES == sorted(["archbench_bpb", "archbench_copy", "archbench_mqar_4", "archbench_mqar_8",
-                                 "archbench_mqar_16", "archbench_mqar_32", "archbench_passkey_1x",
+                                 "archbench_mqar_16", "archbench_mqar_32", "archbench_mqar_48", "archbench_passkey_1x",
                                  "archbench_passkey_2x", "archbench_passkey_4x"])
 
 
@@ -63,8 +63,8 @@ def test_generated_data_is_deterministic_and_cached_with_a_hash(tmp_path, monkey
     assert path.with_suffix(".sha256").read_text().strip() == digest
     monkeypatch.setenv("ARCHBENCH_CACHE", str(tmp_path / "elsewhere"))   # a fresh machine: same bytes
     assert taskdata.task_docs("mqar", n_pairs=8, n_docs=5)[1] == digest
-    assert docs[0]["context"] == "rl=40 tl=51 ld=14 vr=71 xl=02 hp=63 ae=87 au=41 | rl="   # pinned: generator unchanged
-    assert docs[0]["target"] == "40"
+    assert docs[0]["context"] == "C5 F6 s1 J8 M0 m7 a5 b0 | b"   # pinned: the generator has not changed
+    assert docs[0]["target"] == "0" and docs[0]["key_distance"] == 5
 
 
 def test_corrupted_cache_file_is_regenerated(tmp_path):
@@ -78,9 +78,9 @@ def test_mqar_answer_is_the_value_of_the_queried_key():
     docs, _ = taskdata.task_docs("mqar", n_pairs=32, n_docs=20)
     for doc in docs:
         pairs, query = doc["context"].split(" | ")
-        table = dict(p.split("=") for p in pairs.split(" "))
-        assert len(table) == 32 and table[query.rstrip("=")] == doc["target"]
-        assert 0 < doc["key_distance"] <= 32 * taskdata.MQAR_PAIR_BYTES + 3
+        table = dict(pairs.split(" "))
+        assert len(table) == 32 and table[query] == doc["target"]
+        assert doc["context"][len(doc["context"]) - 1 - doc["key_distance"]] == query   # the key's first mention
 
 
 @pytest.mark.parametrize("factor", [1, 2, 4])
@@ -119,8 +119,15 @@ def test_file_corpus_holds_out_the_tail(tmp_path):
     assert "line 999" in "".join(corpus.heldout) and b"line 999" not in corpus.train
 
 
-def test_synthetic_training_documents_fit_and_vary():
+def test_synthetic_training_documents_fit_vary_and_mark_their_answers():
     rng = random.Random(0)
-    texts = [taskdata.synthetic_train_text(rng, 256) for _ in range(200)]
+    docs = [taskdata.synthetic_train_doc(rng, 256) for _ in range(300)]
+    texts = ["".join(t for t, _ in d) for d in docs]
     assert all(len(t.encode()) <= 256 for t in texts)
-    assert {t.split(" ", 1)[0] for t in texts} & {"copy", "The"} and any(" | " in t for t in texts)
+    assert {t.split(" ", 1)[0] for t in texts} >= {"copy", "The"} and any(" | " in t for t in texts)
+    answers = {"".join(t for t, s in d if s) for d in docs if d[0][0].startswith("copy ")}
+    assert all(a.endswith("\n") and a[:-1].isalpha() for a in answers)
+    for d in docs:
+        if " | " in d[0][0] + " ":   # mqar: every answer is the value of the key just before it
+            table = dict(d[0][0].rstrip(" |").split(" "))
+            assert all(table[key.strip()] == value for (key, _), (value, s) in zip(d[1::2], d[2::2]) if s)

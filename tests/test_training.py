@@ -182,3 +182,30 @@ def test_quality_settings_are_checked():
     with pytest.raises(ValueError, match=r"mqar_pairs \[5\] have no task file"):
         resolve_settings({"mqar_pairs": [5]})
     assert resolve_settings({"preset": "standard"})["seeds"] == [0, 1, 2]
+
+
+def test_sampler_trains_on_all_text_but_only_on_synthetic_answers():
+    text = bytes(range(32, 127)) * 100
+    tokens, kind = training.MixtureSampler(text, 64, 0.0, seed=0).batch(4)
+    assert tokens.shape == (4, 65) and kind.shape == (4, 64) and (kind == training.MixtureSampler.TEXT).all()
+    tokens, kind = training.MixtureSampler(text, 64, 1.0, seed=0).batch(32)
+    assert set(kind.unique().tolist()) == {0, training.MixtureSampler.ANSWER}
+    targets = tokens[:, 1:][kind > 0].tolist()
+    assert 0 < len(targets) < kind.numel() // 4
+    assert set(map(chr, targets)) <= set("0123456789.\nabcdefghijklmnopqrstuvwxyz")
+    again = training.MixtureSampler(text, 64, 1.0, seed=0).batch(32)
+    assert torch.equal(again[0], tokens) and torch.equal(again[1], kind)
+
+
+def test_loss_weights_text_and_answers_by_the_synthetic_fraction():
+    class Uniform(torch.nn.Module):
+        def forward(self, idx):
+            logits = torch.zeros(*idx.shape, 256)
+            logits[..., 65] = math.log(256)   # "A" twice as likely as any other byte... roughly
+            return logits
+    tokens = torch.tensor([[1, 65, 2, 3]])
+    kind = torch.tensor([[1, 2, 0]], dtype=torch.uint8)   # text target 65, answer target 2, untrained 3
+    lp = torch.log_softmax(Uniform()(tokens[:, :-1]), -1)[0]
+    text_loss, answer_loss = -lp[0, 65], -lp[1, 2]
+    got = training._loss(Uniform(), (tokens, kind), 0.25)
+    assert float(got) == pytest.approx(float(0.75 * text_loss + 0.25 * answer_loss))

@@ -26,7 +26,7 @@ from typing import Any
 from .. import costs
 from ..config import ModelConfig
 from ..memwatch import IsolatedError, MemoryBudgetExceeded, current_rss, run_isolated
-from ..timing import pinned_threads
+from ..timing import default_threads, pinned_threads
 from . import Row, probe
 from .latency import (KNOB_DEFAULTS, PHASES, WORKLOADS, Knobs, build, contexts_of, not_measured,
                       phases_of)
@@ -61,10 +61,10 @@ def _per_token_peak_elements(cfg: ModelConfig) -> dict[str, int]:
         per = 2 if cfg.mlp == "gelu" else (6 if cfg.swiglu_limit is not None else 4)
         mlp = 4 * d + per * cfg.hidden
     if cfg.attention == "mla":
-        h, dn, dr, dv = cfg.n_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim
-        q, kv_up = h * (dn + dr), h * (dn + dv)
-        # q, its split rope part rotated, decompressed k_nope/v, assembled k and q, output + copy
-        attn = 3 * d + 2 * q + kv_up + 2 * q + 3 * h * dv + cfg.kv_lora_rank + dr
+        h, dn, dr, dv, r = cfg.n_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim, cfg.kv_lora_rank
+        # per query: x, the query (before and after re-assembly), its rotated part, the kv_a output,
+        # the normed latent, the rotated key, the attention output, its copy and the projection
+        attn = 3 * d + 2 * h * (dn + dr) + h * dr + (r + dr) + r + dr + 2 * h * dv
     else:
         q, kv = cfg.n_heads * cfg.head_size, cfg.kv_heads * cfg.head_size
         out = 3 * d + 3 * q + 2 * kv
@@ -74,16 +74,38 @@ def _per_token_peak_elements(cfg: ModelConfig) -> dict[str, int]:
     return {"mlp": int(mlp), "attention": int(attn), "head": int(head)}
 
 
+def _per_key_elements(cfg: ModelConfig) -> int:
+    """Values per attended key that attention materialises beside the cache: MLA decompresses
+    every cached latent on every pass (kv_b output, h * (dn + dv), the assembled key with the
+    shared rotary part, h * (dn + dr), and the contiguous copy of the value slice, h * dv, that
+    SDPA's math path makes); other kinds attend to the cached K and V directly."""
+    if cfg.attention != "mla":
+        return 0
+    return cfg.n_heads * (2 * cfg.qk_nope_head_dim + 2 * cfg.v_head_dim + cfg.qk_rope_head_dim)
+
+
+def materialises_scores(cfg: ModelConfig) -> bool:
+    """Whether attention builds the full (B, H, T, S) score matrix: our eager path (also taken for
+    logit soft-capping), and torch's SDPA math fallback, which CPU SDPA takes when the value head
+    size differs from the query/key head size (MLA). Otherwise SDPA's fused kernel works in tiles."""
+    eager = cfg.attention_backend == "eager" or cfg.attn_softcap is not None
+    return eager or cfg.head_size != cfg.value_head_size
+
+
 def inference_activation_bytes(cfg: ModelConfig, context: int, *, batch: int = 1, dtype: str = "fp32",
                                past: int = 0) -> dict:
     """Peak activation bytes of a no-grad forward over `context` new tokens after `past` cached
     ones (beside the KV cache): the worst sublayer's live tensors (`_per_token_peak_elements`);
-    attention also holds its (T, S) boolean mask, which suite.model builds for every layer."""
+    attention also holds its per-key tensors (`_per_key_elements`), the (T, S) boolean mask that
+    suite.model builds for every layer and, where scores are materialised (`materialises_scores`),
+    two fp32 (B, H, T, S) tensors at once (scores -> masked scores -> probabilities)."""
     tokens = batch * context * BYTES[dtype]
     per = {name: n * tokens for name, n in _per_token_peak_elements(cfg).items()}
     windows = [cfg.sliding_window if kind == "sliding" else None for kind in cfg.layer_kinds]
     keys = max(context + (past if w is None else min(past, w)) for w in windows)
-    per["attention"] += context * keys
+    per["attention"] += batch * keys * _per_key_elements(cfg) * BYTES[dtype] + context * keys
+    if materialises_scores(cfg):
+        per["attention"] += 2 * batch * cfg.n_heads * context * keys * 4
     worst = max(per, key=per.get)
     return {"activations": per[worst], "worst_sublayer": worst}
 
@@ -118,9 +140,9 @@ def analytic_peak(cfg: ModelConfig, phase: str, context: int, knobs: Knobs) -> d
             parts["autocast_weight_copies"] = costs.weights_bytes(cfg, "bf16")
     else:
         parts = {"weights": weights_bytes(cfg, knobs)}
-        kv_dtype = "fp32"   # the cache holds what the projections return; autocast returns bf16
-        if knobs.dtype == "bf16":
-            kv_dtype = "bf16"
+        # the cache holds what the projections return: bf16 under autocast (what an efficient
+        # model does; suite.model's fp32 RoPE tables currently promote rotated keys to fp32)
+        kv_dtype = act_dtype
         if phase == "prefill":
             parts["kv_cache"] = costs.kv_cache_bytes(cfg, context, kv_dtype, batch=b)
             parts["activations"] = inference_activation_bytes(cfg, context, batch=b, dtype=act_dtype)["activations"]
@@ -219,7 +241,7 @@ def memory(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     contexts = contexts_of(settings, default=(256,))
     rows: list[Row] = []
     for phase in phases_of(settings):
-        base = {**knobs.recorded(knobs.threads or 0), "phase": phase}
+        base = {**knobs.recorded(knobs.threads or default_threads()), "phase": phase}
         if phase != "train":
             base.pop("gradient_checkpointing")
         try:

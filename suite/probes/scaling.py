@@ -27,7 +27,7 @@ from ..budget import parse_size
 from ..config import ModelConfig
 from ..memwatch import IsolatedError
 from ..scaling_fit import cheaper_beyond, crossover, fit_exponent, local_exponents
-from ..timing import pinned_threads, timing_options
+from ..timing import default_threads, pinned_threads, timing_options
 from . import Row, probe
 from .latency import KNOB_DEFAULTS, METRIC_OF_PHASE, Knobs, build, not_measured, phases_of, time_phase
 from .memory import analytic_peak, measure_isolated
@@ -66,22 +66,33 @@ def _fit_rows(metric: str, unit: str, xs: list[int], ys: list[float], settings: 
     return [Row(metric, fit.exponent, "exponent", True, settings, extra)]
 
 
+def _point_failed(point: dict[str, Any]) -> bool:
+    return point["status"] != "ok"
+
+
 def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """Measure one phase over the sweep; returns per-point records and the rows."""
+    """Measure one phase over the sweep; returns the per-point records and the rows.
+
+    A point is {"status": ok | oom | timeout | error, "error": why, "memory": record, "time": Timing};
+    the first failure ends the sweep (later points get the same status, "not run")."""
     contexts = sweep_contexts(cfg, phase, int(settings.get("min_context") or 1), settings.get("max_context"))
     budget = parse_size(settings["memory_budget"]) if settings.get("memory_budget") else None
     time_budget = settings.get("time_budget_ms")
     measure = set(settings.get("measure") or ("time", "memory"))
-    base = {**knobs.recorded(knobs.threads or 0), "phase": phase, "sweep": True}
+    base = {**knobs.recorded(knobs.threads or default_threads()), "phase": phase, "sweep": True}
     if phase != "train":
         base.pop("gradient_checkpointing")
     if budget is not None:
         base["memory_budget"] = budget
     points: dict[int, dict[str, Any]] = {L: {"status": "ok"} for L in contexts}
-    rows: list[Row] = []
-    limit = "max_context"
 
-    # 1. memory (ascending, one subprocess), after dropping points predicted far over the budget
+    def fail_from(L: int, status: str, error: str, **more) -> None:
+        points[L].update(status=status, error=error, **more)
+        for later in contexts:
+            if later > L and not _point_failed(points[later]):
+                points[later].update(status=status, error=f"not run: L={L} already failed ({status})")
+
+    # 1. memory (ascending, one subprocess), skipping points predicted far over the budget
     if "memory" in measure or budget is not None:
         runnable = contexts
         if budget is not None:
@@ -91,86 +102,73 @@ def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) 
                 points[L].update(status="oom", predicted=True,
                                  error=f"not run: predicted peak {predicted[L]} bytes is over twice the "
                                        f"memory budget of {budget} bytes")
-        records: list[dict[str, Any]] = []
-        if runnable:
-            try:
-                records = measure_isolated(cfg, knobs, phase, runnable, memory_budget=budget,
-                                           timeout=settings.get("timeout_s"))
-            except IsolatedError as exc:
-                for L in runnable:
-                    points[L].update(status=exc.kind, error=str(exc))
+        try:
+            records = measure_isolated(cfg, knobs, phase, runnable, memory_budget=budget,
+                                       timeout=settings.get("timeout_s")) if runnable else []
+        except IsolatedError as exc:
+            records = []
+            fail_from(runnable[0], exc.kind, str(exc))
         for rec in records:
-            point = points[rec["context"]]
-            point.update(status=rec.get("status", "ok"), memory=rec)
-            if "error" in rec:
-                point["error"] = rec["error"]
-        failed = [L for L in contexts if points[L]["status"] != "ok"]
-        if failed:   # larger contexts than the first failure are not attempted (ascending sweep)
-            first = failed[0]
-            limit = "memory_budget" if points[first]["status"] == "oom" else points[first]["status"]
-            for L in contexts:
-                if L > first and "memory" not in points[L] and points[L]["status"] == "ok":
-                    points[L].update(status=points[first]["status"], error=f"not run: L={first} already failed")
+            points[rec["context"]]["memory"] = rec
+            if rec.get("status", "ok") != "ok":
+                fail_from(rec["context"], rec["status"], rec["error"])
 
     # 2. time, for the points that fitted
-    if "time" in measure:
-        options = {**timing_options(settings)}
+    if "time" in measure and any(not _point_failed(p) for p in points.values()):
         with pinned_threads(knobs.threads) as threads:
             base["threads"] = threads
             model, _ = build(cfg, knobs, train=phase == "train")
             for L in contexts:
-                point = points[L]
-                if point["status"] != "ok":
+                if _point_failed(points[L]):
                     continue
-                if time_budget is not None and any(points[x].get("status") == "timeout" for x in contexts if x < L):
-                    point.update(status="timeout", error="not run: a shorter context passed the time budget")
-                    continue
-                timing, _ = time_phase(model, cfg, knobs, phase, L, options)
-                point["time"] = timing
+                timing, _ = time_phase(model, cfg, knobs, phase, L, timing_options(settings))
+                points[L]["time"] = timing
                 if time_budget is not None and timing.median > float(time_budget):
-                    point.update(status="timeout", error=f"median {timing.median:.3f} ms is over the time budget "
-                                                         f"of {float(time_budget):g} ms")
-                    limit = "time_budget"
+                    fail_from(L, "timeout", f"median {timing.median:.3f} ms is over the time budget of "
+                                            f"{float(time_budget):g} ms")
             del model
 
-    # 3. rows
+    # 3. rows: a measured number where the point is ok, otherwise a row saying why not
     metric = METRIC_OF_PHASE[phase]
+    rows: list[Row] = []
     for L in contexts:
         point, s = points[L], {**base, "context": L}
-        rec = point.get("memory", {})
-        if point["status"] == "ok" and "peak_over_baseline" in rec:
+        rec, timing = point.get("memory"), point.get("time")
+        if _point_failed(point):
+            detail = {"measured_memory": rec, "measured_time_ms": timing.extra() if timing else None,
+                      "predicted": point.get("predicted", False)}
+            for name, unit, wanted in (("peak_memory_bytes", "bytes", "memory" in measure or budget is not None),
+                                       (metric, "ms", "time" in measure)):
+                if wanted:
+                    row = not_measured(name, unit, s, point["error"], point["status"])
+                    row.extra.update(detail)
+                    rows.append(row)
+            continue
+        if rec is not None:
             rows.append(Row("peak_memory_bytes", rec["peak_over_baseline"], "bytes", True, s, rec))
-        elif point["status"] != "ok" and ("memory" in point or "time" not in point):
-            row = not_measured("peak_memory_bytes", "bytes", s, point.get("error", ""), point["status"])
-            row.extra.update(measured=rec, predicted=point.get("predicted", False))
-            rows.append(row)
-        if "time" in point:
-            t = point["time"]
-            rows.append(Row(metric, t.median, "ms", True, s,
-                            {**t.extra(), **({"status": point["status"], "error": point["error"]}
-                                             if point["status"] != "ok" else {})}))
-    ok = [L for L in contexts if points[L]["status"] == "ok"]
+        if timing is not None:
+            rows.append(Row(metric, timing.median, "ms", True, s, timing.extra()))
+
+    ok = [L for L in contexts if not _point_failed(points[L])]
     fit_settings = {**base, "context_min": ok[0] if ok else None, "context_max": ok[-1] if ok else None}
     if "time" in measure:
         rows += _fit_rows("time_exponent", "exponent", ok, [points[L]["time"].median for L in ok], fit_settings,
                           settings.get("fit_points"), f"{metric} median")
     if "memory" in measure:
-        model_bytes = _model_bytes(points, ok)
+        model_bytes = points[ok[0]]["memory"].get("model_bytes", 0) if ok else 0
         rows += _fit_rows("memory_exponent", "exponent", ok,
                           [points[L]["memory"]["peak_over_baseline"] - model_bytes for L in ok], fit_settings,
                           settings.get("fit_points"), "peak_memory_bytes minus the model's own resident bytes")
+    failed = [L for L in contexts if _point_failed(points[L])]
+    limited_by = ({"oom": "memory_budget", "timeout": "time_budget"}.get(points[failed[0]]["status"], "error")
+                  if failed else "max_context")
     if ok:
         rows.append(Row("max_context_measured", ok[-1], "tokens", False, base,
-                        {"limited_by": limit, "swept": contexts}))
+                        {"limited_by": limited_by, "swept": contexts}))
     else:
         first = points[contexts[0]] if contexts else {"status": "error", "error": "no context to sweep"}
-        rows.append(not_measured("max_context_measured", "tokens", base, first.get("error", ""), first["status"]))
+        rows.append(not_measured("max_context_measured", "tokens", base, first["error"], first["status"]))
     return {"points": points, "contexts": contexts, "rows": rows}
-
-
-def _model_bytes(points: dict[int, dict], ok: list[int]) -> int:
-    """Resident bytes of the model (and optimizer state) before any phase ran, from the sweep."""
-    return points[ok[0]]["memory"].get("model_bytes", 0) if ok else 0
 
 
 def _crossover_rows(mine: dict, theirs: dict, phase: str, other: str, base: dict) -> list[Row]:
@@ -178,7 +176,7 @@ def _crossover_rows(mine: dict, theirs: dict, phase: str, other: str, base: dict
     for quantity, get in (("time", lambda p: p["time"].median if "time" in p else None),
                           ("memory", lambda p: p["memory"]["peak_over_baseline"] if "memory" in p else None)):
         xs = [L for L in mine["contexts"] if L in theirs["points"]
-              and mine["points"][L]["status"] == "ok" and theirs["points"][L]["status"] == "ok"]
+              and not _point_failed(mine["points"][L]) and not _point_failed(theirs["points"][L])]
         a = [get(mine["points"][L]) for L in xs]
         b = [get(theirs["points"][L]) for L in xs]
         if not xs or any(v is None for v in a + b):
@@ -208,5 +206,5 @@ def scaling(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
         if other_cfg is not None:
             theirs = sweep(other_cfg, knobs, phase, settings)
             rows += _crossover_rows(mine, theirs, phase, str(settings["other_variant"]),
-                                    knobs.recorded(knobs.threads or 0))
+                                    knobs.recorded(knobs.threads or default_threads()))
     return rows
