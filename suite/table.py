@@ -18,7 +18,7 @@ def fmt(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     for scale, suffix in _SI:
-        if abs(value) >= scale:
+        if abs(value) >= scale * 0.9995:    # 999.97M rounds to 1G, not "1e+03M"
             return f"{value / scale:.3g}{suffix}"
     return f"{value:.3g}"
 

@@ -44,7 +44,7 @@ from typing import Any
 
 EOS = b"\x00"
 EVAL_SEED = 1234
-DATA_VERSION = 2            # bump when a generator changes: part of the task-data cache key
+DATA_VERSION = 3            # bump when a generator changes: part of the task-data cache key
 
 # Pure-Python, platform-independent modules present in CPython 3.10-3.13 (a missing one is skipped
 # and changes the hash, which is recorded).
@@ -264,8 +264,9 @@ def _passkey_docs(length_factor: float, context_length: int, n_docs: int, seed: 
     docs = []
     for _ in range(n_docs):
         context, key, depth = passkey_example(rng, length)
+        needle_distance = len(context) - context.index(_passkey_needle(key))   # bytes from the needle to the question's end
         docs.append(dict(context=context, target=key, length=length, length_factor=length_factor,
-                         depth=round(depth, 4)))
+                         depth=round(depth, 4), needle_distance=needle_distance))
     return docs
 
 

@@ -45,7 +45,7 @@ def test_memory_rows_are_well_formed():
                                          by["memory_measured_over_analytic"]):
         assert measured.settings == analytic.settings == ratio.settings
         assert measured.unit == analytic.unit == "bytes" and ratio.unit == "ratio"
-        assert measured.value > 0 and analytic.value > 0
+        assert measured.value >= 0 and analytic.value > 0   # a tiny model can be below the counter's resolution
         assert ratio.value == pytest.approx(measured.value / analytic.value)
         assert measured.extra["counter"] == "VmHWM" and measured.extra["peak_reset"] is True
         assert set(analytic.extra["parts"]) >= {"weights", "total"}

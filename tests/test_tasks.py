@@ -89,6 +89,8 @@ def test_passkey_documents_have_the_exact_length(factor):
     for doc in docs:
         assert len((doc["context"] + doc["target"] + ".").encode()) == factor * 128
         assert f"The pass key is {doc['target']}." in doc["context"]
+        needle_at = len(doc["context"]) - doc["needle_distance"]
+        assert doc["context"][needle_at:].startswith(f"The pass key is {doc['target']}.")
     assert len({d["target"] for d in docs}) > 1 and len({d["depth"] for d in docs}) > 1
 
 

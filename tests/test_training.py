@@ -168,6 +168,8 @@ def test_quality_probe_rows_with_mean_and_interval():
     assert bpb.extra["ci_low"] <= bpb.value <= bpb.extra["ci_high"]
     assert by_metric["mqar_accuracy"].settings == {"n_pairs": 8, "tokens": 256}
     assert by_metric["passkey_accuracy"].settings["length_factor"] == 4
+    assert set(by_metric["passkey_accuracy"].extra["acc_by_needle_distance"][0]) <= {"within_context", "beyond_context"}
+    assert "failure_reason" not in by_metric["passkey_accuracy"].extra   # 4 x 32 fits the 256 learned positions
     assert by_metric["passkey_accuracy"].extra["cached"] == [False, False]
     again = spec.fn(cfg, settings)   # checkpoints come from the cache; evaluation is deterministic
     assert again[0].extra["cached"] == [True, True] and again[0].value == pytest.approx(bpb.value, abs=1e-6)

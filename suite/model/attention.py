@@ -111,12 +111,17 @@ def attend(module: nn.Module, q, k, v, q_start: int, k_start: int):
     t, s = q.shape[-2], k.shape[-2]
     sinks = getattr(module, "sinks", None)
     dropout_p = cfg.dropout if module.training else 0.0
-    allowed = allowed_mask(q_start, t, k_start, s, module.window, q.device)
     if cfg.attention_backend == "eager" or cfg.attn_softcap is not None:
+        allowed = allowed_mask(q_start, t, k_start, s, module.window, q.device)
         return eager_attention(q, k, v, allowed, scale=cfg.softmax_scale, sinks=sinks,
                                softcap=cfg.attn_softcap, dropout_p=dropout_p)
     causal = q_start == k_start and t == s and (module.window is None or module.window >= t)
-    return sdpa_attention(q, k, v, allowed, scale=cfg.softmax_scale, sinks=sinks, causal=causal,
+    # every query may see every key it is handed (a decode step inside the window): no mask at all
+    sees_all = k_start + s - 1 <= q_start and (module.window is None or q_start + t - 1 - k_start < module.window)
+    # the (T, S) mask is built only where SDPA needs it (not for causal prefill: T^2 bytes per layer)
+    allowed = None if sinks is None and (causal or sees_all) else allowed_mask(q_start, t, k_start, s,
+                                                                              module.window, q.device)
+    return sdpa_attention(q, k, v, allowed, scale=cfg.softmax_scale, sinks=sinks, causal=causal and not sees_all,
                           dropout_p=dropout_p)
 
 

@@ -92,18 +92,32 @@ def materialises_scores(cfg: ModelConfig) -> bool:
     return eager or cfg.head_size != cfg.value_head_size
 
 
+def _needs_mask(cfg: ModelConfig, window: int | None, new: int, past: int) -> bool:
+    """Whether suite.model's attention builds a (T, S) mask for a layer: always on the eager path
+    and with sinks; otherwise only when neither causal SDPA (a prefill inside the window) nor
+    mask-free SDPA (one query that may see every key the layer holds) applies."""
+    if cfg.attention_backend == "eager" or cfg.attn_softcap is not None or cfg.attention_sinks:
+        return True
+    keys = new + (past if window is None else min(past, window))
+    causal = past == 0 and (window is None or window >= new)
+    sees_all = new == 1 and (window is None or keys <= window)
+    return not (causal or sees_all)
+
+
 def inference_activation_bytes(cfg: ModelConfig, context: int, *, batch: int = 1, dtype: str = "fp32",
                                past: int = 0) -> dict:
     """Peak activation bytes of a no-grad forward over `context` new tokens after `past` cached
     ones (beside the KV cache): the worst sublayer's live tensors (`_per_token_peak_elements`);
-    attention also holds its per-key tensors (`_per_key_elements`), the (T, S) boolean mask that
-    suite.model builds for every layer and, where scores are materialised (`materialises_scores`),
+    attention also holds its per-key tensors (`_per_key_elements`), the (T, S) boolean mask where
+    suite.model needs one (`_needs_mask`) and, where scores are materialised (`materialises_scores`),
     two fp32 (B, H, T, S) tensors at once (scores -> masked scores -> probabilities)."""
     tokens = batch * context * BYTES[dtype]
     per = {name: n * tokens for name, n in _per_token_peak_elements(cfg).items()}
     windows = [cfg.sliding_window if kind == "sliding" else None for kind in cfg.layer_kinds]
     keys = max(context + (past if w is None else min(past, w)) for w in windows)
-    per["attention"] += batch * keys * _per_key_elements(cfg) * BYTES[dtype] + context * keys
+    per["attention"] += batch * keys * _per_key_elements(cfg) * BYTES[dtype]
+    if any(_needs_mask(cfg, w, context, past) for w in windows):
+        per["attention"] += context * keys
     if materialises_scores(cfg):
         per["attention"] += 2 * batch * cfg.n_heads * context * keys * 4
     worst = max(per, key=per.get)
@@ -147,9 +161,12 @@ def analytic_peak(cfg: ModelConfig, phase: str, context: int, knobs: Knobs) -> d
             parts["kv_cache"] = costs.kv_cache_bytes(cfg, context, kv_dtype, batch=b)
             parts["activations"] = inference_activation_bytes(cfg, context, batch=b, dtype=act_dtype)["activations"]
         else:
-            # the cache after the step, plus the layer whose cache torch.cat is copying
+            # the cache after the step, plus the copies one layer's update makes: torch.cat's new
+            # tensor beside the old one, and a sliding layer past its window also its trimmed copy
             parts["kv_cache"] = costs.kv_cache_bytes(cfg, context + 1, kv_dtype, batch=b)
-            parts["cache_append_copy"] = max(_layer_kv_bytes(cfg, context, kv_dtype, b))
+            windows = [cfg.sliding_window if kind == "sliding" else None for kind in cfg.layer_kinds]
+            parts["cache_append_copy"] = max(n * (2 if w is not None and context >= w else 1) for n, w in
+                                             zip(_layer_kv_bytes(cfg, context, kv_dtype, b), windows))
             parts["activations"] = inference_activation_bytes(cfg, 1, batch=b, dtype=act_dtype,
                                                               past=context)["activations"]
     parts["total"] = sum(parts.values())
@@ -234,11 +251,11 @@ def _measured_value(record: dict[str, Any], knobs: Knobs) -> int:
 
 
 @probe("memory", family="memory", isolate=True,
-       defaults=dict(contexts=[256], phases=list(PHASES), **KNOB_DEFAULTS))
+       defaults=dict(contexts=[128], phases=list(PHASES), **KNOB_DEFAULTS))
 def memory(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     """Peak memory per phase (fresh subprocess, RSS high-water mark) beside the analytic prediction."""
     knobs = Knobs.from_settings(settings)
-    contexts = contexts_of(settings, default=(256,))
+    contexts = contexts_of(settings, default=(128,))
     rows: list[Row] = []
     for phase in phases_of(settings):
         base = {**knobs.recorded(knobs.threads or default_threads()), "phase": phase}

@@ -150,6 +150,16 @@ def _distance_bins(samples: list[dict]) -> dict[str, float]:
     return {k: sum(v) / len(v) for k, v in bins.items()}
 
 
+def _needle_bins(samples: list[dict], context: int) -> dict[str, float]:
+    """Passkey accuracy for needles within / beyond the training context from the question (a RoPE
+    model may still find a near needle in a document longer than it was trained on)."""
+    bins: dict[str, list[float]] = {}
+    for s in samples:
+        key = "within_context" if s["doc"]["needle_distance"] <= context else "beyond_context"
+        bins.setdefault(key, []).append(float(s["acc"]))
+    return {k: sum(v) / len(v) for k, v in bins.items()}
+
+
 # task -> (metric name, result key, unit, lower_is_better, per-row settings)
 def _metric_for(task: str) -> tuple[str, str, str, bool, dict[str, Any]]:
     if task == "archbench_bpb":
@@ -203,6 +213,8 @@ def _quality(cfg, s, base, cache, context, tasks) -> list[Row]:
             extras[task]["data_sha256"] = _data_fingerprint(samples)
             if task.startswith("archbench_mqar_") and samples:
                 extras[task].setdefault("acc_by_key_distance", []).append(_distance_bins(samples))
+            if task.startswith("archbench_passkey_") and samples:
+                extras[task].setdefault("acc_by_needle_distance", []).append(_needle_bins(samples, context))
         overflow_total += len(out["overflow"])
     first = sweep.runs[0].meta
     common = dict(seeds=list(s["seeds"]), lr=sweep.best_lr, lr_sweep={f"{k:g}": v for k, v in sweep.sweep.items()},

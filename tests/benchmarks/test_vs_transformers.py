@@ -15,10 +15,13 @@ Prefill: a forward over `CONTEXT` tokens that fills a fresh KV cache, all positi
 Decode: one step at position `CONTEXT` from a cache prefilled untimed; each round restores the
 cache to exactly `CONTEXT` tokens first (ours: a shallow fork; transformers: `DynamicCache.crop`).
 
+Threads: 1 (ARCHBENCH_BENCH_THREADS overrides), recorded in each benchmark's extra_info.
 Run: `pytest tests/benchmarks --benchmark-enable --benchmark-json=out.json` (addopts disables them);
 `python tests/benchmarks/ratios.py out.json` prints the ratios.
 """
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
@@ -28,6 +31,20 @@ from suite.probes.latency import fork_cache
 CONTEXT = 128
 BATCH = 1
 ROUNDS = dict(prefill=30, decode=200)
+# One intra-op thread by default: on a shared machine two threads stall at every parallel region
+# whenever a neighbour takes a core, which swamps a 10% difference. Override for a quiet machine.
+THREADS = int(os.environ.get("ARCHBENCH_BENCH_THREADS", "1"))
+
+
+@pytest.fixture(autouse=True)
+def pinned_threads(request):
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    if "benchmark" in request.fixturenames:
+        request.getfixturevalue("benchmark").extra_info.update(threads=THREADS, context=CONTEXT, batch=BATCH,
+                                                               dtype="fp32")
+    yield
+    torch.set_num_threads(before)
 
 
 def _hf_gpt2():
