@@ -85,7 +85,8 @@ def _add_run(sub) -> None:
     p.add_argument("--suite", default=None, help="suite name (quick, standard, full) or YAML path (default: quick)")
     p.add_argument("--probes", nargs="+", metavar="PROBE", help="probes or probe families (default: the suite's)")
     p.add_argument("--out", default=None, help="results folder (default: results/<suite>)")
-    _scale_arg(p)
+    p.add_argument("--scale", default=None, choices=["full", "tiny", "small", "base"],
+                   help="scale of the variants (default: the suite's; a probe entry with its own scale keeps it)")
     p.add_argument("--force", action="store_true", help="recompute cached cells")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in OUT with its arguments and run id")

@@ -1,14 +1,15 @@
-"""Plan the variant × probe × settings matrix, run each cell isolated, cache, resume, report progress.
+"""Plan the variant × probe × settings matrix, cache, resume, report progress, `archbench run`.
 
-The only module that knows about processes. Probes stay plain functions `(config, settings) -> rows`.
+Running a cell (subprocesses, timeouts, memory caps) lives in `suite.executors`; probes stay
+plain functions `(config, settings) -> rows`.
 
 Cells and the cache
     A cell is one (variant at a scale, probe, settings) combination. Its `cell_id` is a content
     hash of the resolved config, the probe name, its resolved settings and the code version
-    (archbench's version plus a hash of the source files the probe module imports from `suite/`,
-    found statically, and the probe's own file). Before running, the runner reads `DIR/results.jsonl`:
-    a cell whose latest attempt there is `ok` is skipped, so re-running any command only computes new
-    or changed cells (failed cells are retried); `--force` recomputes everything.
+    (archbench's version plus a hash of the probe's own file and of the `suite/` modules it
+    imports, found statically). Before running, the runner reads `DIR/results.jsonl`: a cell
+    whose latest attempt there is `ok` is skipped, so re-running any command only computes new or
+    changed cells (failed cells are retried); `--force` recomputes everything.
 
 Resume
     Rows are appended (and fsync'ed) cell by cell, so a killed run loses at most the cells in flight.
@@ -18,47 +19,40 @@ Resume
     error/oom/timeout are not retried (a resumed `--force` run does not redo what it already forced).
 
 Isolation
-    Cells of probes registered with `isolate=True` run in a fresh `python -m suite.runner_worker`
-    subprocess with a wall-clock timeout and an optional address-space cap (RLIMIT_AS); a raised
-    exception, a MemoryError, a SIGKILL (the OOM killer) or the timeout become a row with status
-    error / oom / timeout and the run goes on. Other cells run in-process (timeout via SIGALRM,
-    best effort: it cannot interrupt a long C call). With `--jobs N > 1` every cell runs in its own
+    Cells of probes registered with `isolate=True` run in a fresh subprocess with a timeout and an
+    optional address-space cap; others in-process. With `--jobs N > 1` every cell runs in its own
     subprocess, N at a time (concurrent cells disturb each other's timings: use it for analytic and
-    quality work, not for latency numbers).
+    quality work, not for latency numbers). See `suite.executors`.
 """
 from __future__ import annotations
 
 import ast
 import hashlib
-import importlib
 import importlib.util
 import itertools
 import json
-import math
 import os
 import re
-import signal
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-from concurrent import futures
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Iterable
 
 import yaml
 
 from .config import ConfigError
+from .executors import (DEFAULT_TIMEOUT_S, IMPORT_FAILURES, Cell, Executor, Outcome, ProcessPoolExecutor,
+                        SequentialExecutor, _import_failures_text, kill_workers, load_probes, make_executor,
+                        probe_module_refs)
 from .results import ResultStore, make_row, new_attempt, new_run_id, provenance, read_jsonl
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 DEFAULT_SUITE = "quick"
-DEFAULT_TIMEOUT_S = 600.0
-PROBE_MODULES_ENV = "ARCHBENCH_PROBE_MODULES"   # extra probe modules (plugins, test fakes), os.pathsep-separated
 RUN_FILE = "run.json"
-_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+__all__ = ["Cell", "Outcome", "Executor", "SequentialExecutor", "ProcessPoolExecutor", "make_executor",
+           "load_suite", "make_plan", "run_cells", "run_command", "parse_bytes"]
 
 
 # ----------------------------------------------------------------------- sizes
@@ -166,76 +160,6 @@ def _probe_entry(item: Any, file: str) -> ProbeEntry:
                       scale=None if item.get("scale") is None else str(item["scale"]))
 
 
-# ------------------------------------------------------------- probe modules
-def import_probe_module(ref: str) -> None:
-    """Import a module that registers probes: a dotted name or a path to a .py file."""
-    if ref.endswith(".py") or os.sep in ref:
-        path = Path(ref).resolve()
-        name = f"archbench_probes_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}_{path.stem}"
-        if name in sys.modules:
-            return
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None or not path.exists():
-            raise ConfigError(f"probe module file not found: {ref}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    else:
-        importlib.import_module(ref)
-
-
-def probe_module_refs(extra: Iterable[str] = ()) -> list[str]:
-    """`--probe-module` values plus $ARCHBENCH_PROBE_MODULES; file paths made absolute."""
-    refs = [r for r in os.environ.get(PROBE_MODULES_ENV, "").split(os.pathsep) if r] + list(extra)
-    return [str(Path(r).resolve()) if r.endswith(".py") else r for r in dict.fromkeys(refs)]
-
-
-IMPORT_FAILURES: dict[str, str] = {}   # built-in probe module -> why it failed to import
-
-
-def load_probes(modules: Iterable[str] = ()) -> dict:
-    """Register the built-in probe modules and `modules`. A built-in module that fails to import
-    (e.g. half-written) is recorded in IMPORT_FAILURES rather than stopping probes that work;
-    asking for one of its probes then fails with that reason. Extra modules must import."""
-    from . import probes
-    for name in probes.PROBE_MODULES:
-        module = f"{probes.__name__}.{name}"
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                IMPORT_FAILURES[name] = f"{type(exc).__name__}: {exc}"
-        except Exception as exc:  # noqa: BLE001 - reported with the plan and with any cell that needs it
-            IMPORT_FAILURES[name] = f"{type(exc).__name__}: {exc}"
-    for ref in modules:
-        import_probe_module(ref)
-    return probes.PROBES
-
-
-def ensure_probe(payload: dict) -> dict:
-    """Register the probe a cell needs, importing as little as possible (a worker then pays only
-    for its own probe family's imports)."""
-    from . import probes
-    for ref in payload.get("probe_modules", ()):
-        import_probe_module(ref)
-    module = payload.get("module") or ""
-    if payload["probe"] not in probes.PROBES and module.startswith(probes.__name__ + "."):
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001 - reported as the cell's error below
-            IMPORT_FAILURES[module.rpartition(".")[2]] = f"{type(exc).__name__}: {exc}"
-    if payload["probe"] not in probes.PROBES:
-        load_probes()
-    return probes.PROBES
-
-
-def _import_failures_text() -> str:
-    if not IMPORT_FAILURES:
-        return ""
-    return " Probe modules that failed to import: " + "; ".join(
-        f"{name} ({why})" for name, why in sorted(IMPORT_FAILURES.items())) + "."
-
-
 # ---------------------------------------------------------------- code version
 def _module_file(name: str) -> tuple[Path | None, bool]:
     try:
@@ -273,7 +197,7 @@ def _suite_imports(path: Path, package: str) -> set[str]:
 
 # Modules that run, store or present results; they cannot change a probe's numbers (settings are
 # hashed separately), so a probe importing e.g. `runner.parse_bytes` is not invalidated by a report edit.
-_NOT_PROBE_CODE = {"suite.runner", "suite.runner_worker", "suite.results", "suite.aggregate",
+_NOT_PROBE_CODE = {"suite.runner", "suite.executors", "suite.runner_worker", "suite.results", "suite.aggregate",
                    "suite.table", "suite.report", "suite.cli"}
 
 
@@ -316,27 +240,6 @@ def code_version(module: str) -> str:
 
 
 # ------------------------------------------------------------------------- plan
-@dataclass
-class Cell:
-    variant: str
-    family: str
-    scale: str
-    probe: str
-    settings: dict[str, Any]
-    config: dict[str, Any]              # ModelConfig.to_dict() of the (proxied) variant
-    isolate: bool = False
-    timeout: float | None = DEFAULT_TIMEOUT_S
-    memory_cap: int | None = None
-    probe_modules: tuple[str, ...] = ()
-    module: str = ""                    # the module that registers the probe (workers import only it)
-    cell_id: str = ""
-    given: tuple[str, ...] = ()         # settings the suite / grid chose (shown in progress lines)
-
-    def label(self) -> str:
-        shown = ", ".join(f"{k}={self.settings[k]}" for k in self.given)
-        return f"{self.variant}@{self.scale} {self.probe}" + (f" [{shown}]" if shown else "")
-
-
 # fields that describe a variant without changing its math: not part of the cache key
 _IDENTITY_ONLY = ("description", "source")
 
@@ -443,201 +346,6 @@ def make_plan(suite: Suite, *, variants: Iterable[str] | None = None, probes: It
                     probe_modules=modules, module=spec.fn.__module__, cell_id=cid,
                     given=tuple(dict.fromkeys([*entry.settings, *point]))))
     return Plan(cells=cells, notes=notes)
-
-
-# -------------------------------------------------------------------- executing
-@dataclass
-class Outcome:
-    status: str                         # ok | error | oom | timeout
-    rows: list[dict] = field(default_factory=list)   # Row fields as dicts (status ok)
-    error: str = ""
-    seconds: float = 0.0
-
-
-class CellTimeout(Exception):
-    pass
-
-
-def _jsonable(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
-    return str(obj)
-
-
-_OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "bad_alloc")
-
-
-def _classify(exc: BaseException) -> str:
-    if isinstance(exc, MemoryError):
-        return "oom"
-    text = str(exc).lower()
-    return "oom" if any(m in text for m in _OOM_MARKERS) else "error"
-
-
-def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def call_probe(payload: dict) -> Outcome:
-    """Run one cell's probe in this process. Exceptions become an error/oom outcome."""
-    from .config import ModelConfig
-    start = time.perf_counter()
-    try:
-        registered = ensure_probe(payload)
-        if payload["probe"] not in registered:
-            raise KeyError(f"probe '{payload['probe']}' is not registered in this process."
-                           f"{_import_failures_text()}")
-        spec = registered[payload["probe"]]
-        cfg = ModelConfig.from_dict(dict(payload["config"]))
-        rows = spec.fn(cfg, dict(payload["settings"]))
-        if not isinstance(rows, (list, tuple)):
-            raise TypeError(f"probe '{spec.name}' returned {type(rows).__name__}, expected a list of Row")
-        out = []
-        for row in rows:
-            if not is_dataclass(row) or not hasattr(row, "metric"):
-                raise TypeError(f"probe '{spec.name}' returned {row!r}, expected Row objects")
-            out.append(json.loads(json.dumps(asdict(row), default=_jsonable)))
-        return Outcome("ok", out, seconds=time.perf_counter() - start)
-    except CellTimeout as exc:
-        return Outcome("timeout", error=str(exc), seconds=time.perf_counter() - start)
-    except Exception as exc:  # noqa: BLE001 - a probe's failure is a result, not the runner's crash
-        return Outcome(_classify(exc), error=_error_text(exc), seconds=time.perf_counter() - start)
-
-
-def run_in_process(cell: Cell) -> Outcome:
-    """Non-isolated cells: in this process, with a SIGALRM timeout when on the main thread."""
-    payload = _payload(cell)
-    use_alarm = bool(cell.timeout) and threading.current_thread() is threading.main_thread() \
-        and hasattr(signal, "setitimer")
-    if not use_alarm:
-        return call_probe(payload)
-
-    def on_alarm(signum, frame):
-        raise CellTimeout(f"exceeded the per-cell timeout of {cell.timeout:g} s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, float(cell.timeout))
-    try:
-        return call_probe(payload)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _payload(cell: Cell) -> dict:
-    return dict(probe=cell.probe, config=cell.config, settings=cell.settings, module=cell.module,
-                probe_modules=list(cell.probe_modules), memory_cap=cell.memory_cap)
-
-
-_LIVE: set[subprocess.Popen] = set()     # worker processes to kill if the run is interrupted
-_LIVE_LOCK = threading.Lock()
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)   # the worker's session: its children die too
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
-
-
-def kill_workers() -> None:
-    with _LIVE_LOCK:
-        procs = list(_LIVE)
-    for proc in procs:
-        _kill(proc)
-
-
-def _tail(path: Path, limit: int = 1500) -> str:
-    try:
-        text = path.read_text(errors="replace").strip()
-    except OSError:
-        return ""
-    return text[-limit:]
-
-
-def run_in_subprocess(cell: Cell) -> Outcome:
-    """A fresh `python -m suite.runner_worker`; crashes, kills and timeouts become outcomes."""
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="archbench-cell-") as tmp:
-        task, result, log = Path(tmp, "task.json"), Path(tmp, "result.json"), Path(tmp, "worker.log")
-        task.write_text(json.dumps(_payload(cell), default=str))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(_PACKAGE_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-        with open(log, "wb") as log_file:
-            proc = subprocess.Popen([sys.executable, "-m", "suite.runner_worker", str(task), str(result)],
-                                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True)
-        with _LIVE_LOCK:
-            _LIVE.add(proc)
-        try:
-            proc.wait(timeout=cell.timeout or None)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            return Outcome("timeout", error=f"exceeded the per-cell timeout of {cell.timeout:g} s",
-                           seconds=time.perf_counter() - start)
-        except BaseException:
-            _kill(proc)
-            raise
-        finally:
-            with _LIVE_LOCK:
-                _LIVE.discard(proc)
-        seconds = time.perf_counter() - start
-        rc = proc.returncode
-        if rc == 0 and result.exists():
-            data = json.loads(result.read_text())
-            return Outcome(data["status"], data.get("rows", []), data.get("error", ""), seconds)
-        tail = _tail(log)
-        if rc < 0:
-            name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
-            if -rc == signal.SIGKILL:
-                return Outcome("oom", error=f"worker killed by SIGKILL (most likely the out-of-memory killer)"
-                                            + (f"; log: {tail}" if tail else ""), seconds=seconds)
-            status = "oom" if any(m in tail.lower() for m in _OOM_MARKERS) else "error"
-            return Outcome(status, error=f"worker killed by {name}" + (f"; log: {tail}" if tail else ""),
-                           seconds=seconds)
-        return Outcome("error", error=f"worker exited with status {rc}" + (f"; log: {tail}" if tail else ""),
-                       seconds=seconds)
-
-
-def run_cell(cell: Cell, *, subprocess_always: bool = False) -> Outcome:
-    return run_in_subprocess(cell) if (cell.isolate or subprocess_always) else run_in_process(cell)
-
-
-class Executor(Protocol):
-    """Runs cells and yields (cell, outcome) as they finish. The only thing a distributed engine
-    has to provide; it never needs to know what a probe does."""
-
-    def run(self, cells: list[Cell]) -> Iterator[tuple[Cell, Outcome]]: ...
-
-
-class SequentialExecutor:
-    def run(self, cells: list[Cell]) -> Iterator[tuple[Cell, Outcome]]:
-        for cell in cells:
-            yield cell, run_cell(cell)
-
-
-class ProcessPoolExecutor:
-    """Up to `jobs` cells at once, each in its own worker subprocess (threads only babysit)."""
-
-    def __init__(self, jobs: int):
-        self.jobs = max(1, int(jobs))
-
-    def run(self, cells: list[Cell]) -> Iterator[tuple[Cell, Outcome]]:
-        pool = futures.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="archbench-cell")
-        pending = {pool.submit(run_cell, cell, subprocess_always=True): cell for cell in cells}
-        try:
-            for done in futures.as_completed(pending):
-                yield pending[done], done.result()
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-            kill_workers()
-
-
-def make_executor(jobs: int = 1) -> Executor:
-    return SequentialExecutor() if jobs <= 1 else ProcessPoolExecutor(jobs)
 
 
 # --------------------------------------------------------------------- progress

@@ -36,7 +36,7 @@ def cap_memory(extra_bytes: int) -> None:
 def main(argv: list[str]) -> int:
     task_path, result_path = Path(argv[0]), Path(argv[1])
     payload = json.loads(task_path.read_text())
-    from suite.runner import Outcome, call_probe, ensure_probe
+    from suite.executors import Outcome, call_probe, ensure_probe
     outcome = None
     try:
         ensure_probe(payload)

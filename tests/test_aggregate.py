@@ -1,7 +1,6 @@
 """Aggregation on hand-made tidy frames: leaderboard, ranks, ratios, Pareto, win rates, exponents, ladder."""
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
