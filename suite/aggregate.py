@@ -109,6 +109,9 @@ def leaderboard(df: pd.DataFrame, metrics: Iterable[str] | None = None,
     chosen_all: dict[str, dict[str, Any]] = {}
     for metric in metrics:
         rows = rows_all[rows_all["metric"] == metric]
+        home = info(metric).probe
+        if home and "probe" in rows and (rows["probe"] == home).any():
+            rows = rows[rows["probe"] == home]   # e.g. prefill_ms from `latency`, not from `scaling`
         chosen = dict(canonical_settings(rows))
         chosen.update((canonical or {}).get(metric, {}))
         for col, value in chosen.items():

@@ -267,7 +267,7 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a proxy from scratch on a fixed token budget",
                        description="Train VARIANT (scaled to a proxy) on the embedded corpus (Python standard-library "
                                    "source, hash recorded) mixed with synthetic recall/copy/passkey documents. AdamW, "
-                                   "5%% linear warm-up then cosine to 10%% of the peak rate; the first seed sweeps "
+                                   "5% linear warm-up then cosine to 10% of the peak rate; the first seed sweeps "
                                    "--lr and the best rate (validation loss) trains the other seeds. Writes "
                                    "OUT/lr<LR>-seed<S>/ (model.safetensors, config.yaml, train.json) and OUT/summary.json.")
     p.add_argument("variant", help="variant name or YAML path")

@@ -14,10 +14,11 @@ class MetricInfo:
     unit: str
     lower_is_better: bool | None   # None: neither direction is better (a description, not a score)
     key: bool = False              # shown in the leaderboard by default
+    probe: str | None = None       # the probe whose rows the leaderboard reads when several emit it
 
 
-def _m(name, display_name, unit, lower_is_better, key=False) -> tuple[str, MetricInfo]:
-    return name, MetricInfo(name, display_name, unit, lower_is_better, key)
+def _m(name, display_name, unit, lower_is_better, key=False, probe=None) -> tuple[str, MetricInfo]:
+    return name, MetricInfo(name, display_name, unit, lower_is_better, key, probe)
 
 
 METRICS: dict[str, MetricInfo] = dict([
@@ -35,15 +36,16 @@ METRICS: dict[str, MetricInfo] = dict([
     _m("optimizer_bytes", "Optimizer state", "bytes", True),
     _m("max_context_at_budget", "Max context at budget", "tokens", False),
     _m("decode_tokens_per_s_bound", "Decode tokens/s bound", "tokens/s", False),
+    _m("flops_counter_over_analytic", "FlopCounter/analytic FLOPs", "ratio", None),
     # --- latency (measured) ---
-    _m("prefill_ms", "Prefill latency", "ms", True, key=True),
-    _m("decode_ms_per_token", "Decode latency/token", "ms", True, key=True),
-    _m("train_step_ms", "Train step", "ms", True),
+    _m("prefill_ms", "Prefill latency", "ms", True, key=True, probe="latency"),
+    _m("decode_ms_per_token", "Decode latency/token", "ms", True, key=True, probe="latency"),
+    _m("train_step_ms", "Train step", "ms", True, probe="latency"),
     _m("prefill_ms_cv", "Prefill CV", "ratio", True),
     _m("decode_ms_per_token_cv", "Decode CV", "ratio", True),
     _m("train_step_ms_cv", "Train step CV", "ratio", True),
     # --- memory (measured) ---
-    _m("peak_memory_bytes", "Peak memory", "bytes", True, key=True),
+    _m("peak_memory_bytes", "Peak memory", "bytes", True, key=True, probe="memory"),
     _m("peak_memory_bytes_analytic", "Peak memory (analytic)", "bytes", True),
     _m("memory_measured_over_analytic", "Measured/analytic memory", "ratio", None),
     # --- context scaling ---

@@ -56,18 +56,10 @@ __all__ = ["Cell", "Outcome", "Executor", "SequentialExecutor", "ProcessPoolExec
 
 
 # ----------------------------------------------------------------------- sizes
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
 def parse_bytes(text: str | int | float | None) -> int | None:
-    """'512MB', '2GiB', 1e9 -> bytes; None stays None."""
-    if text is None or isinstance(text, (int, float)):
-        return None if text is None else int(text)
-    m = re.fullmatch(r"\s*([0-9.]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", str(text))
-    if not m or m.group(2).lower() not in _UNITS:
-        raise ConfigError(f"cannot read a memory size from {text!r}; write e.g. 512MB or 2GiB.")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    """'512MB', '2GiB', 1e9 -> bytes; None stays None (one size parser: budget.parse_size)."""
+    from .budget import parse_size
+    return None if text is None else parse_size(text)
 
 
 # ---------------------------------------------------------------------- suites

@@ -348,7 +348,7 @@ def check_fair(entries: list[dict[str, Any]], reference: str | None = None, tole
         raise FairnessError("these proxies cannot be compared in one quality table (fairness rule: same token "
                             f"budget and non-embedding active parameters within ±{tolerance:.0%}): "
                             + "; ".join(problems) + ". Compare them in separate tables, or pass "
-                            "fair=False / --allow-unfair to show them flagged.", field="fairness")
+                            "strict=False to show them flagged.")
 
 
 # ------------------------------------------------------------ `archbench train`

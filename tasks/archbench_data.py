@@ -37,3 +37,9 @@ def passkey(length_factor: float = 1, context_length: int = 256, n_docs: int = 1
 def exact(doc: dict, results: list[str]) -> dict[str, float]:
     """Generated text (already cut at the stop strings) equals the target, surrounding spaces ignored."""
     return {"acc": float(results[0].strip() == doc["target"])}
+
+
+def copy_scores(doc: dict, results: list[str]) -> dict[str, float]:
+    """Exact match, and the share of target characters reproduced in place (partial credit)."""
+    got, want = results[0].strip(), doc["target"]
+    return {"acc": float(got == want), "char_acc": sum(a == b for a, b in zip(got, want)) / len(want)}

@@ -150,3 +150,13 @@ def test_aggregation_on_an_empty_frame():
         empty = pd.DataFrame(columns=["variant", "family", "scale", "metric", "value", "lower_is_better", "status"])
     assert leaderboard(empty).empty
     assert scaling_exponents(empty, "prefill_ms").empty
+
+
+def test_leaderboard_reads_a_metric_from_its_home_probe():
+    """prefill_ms comes from both `latency` and `scaling`; the leaderboard reads the latency probe's."""
+    df = frame([("a", "prefill_ms", 1.0, {"context": 128}, True), ("a", "prefill_ms", 50.0, {"context": 256}, True),
+                ("b", "prefill_ms", 2.0, {"context": 128}, True), ("b", "prefill_ms", 60.0, {"context": 256}, True)])
+    df["probe"] = ["latency", "scaling", "latency", "scaling"]
+    board = leaderboard(df, ["prefill_ms"])
+    assert board["prefill_ms"].to_dict() == {"a": 1.0, "b": 2.0}
+    assert board.attrs["settings"]["prefill_ms"] == {}

@@ -161,3 +161,8 @@ def test_crossover_rows_against_another_variant(monkeypatch):
     (row,) = cross
     assert row.settings["other_variant"] == "sliding" and row.extra["cheaper_beyond"] == "sliding"
     assert row.value is None and row.extra["note"] == "no crossing in range"   # sliding is cheaper throughout
+
+
+def test_crossover_needs_an_explicit_scale():
+    with pytest.raises(ValueError, match="other_variant needs the `scale` setting"):
+        S.scaling(FULL, {**QUICK, "other_variant": "sliding"})

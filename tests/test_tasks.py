@@ -50,6 +50,7 @@ def test_every_task_runs_offline_on_an_untrained_proxy(monkeypatch):
     for task in TASK_FILES:
         if task != "archbench_bpb":
             assert 0.0 <= results[task]["acc,none"] <= 1.0
+    assert 0.0 <= results["archbench_copy"]["char_acc,none"] <= 1.0
     # context 128 here: 4x = 512 bytes needs more than the 256 learned positions, 2x does not
     assert lm.get_model_info()["archbench_overflow_counts"] == {"generate_until": 2}
     assert not list(Path(TASKS_DIR).glob("*.jsonl")), "task data must not be written into the package folder"
@@ -133,3 +134,13 @@ def test_synthetic_training_documents_fit_vary_and_mark_their_answers():
         if " | " in d[0][0] + " ":   # mqar: every answer is the value of the key just before it
             table = dict(d[0][0].rstrip(" |").split(" "))
             assert all(table[key.strip()] == value for (key, _), (value, s) in zip(d[1::2], d[2::2]) if s)
+
+
+def test_copy_scores_give_partial_credit():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("archbench_data", TASKS_DIR / "archbench_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.copy_scores({"target": "abcd"}, [" abcd"]) == {"acc": 1.0, "char_acc": 1.0}
+    assert module.copy_scores({"target": "abcd"}, ["abxd"]) == {"acc": 0.0, "char_acc": 0.75}
+    assert module.copy_scores({"target": "abcd"}, [""]) == {"acc": 0.0, "char_acc": 0.0}

@@ -8,13 +8,14 @@ and a 95% Student-t confidence interval in `extra`.
 
 Presets (`settings.preset`; any key below can also be set on its own):
 - quick (default): 400k tokens (195 steps of 8 x 256 bytes), one seed, lr 3e-3, 32 documents per
-  task. About 10 s of training and 5 s of evaluation per 2-layer tiny proxy on one core, so the
-  quick suite's eight proxies take ~3 minutes. Only bits per byte means something at this budget:
-  the recall tasks stay at chance.
+  task. Measured on the 2-core machine: 7-28 s of training and 2-6 s of evaluation per tiny proxy
+  (one thread each), 134 s for the seven proxies of the quick suite run by `archbench run`. Only
+  bits per byte means something at this budget: the recall tasks stay at chance.
 - standard: 12M tokens (5,860 steps), seeds 0/1/2, lr swept over 1e-3/3e-3/1e-2 on seed 0 (five
   runs per variant), 200 documents per task. Tiny proxies learn MQAR and passkey retrieval only
   after a sudden transition (measured around step 4,000-4,500 for a RoPE proxy at lr 3e-3), so
-  smaller budgets say little about recall. About 6 minutes per run on a 2-core CPU.
+  smaller budgets say little about recall, and at 12M tokens whether a seed has crossed it is
+  still a coin toss. 5-10 minutes per run of a 2-layer tiny proxy on a 2-core CPU.
 
 Trained checkpoints are cached under `settings.cache` (default `$ARCHBENCH_CACHE/checkpoints`),
 keyed by the architecture, the training recipe and the corpus hash, so changing evaluation
@@ -213,6 +214,8 @@ def _quality(cfg, s, base, cache, context, tasks) -> list[Row]:
             extras[task]["data_sha256"] = _data_fingerprint(samples)
             if task.startswith("archbench_mqar_") and samples:
                 extras[task].setdefault("acc_by_key_distance", []).append(_distance_bins(samples))
+            if task == "archbench_copy":
+                extras[task].setdefault("char_acc", []).append(float(out["results"][task]["char_acc,none"]))
             if task.startswith("archbench_passkey_") and samples:
                 extras[task].setdefault("acc_by_needle_distance", []).append(_needle_bins(samples, context))
         overflow_total += len(out["overflow"])

@@ -198,7 +198,10 @@ def scaling(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     other_cfg = None
     if settings.get("other_variant"):
         from ..registry import resolve_config
-        other_cfg = resolve_config(str(settings["other_variant"]), scale=settings.get("scale"))
+        if not settings.get("scale"):   # never guess: a missing scale would sweep the full-size model
+            raise ValueError("scaling: other_variant needs the `scale` setting (tiny | small | base | full) "
+                             "to build the other variant at the same size as this one")
+        other_cfg = resolve_config(str(settings["other_variant"]), scale=settings["scale"])
     rows: list[Row] = []
     for phase in phases_of(settings):
         mine = sweep(cfg, knobs, phase, settings)
