@@ -32,7 +32,6 @@ import importlib.util
 import itertools
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
