@@ -25,7 +25,7 @@ from typing import Any
 
 from .. import costs
 from ..config import ModelConfig
-from ..memwatch import IsolatedError, MemoryBudgetExceeded, current_rss, run_isolated
+from ..memwatch import IsolatedError, current_rss, run_isolated
 from ..timing import default_threads, pinned_threads
 from . import Row, probe
 from .latency import (KNOB_DEFAULTS, PHASES, WORKLOADS, Knobs, build, contexts_of, not_measured,
@@ -283,4 +283,4 @@ def memory(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     return rows
 
 
-__all__ = ["analytic_peak", "inference_activation_bytes", "measure_isolated", "memory", "MemoryBudgetExceeded"]
+__all__ = ["analytic_peak", "inference_activation_bytes", "measure_isolated", "memory"]
