@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import info, key_metrics
+from .scaling_fit import fit_exponent
 
 _SETTINGS = "settings."
 
@@ -216,13 +217,8 @@ def scaling_exponents(df: pd.DataFrame, metric: str, x: str = "settings.context"
         key = key if isinstance(key, tuple) else (key,)
         if group["_x"].nunique() < 2:
             continue
-        lx, ly = np.log(group["_x"].to_numpy()), np.log(group["_y"].to_numpy())
-        slope, intercept = np.polyfit(lx, ly, 1)
-        residual = ly - (slope * lx + intercept)
-        total = ((ly - ly.mean()) ** 2).sum()
-        r2 = 1.0 - (residual ** 2).sum() / total if total > 0 else 1.0
-        out.append(dict(zip(by, key), exponent=float(slope), r2=float(r2), x_min=float(group["_x"].min()),
-                        x_max=float(group["_x"].max()), n=int(len(group))))
+        fit = fit_exponent(group["_x"].tolist(), group["_y"].tolist())
+        out.append(dict(zip(by, key), exponent=fit.exponent, r2=fit.r2, x_min=fit.x_min, x_max=fit.x_max, n=fit.n))
     return pd.DataFrame(out, columns=by + ["exponent", "r2", "x_min", "x_max", "n"])
 
 

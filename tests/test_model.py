@@ -170,3 +170,12 @@ def test_meta_build_allocates_nothing():
     cfg = Registry().get("gpt2-xl")
     model = build_model(cfg, device="meta")
     assert all(p.device.type == "meta" for p in model.parameters())
+
+
+def test_bf16_autocast_keeps_the_kv_cache_in_bf16():
+    """RoPE tables are fp32; the rotated keys must not be promoted (the cache would double in size)."""
+    model = build_model(combo("gqa")).eval()
+    cache = model.new_cache()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(torch.randint(0, 256, (1, 10)), cache=cache)
+    assert {t.dtype for layer in cache.layers for t in layer.tensors} == {torch.bfloat16}

@@ -94,6 +94,8 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleaved: bool = False) -> torch.Tensor:
     """Rotate the first cos.shape[-1] features of x (B, H, T, D); the rest pass through (partial rotary)."""
     rot = cos.shape[-1]
+    # under autocast q/k come out of the projections in bf16 while the tables are fp32: keep x's dtype
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     x_rot, x_pass = x[..., :rot], x[..., rot:]
     if interleaved:
         # (even, odd) pairs -> halves; the same permutation on q and k leaves q.k unchanged
