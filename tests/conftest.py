@@ -3,8 +3,21 @@ import os
 import pytest
 import torch
 
-# Tests are small; two threads keep them from fighting each other on a 2-core machine.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Test models are tiny: one thread is as fast, and much faster when other work shares the cores
+# (OpenMP threads spin-wait for a busy core).
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_cache(tmp_path_factory):
+    """Task data and trained proxies go to a cache of the test session, never the user's."""
+    os.environ["ARCHBENCH_CACHE"] = str(tmp_path_factory.mktemp("archbench-cache"))
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """A cache of this test alone (for tests that check what gets written or reused)."""
+    monkeypatch.setenv("ARCHBENCH_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture

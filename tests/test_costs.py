@@ -34,14 +34,6 @@ EXTRA = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Proxy ops are tiny: one thread avoids OpenMP spin-waiting when the machine is busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def extra_config(name):
     return ModelConfig.from_dict({**MB, **EXTRA[name], "name": name})

@@ -14,18 +14,8 @@ TASKS_DIR = data_dir("tasks")
 TASK_FILES = sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ARCHBENCH_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These models are tiny: one thread is as fast, and much faster when other work shares the cores."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def test_every_task_file_is_indexed_and_tagged():

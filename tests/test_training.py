@@ -17,18 +17,8 @@ CFG = ModelConfig(name="t", vocab_size=256, d_model=32, n_layers=2, n_heads=2, c
 FAST = TrainSettings(tokens=4 * 4 * 32, seq_len=32, batch_size=4)   # 4 steps
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ARCHBENCH_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These models are tiny: one thread is as fast, and much faster when other work shares the cores."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def test_schedule_warms_up_then_decays_to_the_floor():
