@@ -188,7 +188,7 @@ def report(cfg: ModelConfig, *, memory: int | None, dtype: str = "bf16", kv_dtyp
 
 
 def render(data: dict) -> None:
-    from rich.console import Console
+    from .term import console as term_console
     from rich.table import Table
     gb = 1e9
     d = data["decode"]
@@ -210,7 +210,7 @@ def render(data: dict) -> None:
     ]
     for what, value in rows:
         table.add_row(what, value)
-    console = Console()
+    console = term_console()
     console.print(table)
     if data["limited_by"] == "weights":
         console.print(f"[bold red]the {data['dtype']} weights alone do not fit in the budget[/bold red] "

@@ -545,12 +545,10 @@ def _cells(report: CompareReport, rows: list[Comparison]) -> tuple[list[str], li
 
 def render(report: CompareReport, *, show_all: bool = False, console=None) -> None:
     """A rich table of the verdicts (all of them with show_all, else everything but `same`)."""
-    import sys
-
-    from rich.console import Console
+    from .term import console as term_console
     from rich.markup import escape
     from rich.table import Table
-    console = console or (Console() if sys.stdout.isatty() else Console(width=200))
+    console = console or term_console()
     rows = report.comparisons if show_all else [c for c in report.comparisons if c.verdict != "same"]
     if rows:
         headers, body = _cells(report, rows)

@@ -7,6 +7,7 @@ from typing import Any
 from .config import IDENTITY_FIELDS, ModelConfig
 from .params import count_params
 from .registry import Registry, load_variant, proxy
+from .term import console
 
 
 def components(cfg: ModelConfig) -> str:
@@ -57,15 +58,7 @@ def _human(n: float) -> str:
     return str(int(n))
 
 
-def console():
-    """A rich console that does not wrap tables to 80 columns when piped (CI logs, `| less`)."""
-    import sys
-    from rich.console import Console
-    return Console() if sys.stdout.isatty() else Console(width=200)
-
-
 def render_list(rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
     from rich.table import Table
     table = Table(title=f"archbench variants ({len(rows)})", header_style="bold")
     for col, justify in (("name", "left"), ("family", "left"), ("params", "right"), ("active", "right"),
@@ -189,7 +182,6 @@ def _compress(values: list) -> str:
 
 
 def render_fields() -> None:
-    from rich.console import Console
     from rich.table import Table
     table = Table(title="ModelConfig fields", header_style="bold")
     table.add_column("field")

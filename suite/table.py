@@ -69,7 +69,7 @@ def markdown(out: pd.DataFrame) -> str:
 
 
 def render(out: pd.DataFrame, title: str = "archbench leaderboard") -> None:
-    from rich.console import Console
+    from .term import console
     from rich.table import Table
     headers, body = _cells(out)
     table = Table(title=title + (f" (ratios to {out.attrs['baseline']})" if out.attrs.get("baseline") else ""))
@@ -77,7 +77,7 @@ def render(out: pd.DataFrame, title: str = "archbench leaderboard") -> None:
         table.add_column(h, justify="left" if i == 0 else "right", overflow="fold")
     for row in body:
         table.add_row(*row)
-    Console().print(table)
+    console().print(table)
 
 
 def table_command(args) -> int:
