@@ -27,6 +27,7 @@ Isolation
 from __future__ import annotations
 
 import ast
+import fnmatch
 import hashlib
 import importlib.util
 import itertools
@@ -73,6 +74,7 @@ class ProbeEntry:
     timeout: float | None = None
     memory_cap: int | None = None
     scale: str | None = None    # run this probe at this scale whatever the variants' (e.g. analytic: full)
+    variants: list[str] | None = None  # run on these (names or globs like `ladder/*`), not the suite's list
 
 
 @dataclass
@@ -133,7 +135,7 @@ def _probe_entry(item: Any, file: str) -> ProbeEntry:
     if not isinstance(item, dict) or ("probe" in item) == ("family" in item):
         raise ConfigError(f"a probes item is a name or a mapping with exactly one of `probe:` / `family:`, "
                           f"got {item!r}.", file=file, field="probes")
-    known = {"probe", "family", "settings", "grid", "optional", "timeout", "memory_cap", "scale"}
+    known = {"probe", "family", "settings", "grid", "optional", "timeout", "memory_cap", "scale", "variants"}
     for key in item:
         if key not in known:
             raise ConfigError(f"unknown key in a probes item; known: {', '.join(sorted(known))}.",
@@ -148,7 +150,17 @@ def _probe_entry(item: Any, file: str) -> ProbeEntry:
                       optional=bool(item.get("optional", False)),
                       timeout=None if item.get("timeout") is None else float(item["timeout"]),
                       memory_cap=parse_bytes(item.get("memory_cap")),
-                      scale=None if item.get("scale") is None else str(item["scale"]))
+                      scale=None if item.get("scale") is None else str(item["scale"]),
+                      variants=_name_list(item.get("variants"), file))
+
+
+def _name_list(value: Any, file: str) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"expected a list of variant names or globs, got {value!r}.", file=file,
+                          field="probes.variants")
+    return value
 
 
 # ---------------------------------------------------------------- code version
@@ -305,18 +317,40 @@ def make_plan(suite: Suite, *, variants: Iterable[str] | None = None, probes: It
                          f"not registered")
         selected.extend((entry, spec) for spec in found)
 
-    wanted = [(v, scale or suite.scale) for v in variants] if variants else \
-        [(v, scale or s) for v, s in suite.variants]
+    registry = Registry(list(registry_dirs))
+
+    def expand(names: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        out = []
+        for name, sc in names:
+            if name == "all":
+                out += [(n, sc) for n in registry.names()]
+            elif any(ch in name for ch in "*?[") and name not in registry.entries:
+                matched = [n for n in registry.names() if fnmatch.fnmatchcase(n, name)]
+                if not matched:
+                    raise ConfigError(f"variant pattern '{name}' matches no registered variant{where}.")
+                out += [(n, sc) for n in matched]
+            else:
+                out.append((name, sc))
+        return out
+
+    if variants:   # named on the command line: every selected probe runs on exactly these
+        suite_wanted = expand((v, scale or suite.scale) for v in variants)
+        per_entry = {id(entry): suite_wanted for entry, _ in selected}
+    else:          # an entry's own `variants:` replaces the suite's list for that entry
+        suite_wanted = expand((v, scale or s) for v, s in suite.variants)
+        per_entry = {id(entry): (expand((v, scale or suite.scale) for v in entry.variants)
+                                 if entry.variants is not None else suite_wanted) for entry, _ in selected}
+    wanted = list(dict.fromkeys(pair for entry, _ in selected for pair in per_entry[id(entry)])) or suite_wanted
     if not wanted:
         raise ConfigError(f"no variants to run: suite '{suite.name}' lists none and none were given.")
-    registry = Registry(list(registry_dirs))
-    wanted = [(n, sc) for name, sc in wanted for n in (registry.names() if name == "all" else [name])]
     cells: list[Cell] = []
     seen: set[str] = set()
     configs: dict[tuple[str, str], tuple[Any, dict]] = {}
     for name, variant_scale in wanted:
         base = registry.get(name) if name in registry.entries else load_variant(name, registry_dirs)
         for entry, spec in selected:
+            if (name, variant_scale) not in per_entry[id(entry)]:
+                continue
             sc = entry.scale or variant_scale
             if (name, sc) not in configs:
                 cfg = proxy(base, sc) if sc != "full" else base

@@ -300,3 +300,18 @@ def test_minimal_report_is_a_leaderboard_and_lists_failures(tmp_path):
     run(plan(tmp_path, "variants: [gpt2-small]\nprobes: [fake_ok, fake_raise]").cells, tmp_path / "out")
     html = minimal_report([tmp_path / "out"], tmp_path / "r.html").read_text()
     assert "<h2>Leaderboard</h2>" in html and "boom from the fake probe" in html
+
+
+def test_a_probe_entry_can_run_on_its_own_variants(tmp_path):
+    """`variants:` on a probes item (names or globs) replaces the suite's list for that item only."""
+    from suite.runner import load_suite, make_plan
+    suite_file = tmp_path / "mini.yaml"
+    suite_file.write_text("variants: [gpt2-small]\nprobes:\n  - probe: analytic\n    scale: full\n"
+                          "  - probe: flop_check\n    variants: ['ladder/0[01]-*']\n")
+    plan = make_plan(load_suite(suite_file))
+    by_probe = {(c.probe, c.variant) for c in plan.cells}
+    assert by_probe == {("analytic", "gpt2-small"), ("flop_check", "ladder/00-gpt2"),
+                        ("flop_check", "ladder/01-no-dropout-bias")}
+    suite_file.write_text("variants: [gpt2-small]\nprobes:\n  - probe: analytic\n    variants: ['nope/*']\n")
+    with pytest.raises(ConfigError, match="variant pattern 'nope/\\*' matches no registered variant"):
+        make_plan(load_suite(suite_file))
