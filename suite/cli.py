@@ -298,7 +298,7 @@ def _add_eval(sub) -> None:
                        description="Run lm-eval tasks on VARIANT_OR_DIR: a variant (random init unless --checkpoint), "
                                    "a folder from `archbench train`, or a Hugging Face checkpoint folder (its "
                                    "tokenizer.json is used). Our tasks (`archbench` runs them all): archbench_bpb, "
-                                   "archbench_mqar_{4,8,16,32}, archbench_copy, archbench_passkey_{1,2,4}x; any "
+                                   "archbench_mqar_{4,8,16,32,48}, archbench_copy, archbench_passkey_{1,2,4}x; any "
                                    "lm-eval task name works too (it must be available offline).")
     p.add_argument("target", metavar="VARIANT_OR_DIR", nargs="?")
     p.add_argument("--tasks", default="archbench", help="comma-separated task, group or tag names (default: archbench)")
