@@ -792,7 +792,7 @@ _TRADEOFFS = (
 def _section_tradeoffs(df: pd.DataFrame, figs: _Figures, colors: dict[str, str]) -> Section:
     section = Section("tradeoffs", "Trade-offs",
                       "Quality against cost; the line joins the Pareto front, the variants no other "
-                      "variant beats on both axes.")
+                      "variant beats on both axes." + _fairness_warning(df))
     hints = []
     for xs, ys, probe in _TRADEOFFS:
         x_metric = next((m for m in xs if not _ok(df, m).empty), None)
@@ -835,6 +835,20 @@ def _section_tradeoffs(df: pd.DataFrame, figs: _Figures, colors: dict[str, str])
                          f"{', '.join(dict.fromkeys(hints or ['quality']))} on at least two variants: a "
                          f"trade-off needs a quality and a cost metric for each).")
     return section
+
+
+def _fairness_warning(df: pd.DataFrame) -> str:
+    """The quality fairness rule (matched active non-embedding params ±10%, same token budget):
+    a report shows unmatched proxies, but says so instead of ranking them silently."""
+    if "probe" not in df or not (df["probe"] == "quality").any():
+        return ""
+    from .probes.quality import quality_table
+    try:
+        note = quality_table(df, strict=False).attrs.get("fairness", "ok")
+    except (KeyError, ValueError, TypeError):
+        return ""
+    return "" if note == "ok" else (f" Caution: these proxies are not a fair quality comparison "
+                                    f"(fairness rule: {note}).")
 
 
 # ----------------------------------------------------------------- variant cards

@@ -322,3 +322,20 @@ def test_tradeoff_figures_draw_aggregates_pareto_front(results_dir):
     expected = aggregate.pareto_front(df, "decode_ms_per_token", "bits_per_byte")
     assert front["x"] == expected.loc[expected["on_front"], "x"].tolist()
     assert 0 < len(front["x"]) < len(expected)
+
+
+def test_tradeoffs_warn_when_quality_proxies_are_not_matched():
+    """The fairness rule (active non-embedding params within ±10%, same tokens) is stated, not hidden."""
+    import json as _json
+
+    import pandas as pd
+
+    from suite.report import _fairness_warning
+
+    def rows(active_b):
+        return pd.DataFrame([dict(variant=v, probe="quality", status="ok", metric="bits_per_byte", value=2.0,
+                                  **{"settings.tokens": 1000}, extra=_json.dumps({"active_excl_embedding": a}))
+                             for v, a in (("a", 100_000), ("b", 101_000), ("c", active_b))])
+    assert _fairness_warning(rows(99_000)) == ""
+    warning = _fairness_warning(rows(300_000))
+    assert "not a fair quality comparison" in warning and "c has 300,000" in warning
