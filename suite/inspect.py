@@ -8,6 +8,7 @@ from .config import IDENTITY_FIELDS, ModelConfig
 from .params import count_params
 from .registry import Registry, load_variant, proxy
 from .term import console
+from .units import format_value
 
 
 def components(cfg: ModelConfig) -> str:
@@ -51,13 +52,6 @@ def list_rows(registry_dirs=(), *, family: str | None = None, scale: str | None 
     return rows
 
 
-def _human(n: float) -> str:
-    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f}{unit}"
-    return str(int(n))
-
-
 def render_list(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
     table = Table(title=f"archbench variants ({len(rows)})", header_style="bold")
@@ -65,8 +59,8 @@ def render_list(rows: list[dict[str, Any]]) -> None:
                          ("context", "right"), ("components", "left")):
         table.add_column(col, justify=justify, overflow="fold")
     for r in rows:
-        active = _human(r["params_active"]) if r["params_active"] != r["params_total"] else ""
-        table.add_row(r["name"], r["family"], _human(r["params_total"]), active, f"{r['context_length']:,}",
+        active = format_value(r["params_active"], "count") if r["params_active"] != r["params_total"] else ""
+        table.add_row(r["name"], r["family"], format_value(r["params_total"], "count"), active, f"{r['context_length']:,}",
                       r["components"])
     console().print(table)
 
@@ -148,13 +142,6 @@ def render_show(data: dict[str, Any]) -> None:
         out.print(_cost_table(data))
 
 
-def _bytes(n: float) -> str:
-    for unit, size in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{int(n)} B"
-
-
 def _cost_table(data: dict[str, Any]):
     from rich.table import Table
     flops = data["flops"]
@@ -163,13 +150,13 @@ def _cost_table(data: dict[str, Any]):
     table.add_column("quantity")
     for dtype in data["weights_bytes"]:
         table.add_column(dtype, justify="right")
-    table.add_row("weights", *(_bytes(v) for v in data["weights_bytes"].values()))
-    table.add_row("KV cache / token", *(_bytes(data["kv_cache_bytes_per_token"].get(k, 0))
+    table.add_row("weights", *(format_value(v, "bytes") for v in data["weights_bytes"].values()))
+    table.add_row("KV cache / token", *(format_value(data["kv_cache_bytes_per_token"][k], "bytes")
                                         if k in data["kv_cache_bytes_per_token"] else "" for k in data["weights_bytes"]))
     table.add_section()
     for label, key in (("prefill FLOP / token", "prefill_per_token"), ("decode FLOP / token", "decode_per_token"),
                        ("train FLOP / token", "train_per_token")):
-        table.add_row(label, f"{_human(flops[key])}", *[""] * (len(data["weights_bytes"]) - 1))
+        table.add_row(label, format_value(flops[key], "flop"), *[""] * (len(data["weights_bytes"]) - 1))
     return table
 
 

@@ -23,6 +23,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from . import aggregate
+from .units import format_value
 
 FORMATS = ("html", "md", "csv")
 
@@ -114,61 +115,6 @@ def _metric_info(metric: str, df: pd.DataFrame | None = None) -> dict[str, Any]:
             lib = rows["lower_is_better"].dropna()
             lower = bool(lib.iloc[0]) if not lib.empty else None
     return dict(name=metric.replace("_", " "), unit=unit, lower_is_better=lower)
-
-
-_BINARY = (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10))
-_SI = (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3))
-_SI_FLOP = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3))
-
-
-def format_value(value: Any, unit: str = "", *, trim: bool = False) -> str:
-    """A number as a person reads it: '1.50 GiB', '124M', '12.3 ms', '87.5%', '2.10 GFLOP'.
-    With `trim`, trailing zeros go ('2 GiB'): used for axis ticks."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(x):
-        return "—"
-    if math.isinf(x):
-        return "∞"
-    sig = (lambda v: _sig(v, trim=True)) if trim else _sig
-    unit = unit or ""
-    u = unit.lower()
-    if u in ("bytes", "byte", "b"):
-        for name, size in _BINARY:
-            if abs(x) >= size:
-                return f"{sig(x / size)} {name}"
-        return f"{x:.0f} B"
-    if u in ("flop", "flops"):
-        for name, size in _SI_FLOP:
-            if abs(x) >= size:
-                return f"{sig(x / size)} {name}FLOP"
-        return f"{sig(x)} FLOP"
-    if u in ("fraction", "accuracy", "acc"):
-        return f"{x * 100:.0f}%" if trim else f"{x * 100:.1f}%"
-    if u in ("ratio", "x", "×"):
-        return f"{sig(x)}×"
-    if u in ("exponent", "bits/byte"):
-        return sig(x)
-    if u in ("count", "params", "parameters", "tokens", ""):
-        for name, size in _SI:
-            if abs(x) >= size:
-                return f"{sig(x / size)}{name}" + (f" {unit}" if u == "tokens" and not trim else "")
-        text = f"{x:.0f}" if x.is_integer() else sig(x)
-        return text + (f" {unit}" if u == "tokens" and not trim else "")
-    return f"{sig(x)} {unit}"
-
-
-def _sig(x: float, digits: int = 3, trim: bool = False) -> str:
-    """`digits` significant figures without scientific notation for everyday magnitudes."""
-    if x == 0:
-        return "0"
-    if abs(x) >= 10 ** digits:
-        return f"{x:,.0f}"
-    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
-    text = f"{x:.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if trim and "." in text else text
 
 
 # Tick candidates per decade, sparsest first: an axis gets the sparsest set giving >= 4 ticks.

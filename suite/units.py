@@ -1,0 +1,59 @@
+"""Numbers as people read them, shared by the terminal commands and the HTML report."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+_BINARY = (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10))
+_SI = (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3))
+_SI_FLOP = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3))
+
+
+def format_value(value: Any, unit: str = "", *, trim: bool = False) -> str:
+    """A number as a person reads it: '1.50 GiB', '124M', '12.3 ms', '87.5%', '2.10 GFLOP'.
+    With `trim`, trailing zeros go ('2 GiB'): used for axis ticks."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(x):
+        return "—"
+    if math.isinf(x):
+        return "∞"
+    digits = (lambda v: sig(v, trim=True)) if trim else sig
+    unit = unit or ""
+    u = unit.lower()
+    if u in ("bytes", "byte", "b"):
+        for name, size in _BINARY:
+            if abs(x) >= size:
+                return f"{digits(x / size)} {name}"
+        return f"{x:.0f} B"
+    if u in ("flop", "flops"):
+        for name, size in _SI_FLOP:
+            if abs(x) >= size:
+                return f"{digits(x / size)} {name}FLOP"
+        return f"{digits(x)} FLOP"
+    if u in ("fraction", "accuracy", "acc"):
+        return f"{x * 100:.0f}%" if trim else f"{x * 100:.1f}%"
+    if u in ("ratio", "x", "×"):
+        return f"{digits(x)}×"
+    if u in ("exponent", "bits/byte"):
+        return digits(x)
+    if u in ("count", "params", "parameters", "tokens", ""):
+        for name, size in _SI:
+            if abs(x) >= size:
+                return f"{digits(x / size)}{name}" + (f" {unit}" if u == "tokens" and not trim else "")
+        text = f"{x:.0f}" if x.is_integer() else digits(x)
+        return text + (f" {unit}" if u == "tokens" and not trim else "")
+    return f"{digits(x)} {unit}"
+
+
+def sig(x: float, digits: int = 3, trim: bool = False) -> str:
+    """`digits` significant figures without scientific notation for everyday magnitudes."""
+    if x == 0:
+        return "0"
+    if abs(x) >= 10 ** digits:
+        return f"{x:,.0f}"
+    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
+    text = f"{x:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if trim and "." in text else text
