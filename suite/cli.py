@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from .config import ConfigError
+from suite.config import ConfigError
 
 
 def _registry_arg(p: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def _add_list(sub) -> None:
 
 
 def _cmd_list(args) -> int:
-    from .inspect import list_rows, render_list
+    from suite.report.inspect import list_rows, render_list
     rows = list_rows(args.registry, family=args.family, scale=args.scale)
     if args.json:
         _print_json(rows)
@@ -60,7 +60,7 @@ def _add_show(sub) -> None:
 
 
 def _cmd_show(args) -> int:
-    from .inspect import render_fields, render_show, show_data
+    from suite.report.inspect import render_fields, render_show, show_data
     if args.fields:
         render_fields()
         return 0
@@ -102,7 +102,7 @@ def _add_run(sub) -> None:
 
 
 def _cmd_run(args) -> int:
-    from .runner import run_command
+    from suite.run.runner import run_command
     return run_command(args)
 
 
@@ -119,7 +119,7 @@ def _add_table(sub) -> None:
 
 
 def _cmd_table(args) -> int:
-    from .table import table_command
+    from suite.report.terminal import table_command
     return table_command(args)
 
 
@@ -139,7 +139,7 @@ def _add_report(sub) -> None:
 
 def _cmd_report(args) -> int:
     from pathlib import Path
-    from .report import write_report
+    from suite.report.html import write_report
     out = Path(args.out) if args.out else Path(args.dirs[0]) / f"report.{args.format}"
     path = write_report([Path(d) for d in args.dirs], out, fmt=args.format, baseline=args.baseline)
     print(f"report: {path} ({path.stat().st_size / 2 ** 20:.1f} MiB)")
@@ -148,7 +148,7 @@ def _cmd_report(args) -> int:
 
 # ---------------------------------------------------------------- budget / calibrate
 def _add_budget(sub) -> None:
-    from .budget import DEVICES
+    from suite.analytic.budget import DEVICES
     p = sub.add_parser("budget", help="serving budget: max context in memory, max batch, decode tokens/s bound",
                        description="From the config alone: the longest context (or largest batch) that fits in a "
                                    "memory budget next to the weights, and the decode roofline (tokens/s bound by "
@@ -172,8 +172,8 @@ def _add_budget(sub) -> None:
 
 
 def _cmd_budget(args) -> int:
-    from . import budget
-    from .registry import resolve_config
+    from suite.analytic import budget
+    from suite.registry import resolve_config
     cfg = resolve_config(args.name, args.registry, scale=args.scale)
     custom = args.device is None and args.device_peak and args.device_bandwidth
     device = budget.get_device(None if custom else (args.device or "h100"), peak=args.device_peak,
@@ -202,7 +202,7 @@ def _add_calibrate(sub) -> None:
 
 def _cmd_calibrate(args) -> int:
     from pathlib import Path
-    from .budget import calibrate
+    from suite.analytic.budget import calibrate
     for name in ("size", "copy_mib", "repeats"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
@@ -239,7 +239,7 @@ def _add_import(sub) -> None:
 
 
 def _cmd_import(args) -> int:
-    from .checkpoints import import_checkpoint
+    from suite.hf.checkpoints import import_checkpoint
     record, text = import_checkpoint(args.path, name=args.name, out=args.out, check=args.check,
                                      seq_len=args.seq_len)
     failed = args.check and max(record["max_abs_diff"], record["decode_max_abs_diff"]) > args.tol
@@ -286,7 +286,7 @@ def _add_train(sub) -> None:
 
 
 def _cmd_train(args) -> int:
-    from .training import train_command
+    from suite.quality.training import train_command
     train_command(args.variant, out=args.out, scale=args.scale, tokens=args.tokens, corpus=args.corpus,
                   seeds=args.seeds, lrs=args.lr, batch_size=args.batch_size, seq_len=args.seq_len,
                   synthetic_fraction=args.synthetic_fraction, registry=args.registry)
@@ -324,7 +324,7 @@ def _add_eval(sub) -> None:
 
 
 def _cmd_eval(args) -> int:
-    from .lm_eval_adapter import list_tasks, print_eval, run_eval
+    from suite.quality.lm_eval_adapter import list_tasks, print_eval, run_eval
     if args.list_tasks:
         list_tasks()
         return 0
@@ -372,7 +372,7 @@ def _add_compare(sub) -> None:
 
 
 def _cmd_compare(args) -> int:
-    from .compare import compare_command
+    from suite.analysis.compare import compare_command
     return compare_command(args)
 
 
@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="archbench: measure what each decoder-only architecture choice buys "
                     "(parameters, FLOPs, memory, latency, context scaling, quality).",
         epilog="Start with `archbench list`, then `archbench show gpt2-small`, then `archbench run`.")
-    from . import __version__
+    from suite import __version__
     parser.add_argument("--version", action="version", version=f"archbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:

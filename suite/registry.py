@@ -20,13 +20,13 @@ from typing import Any, Iterable
 
 import yaml
 
-from .config import ConfigError, ModelConfig, field_names, validate
+from suite.config import ConfigError, ModelConfig, field_names, validate
 
 META_KEYS = ("base",)
 
 
 def data_dir(name: str) -> Path:
-    """A shipped data folder (`architectures`, `tasks`, `reports`), from a wheel or a checkout."""
+    """A shipped data folder (`architectures`, `suites`, `tasks`, `reports`), from a wheel or a checkout."""
     here = Path(__file__).resolve().parent
     for candidate in (here / "_data" / name, here.parent / name):
         if candidate.is_dir():
@@ -170,7 +170,7 @@ def load_variant(spec: str, registry_dirs: Iterable[str | Path] = ()) -> ModelCo
     path = Path(spec)
     if path.exists():
         if path.is_dir() or path.suffix == ".json":
-            from .checkpoints import config_from_hf  # deferred: only paths need it
+            from suite.hf.checkpoints import config_from_hf  # deferred: only paths need it
             return config_from_hf(path)
         registry = Registry(registry_dirs)
         local = Registry([], builtin=False)

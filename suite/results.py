@@ -76,7 +76,7 @@ def _version(dist: str) -> str:
 
 def provenance() -> dict[str, Any]:
     """Where and with what the numbers were measured; merged into every row of a run."""
-    from . import __version__
+    from suite import __version__
     device, threads = "cpu", os.cpu_count() or 1
     try:
         import torch

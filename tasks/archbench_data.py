@@ -1,6 +1,6 @@
 """lm-eval hooks for the archbench tasks: `custom_dataset` loaders and `process_results` scorers.
 
-The documents come from `suite.taskdata` (seeded generators, cached once under
+The documents come from `suite.quality.taskdata` (seeded generators, cached once under
 `$ARCHBENCH_CACHE/tasks` with a sha256 sidecar). lm-eval calls a loader with the task's
 `metadata` (plus any `--metadata` / TaskManager metadata) and its `dataset_kwargs` as keywords;
 unknown keywords are ignored. `context_length` in the metadata sets the training context that
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datasets
 
-from suite import taskdata
+from suite.quality import taskdata
 
 
 def _dataset(docs: list[dict]) -> dict[str, datasets.Dataset]:

@@ -4,7 +4,7 @@ import math
 import pandas as pd
 import pytest
 
-from suite.aggregate import (canonical_settings, column_label, ladder, leaderboard, pareto_front, ranks,
+from suite.analysis.aggregate import (canonical_settings, column_label, ladder, leaderboard, pareto_front, ranks,
                              ratio_to_baseline, scaling_exponents, win_rates)
 
 

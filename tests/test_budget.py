@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from suite import budget, costs
+from suite.analytic import budget
+
+from suite.analytic import costs
 from suite.cli import main
 from suite.config import ConfigError
 from suite.registry import Registry

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from suite.checkpoints import config_from_hf
+from suite.hf.checkpoints import config_from_hf
 from suite.config import IDENTITY_FIELDS, ModelConfig
 from suite.model import build_model
-from suite.params import count_params
+from suite.analytic.params import count_params
 from suite.registry import Registry
 
 # variant -> (total, input embedding, active, active excluding the input embedding), from transformers'

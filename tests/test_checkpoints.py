@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from hf_tiny import make_checkpoint, make_model
-from suite.checkpoints import (CheckpointError, config_from_hf, dequantize_fp8, dequantize_mxfp4, load_checkpoint,
+from suite.hf.checkpoints import (CheckpointError, config_from_hf, dequantize_fp8, dequantize_mxfp4, load_checkpoint,
                                variant_yaml)
 from suite.cli import main
 from suite.config import ConfigError

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from suite.cli import main
-from suite.compare import (Entry, bootstrap_ratio, compare, compare_entries, judge, markdown,
+from suite.analysis.compare import (Entry, bootstrap_ratio, compare, compare_entries, judge, markdown,
                            to_pytest_benchmark)
 from suite.results import ResultStore, load_results, make_row
 

@@ -7,10 +7,10 @@ import sys
 import pytest
 import torch
 
-from suite import costs
+from suite.analytic import costs
 from suite.config import ConfigError, ModelConfig
 from suite.model import build_model
-from suite.params import count_params
+from suite.analytic.params import count_params
 from suite.probes import analytic as analytic_probe
 from suite.registry import Registry, proxy
 
@@ -181,7 +181,8 @@ def test_every_full_size_figure_is_fast_and_allocates_nothing():
     code = """
 import sys, time, json
 from suite.registry import Registry
-from suite import costs, budget
+from suite.analytic import costs
+from suite.analytic import budget
 from suite.probes.analytic import analytic
 reg = Registry()
 worst = 0.0
@@ -305,7 +306,7 @@ def test_analytic_probe_rows():
 
 
 def test_show_json_has_the_cost_keys():
-    from suite.inspect import show_data
+    from suite.report.inspect import show_data
     data = json.loads(json.dumps(show_data("llama-3.1-8b")))
     assert data["kv_cache_bytes_per_token"]["bf16"] == 131_072
     assert data["weights_bytes"]["bf16"] == 2 * data["params"]["total"]

@@ -6,7 +6,7 @@ import torch
 
 from suite.config import IDENTITY_FIELDS
 from suite.model import build_model
-from suite.params import count_params
+from suite.analytic.params import count_params
 from suite.registry import Registry, proxy
 
 

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from lm_eval.api.instance import Instance
 
 from suite.config import ConfigError, ModelConfig
-from suite.lm_eval_adapter import ArchbenchLM, byte_lm
+from suite.quality.lm_eval_adapter import ArchbenchLM, byte_lm
 from suite.model import build_model
-from suite.tokenizer import ByteTokenizer, JsonTokenizer
+from suite.quality.tokenizer import ByteTokenizer, JsonTokenizer
 
 LEARNED = ModelConfig(name="learned", vocab_size=256, d_model=32, n_layers=2, n_heads=2, context_length=64,
                       dropout=0.0)

@@ -3,7 +3,7 @@ the probe's rows are well formed, and measurement agrees with the analytic predi
 import pytest
 
 from suite.config import ModelConfig
-from suite.memwatch import IsolatedError, run_isolated
+from suite.probes.memwatch import IsolatedError, run_isolated
 from suite.probes import memory as M
 from suite.probes.latency import Knobs
 
@@ -16,20 +16,20 @@ MEDIUM = ModelConfig(name="medium", vocab_size=256, d_model=128, n_layers=2, n_h
 
 @pytest.mark.parametrize("nbytes", [20_000_000, 80_000_000])
 def test_subprocess_counter_sees_an_allocation(nbytes):
-    r = run_isolated("suite.memwatch:allocate", {"nbytes": nbytes})
+    r = run_isolated("suite.probes.memwatch:allocate", {"nbytes": nbytes})
     assert r["counter"] == "VmHWM" and r["peak_reset"] is True
     assert r["peak_over_baseline"] == pytest.approx(nbytes, rel=0.05)
 
 
 def test_memory_error_in_the_subprocess_is_an_oom():
     with pytest.raises(IsolatedError, match="asked to fail") as info:
-        run_isolated("suite.memwatch:allocate", {"nbytes": 1, "fail": "memory"})
+        run_isolated("suite.probes.memwatch:allocate", {"nbytes": 1, "fail": "memory"})
     assert info.value.kind == "oom"
 
 
 def test_unknown_target_is_an_error():
     with pytest.raises(IsolatedError, match="has no attribute 'nope'") as info:
-        run_isolated("suite.memwatch:nope", {})
+        run_isolated("suite.probes.memwatch:nope", {})
     assert info.value.kind == "error"
 
 

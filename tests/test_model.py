@@ -9,7 +9,7 @@ from suite.config import ModelConfig
 from suite.model import build_model
 from suite.model.attention import eager_attention, sdpa_attention, allowed_mask
 from suite.model.mlp import MoE
-from suite.params import count_params
+from suite.analytic.params import count_params
 from suite.registry import Registry, proxy
 
 TINY = ModelConfig(name="tiny", vocab_size=256, d_model=64, n_layers=2, n_heads=4, context_length=128,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suite import report
+from suite.report import html as report
 from suite.cli import main
 from suite.config import ConfigError
 
@@ -313,7 +313,7 @@ def test_format_value(value, unit, text):
 
 
 def test_tradeoff_figures_draw_aggregates_pareto_front(results_dir):
-    from suite import aggregate
+    from suite.analysis import aggregate
     df = report.load([results_dir])
     section = report._section_tradeoffs(df, report._Figures(), {})
     assert len(section.figures) == 2
@@ -330,7 +330,7 @@ def test_tradeoffs_warn_when_quality_proxies_are_not_matched():
 
     import pandas as pd
 
-    from suite.report import _fairness_warning
+    from suite.report.html import _fairness_warning
 
     def rows(active_b):
         return pd.DataFrame([dict(variant=v, probe="quality", status="ok", metric="bits_per_byte", value=2.0,

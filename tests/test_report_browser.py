@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from suite import report
+from suite.report import html as report
 from test_report import write_results
 
 pytestmark = pytest.mark.browser

@@ -14,7 +14,7 @@ import pytest
 from suite import probes as probe_registry
 from suite.config import ConfigError
 from suite.results import load_results
-from suite.runner import (PlainProgress, ProcessPoolExecutor, SequentialExecutor, cell_id, load_suite,
+from suite.run.runner import (PlainProgress, ProcessPoolExecutor, SequentialExecutor, cell_id, load_suite,
                           make_plan, minimal_report, run_cells, source_files)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +94,7 @@ def test_raise_oom_kill_and_timeout_become_rows_and_the_run_completes(tmp_path):
 
 
 def test_a_probe_can_mark_one_row_as_failed_and_empty_cells_are_cached(tmp_path):
-    from suite.runner import Cell, Outcome, outcome_rows
+    from suite.run.runner import Cell, Outcome, outcome_rows
     cell = Cell("v", "f", "tiny", "p", {"contexts": [64, 128], "dtype": "fp32"}, {}, cell_id="c")
     rows = outcome_rows(cell, Outcome("ok", [
         dict(metric="prefill_ms", value=1.0, settings={"context": 64}, extra={}),
@@ -155,9 +155,9 @@ def test_cell_id_is_a_content_hash():
 
 
 def test_code_version_covers_the_probe_module_and_what_it_imports_from_suite():
-    names = {p.relative_to(ROOT).as_posix() for p in source_files("suite.runner")}
-    assert "suite/runner.py" in names and "suite/config.py" in names
-    assert "suite/report.py" not in names            # presentation cannot change a probe's numbers
+    names = {p.relative_to(ROOT).as_posix() for p in source_files("suite.run.runner")}
+    assert "suite/run/runner.py" in names and "suite/config.py" in names
+    assert not any(n.startswith("suite/report/") for n in names)           # presentation cannot change a probe's numbers
     if (ROOT / "suite/probes/latency.py").exists():
         latency = {p.relative_to(ROOT).as_posix() for p in source_files("suite.probes.latency")}
         assert {"suite/probes/latency.py", "suite/model/__init__.py", "suite/config.py"} <= latency
@@ -304,7 +304,7 @@ def test_minimal_report_is_a_leaderboard_and_lists_failures(tmp_path):
 
 def test_a_probe_entry_can_run_on_its_own_variants(tmp_path):
     """`variants:` on a probes item (names or globs) replaces the suite's list for that item only."""
-    from suite.runner import load_suite, make_plan
+    from suite.run.runner import load_suite, make_plan
     suite_file = tmp_path / "mini.yaml"
     suite_file.write_text("variants: [gpt2-small]\nprobes:\n  - probe: analytic\n    scale: full\n"
                           "  - probe: flop_check\n    variants: ['ladder/0[01]-*']\n")

@@ -1,7 +1,7 @@
 """`archbench table` formatting (the command itself is exercised in test_runner's CLI test)."""
 import pandas as pd
 
-from suite.table import fmt, markdown
+from suite.report.terminal import fmt, markdown
 
 
 def test_fmt_uses_si_suffixes_and_three_digits():

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from suite import taskdata
-from suite.lm_eval_adapter import ArchbenchLM, task_manager
+from suite.quality import taskdata
+from suite.quality.lm_eval_adapter import ArchbenchLM, task_manager
 from suite.registry import data_dir
 
 TASKS_DIR = data_dir("tasks")

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from suite import training
+from suite.quality import training
 from suite.cli import main
 from suite.config import ModelConfig
-from suite.lm_eval_adapter import ArchbenchLM
-from suite.training import FairnessError, TrainResult, TrainSettings, check_fair, lr_at
+from suite.quality.lm_eval_adapter import ArchbenchLM
+from suite.quality.training import FairnessError, TrainResult, TrainSettings, check_fair, lr_at
 
 CFG = ModelConfig(name="t", vocab_size=256, d_model=32, n_layers=2, n_heads=2, context_length=64, dropout=0.1)
 FAST = TrainSettings(tokens=4 * 4 * 32, seq_len=32, batch_size=4)   # 4 steps

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .norm import rms_norm
-from .position import apply_rotary
+from suite.model.norm import rms_norm
+from suite.model.position import apply_rotary
 
 
 # ------------------------------------------------------------------- cache

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..config import ModelConfig
-from .attention import ATTENTIONS, KVCache, LayerCache
-from .mlp import make_mlp
-from .norm import make_norm
-from .position import Rotary
+from suite.config import ModelConfig
+from suite.model.attention import ATTENTIONS, KVCache, LayerCache
+from suite.model.mlp import make_mlp
+from suite.model.norm import make_norm
+from suite.model.position import Rotary
 
 
 class Block(nn.Module):

@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..config import ModelConfig
+from suite.config import ModelConfig
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The `analytic` probe family: costs from the config alone, and a check of them against torch.
 
 - `analytic`: parameters, FLOPs, KV-cache / weight / activation / optimizer bytes, serving budget
-  and decode roofline, all from `suite.costs` and `suite.budget` (pure arithmetic, any size).
+  and decode roofline, all from `suite.analytic.costs` and `suite.analytic.budget` (pure arithmetic, any size).
 - `flop_check`: runs the real `suite.model` (on the config itself when small, else on its tiny
   proxy) under `FlopCounterMode`, attributes what the counter sees to the same components, and
   compares with the analytic "executed" count. It says so loudly (a warning and the row's extra)
@@ -15,9 +15,11 @@ import warnings
 from contextlib import contextmanager
 from typing import Any
 
-from .. import budget, costs
-from ..config import ModelConfig
-from . import Row, probe
+from suite.analytic import budget
+
+from suite.analytic import costs
+from suite.config import ModelConfig
+from suite.probes import Row, probe
 
 ANALYTIC_DEFAULTS = {
     "context": [1024, 8192, 32768],   # contexts past the model's own are skipped
@@ -206,7 +208,7 @@ def check_forward(cfg: ModelConfig, *, context: int = 32, past: int = 0, batch: 
                   seed: int = 0) -> dict[str, Any]:
     """Counter vs analytic "executed" FLOPs for one forward pass (`past` cached, `context` new)."""
     import torch
-    from ..model import build_model
+    from suite.model import build_model
 
     model = build_model(cfg, seed=seed).eval()
     gen = torch.Generator().manual_seed(seed)
@@ -226,7 +228,7 @@ def check_train(cfg: ModelConfig, *, context: int = 32, batch: int = 1, checkpoi
     """Counter vs analytic "executed" FLOPs for forward + backward of a language-model loss."""
     import torch
     import torch.nn.functional as F
-    from ..model import build_model
+    from suite.model import build_model
 
     model = build_model(cfg, seed=seed).train()
     model.gradient_checkpointing = checkpointing
@@ -277,7 +279,7 @@ def flop_check(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     tiny proxy): prefill of `check_context` tokens, one decode step after `check_past` (past the
     proxies' sliding windows), and a training step. Warns, and records the problem in extra, when
     the counter sees products it cannot attribute or matrix operators it has no formula for."""
-    from ..registry import proxy
+    from suite.registry import proxy
     s = {**FLOP_CHECK_DEFAULTS, **settings}
     context, past = int(s["check_context"]), int(s["check_past"])
     checked = cfg if costs.params(cfg)["total"] <= s["max_params"] else proxy(cfg, "tiny")

@@ -1,7 +1,7 @@
 """Latency probe: prefill time at context L and batch B, decode time per token at position L (with
 the KV cache, after a prefill of L tokens), and one training step (forward + backward + AdamW).
 
-Every number follows `suite.timing`'s rule (pinned threads, warm-up, repeats until a time budget or
+Every number follows `suite.probes.timing`'s rule (pinned threads, warm-up, repeats until a time budget or
 a target CV, median reported, raw samples and IQR/CV kept in `extra`).
 
 The knobs every measured probe accepts (`Knobs`, shared with the memory and scaling probes, which
@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ModelConfig
-from ..timing import measure, pinned_threads, resolve_device, timing_options
-from . import Row, probe
+from suite.config import ModelConfig
+from suite.probes.timing import measure, pinned_threads, resolve_device, timing_options
+from suite.probes import Row, probe
 
 DTYPES = ("fp32", "bf16")
 QUANTIZATIONS = ("none", "int8")
@@ -116,7 +116,7 @@ def quantize_int8(model: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
 
 def build(cfg: ModelConfig, knobs: Knobs, *, train: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """The model a workload runs: fp32 weights on the device, optionally int8-quantised (inference)."""
-    from ..model import build_model
+    from suite.model import build_model
     model = build_model(cfg, seed=knobs.seed).to(knobs.device)
     notes: dict[str, Any] = {}
     if knobs.quantize == "int8":

@@ -1,7 +1,7 @@
 """Peak-memory probe: measured peak memory of prefill, decode and a training step, beside the
 analytic prediction and their ratio.
 
-Measured (`peak_memory_bytes`): in a fresh subprocess per phase (`suite.memwatch`, which defines the
+Measured (`peak_memory_bytes`): in a fresh subprocess per phase (`suite.probes.memwatch`, which defines the
 counter exactly): the RSS high-water mark during the phase minus the subprocess's baseline after
 `import torch` and before the model is built. So it counts weights, optimizer state, KV cache and
 activations. Each phase's peak mark is reset just before it runs, after an untimed warm-up of the
@@ -13,7 +13,7 @@ count. Phases, as the latency probe defines them:
 - train: forward + backward + AdamW step at L tokens (optimizer state already allocated).
 
 Analytic (`peak_memory_bytes_analytic`, `analytic_peak`): weights + what the phase holds at its
-peak, from `suite.costs` (weights, KV cache, training activations and AdamW state) plus the
+peak, from `suite.analytic.costs` (weights, KV cache, training activations and AdamW state) plus the
 inference-activation estimate below (`inference_activation_bytes`), which costs.py does not have.
 
 The probe is registered `isolate=True` (the runner runs it in a fresh process), and it measures in
@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import costs
-from ..config import ModelConfig
-from ..memwatch import IsolatedError, current_rss, run_isolated
-from ..timing import default_threads, pinned_threads
-from . import Row, probe
-from .latency import (KNOB_DEFAULTS, PHASES, WORKLOADS, Knobs, build, contexts_of, not_measured,
+from suite.analytic import costs
+from suite.config import ModelConfig
+from suite.probes.memwatch import IsolatedError, current_rss, run_isolated
+from suite.probes.timing import default_threads, pinned_threads
+from suite.probes import Row, probe
+from suite.probes.latency import (KNOB_DEFAULTS, PHASES, WORKLOADS, Knobs, build, contexts_of, not_measured,
                       phases_of)
 
 BYTES = {"fp32": 4, "bf16": 2}

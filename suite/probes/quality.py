@@ -1,7 +1,7 @@
 """The `quality` probe: train the proxy (cached by content hash), then score it with lm-eval.
 
-For each seed: `suite.training` trains the proxy on the fixed token budget (learning-rate sweep on
-the first seed), and `suite.lm_eval_adapter` runs the archbench tasks from `tasks/`: held-out bits
+For each seed: `suite.quality.training` trains the proxy on the fixed token budget (learning-rate sweep on
+the first seed), and `suite.quality.lm_eval_adapter` runs the archbench tasks from `tasks/`: held-out bits
 per byte, MQAR at several numbers of pairs, copying, passkey retrieval at 1x/2x/4x the training
 context. Each metric becomes one row whose value is the mean over seeds, with the per-seed values
 and a 95% Student-t confidence interval in `extra`.
@@ -31,8 +31,8 @@ import os
 import time
 from typing import Any
 
-from ..config import ModelConfig
-from . import Row, probe
+from suite.config import ModelConfig
+from suite.probes import Row, probe
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": dict(tokens=400_000, seeds=[0], lrs=[3e-3], batch_size=8, seq_len=None, limit=32,
@@ -120,8 +120,8 @@ def evaluate(model, tasks: list[str], *, limit: int | None, context_length: int,
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from ..lm_eval_adapter import byte_lm
-    from ..registry import data_dir
+    from suite.quality.lm_eval_adapter import byte_lm
+    from suite.registry import data_dir
 
     lm = byte_lm(model, batch_size=batch_size, train_context=context_length)
     metadata = {"context_length": int(context_length)}
@@ -177,8 +177,8 @@ def _metric_for(task: str) -> tuple[str, str, str, bool, dict[str, Any]]:
 @probe("quality", family="quality", isolate=True, defaults={"preset": "quick"})
 def quality(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     """Train the proxy on a fixed token budget (cached), then held-out bits/byte, MQAR, copy, passkey via lm-eval."""
-    from ..taskdata import cache_dir, passkey_min_length
-    from ..training import TrainSettings
+    from suite.quality.taskdata import cache_dir, passkey_min_length
+    from suite.quality.training import TrainSettings
 
     s = resolve_settings(settings)
     base = TrainSettings(tokens=int(s["tokens"]), seq_len=s["seq_len"], batch_size=int(s["batch_size"]),
@@ -196,7 +196,7 @@ def quality(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
 
 
 def _quality(cfg, s, base, cache, context, tasks) -> list[Row]:
-    from ..training import train_cached, train_sweep
+    from suite.quality.training import train_cached, train_sweep
 
     sweep = train_sweep(cfg, base, s["lrs"], s["seeds"], run=lambda c, ts: train_cached(c, ts, cache))
     per_task: dict[str, list[float]] = {t: [] for t in tasks}
@@ -254,7 +254,7 @@ def quality_table(df, *, strict: bool = True, reference: str | None = None, tole
 
     import pandas as pd
 
-    from ..training import FAIR_TOLERANCE, check_fair, fairness_problems
+    from suite.quality.training import FAIR_TOLERANCE, check_fair, fairness_problems
 
     tol = FAIR_TOLERANCE if tolerance is None else tolerance
     q = df[(df["probe"] == "quality") & (df["status"] == "ok")].copy()

@@ -7,7 +7,7 @@ Per phase (prefill | decode | train, as the latency probe defines them):
    point). A point whose measured peak passes `memory_budget` is an `oom` row and ends the sweep;
    a point the analytic model puts above twice the budget is not run at all (an `oom` row marked
    `predicted`), so a real out-of-memory never takes the machine down.
-2. Time of every point that fitted (`suite.timing` rule, short per-point budget). A point whose
+2. Time of every point that fitted (`suite.probes.timing` rule, short per-point budget). A point whose
    median passes `time_budget_ms` is a `timeout` row and ends the sweep.
 3. Rows: the per-point measurements (`prefill_ms` / `decode_ms_per_token` / `train_step_ms`, and
    `peak_memory_bytes`, each with settings.context), `time_exponent` and `memory_exponent`
@@ -23,14 +23,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..budget import parse_size
-from ..config import ModelConfig
-from ..memwatch import IsolatedError
-from ..scaling_fit import cheaper_beyond, crossover, fit_exponent, local_exponents
-from ..timing import default_threads, pinned_threads, timing_options
-from . import Row, probe
-from .latency import KNOB_DEFAULTS, METRIC_OF_PHASE, Knobs, build, not_measured, phases_of, time_phase
-from .memory import analytic_peak, measure_isolated
+from suite.analytic.budget import parse_size
+from suite.config import ModelConfig
+from suite.probes.memwatch import IsolatedError
+from suite.scaling_fit import cheaper_beyond, crossover, fit_exponent, local_exponents
+from suite.probes.timing import default_threads, pinned_threads, timing_options
+from suite.probes import Row, probe
+from suite.probes.latency import KNOB_DEFAULTS, METRIC_OF_PHASE, Knobs, build, not_measured, phases_of, time_phase
+from suite.probes.memory import analytic_peak, measure_isolated
 
 DEFAULTS: dict[str, Any] = dict(min_context=16, max_context=None, phases=["prefill", "decode"],
                                 measure=["time", "memory"], memory_budget=None, time_budget_ms=None,
@@ -197,7 +197,7 @@ def scaling(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     knobs = Knobs.from_settings(settings)
     other_cfg = None
     if settings.get("other_variant"):
-        from ..registry import resolve_config
+        from suite.registry import resolve_config
         if not settings.get("scale"):   # never guess: a missing scale would sweep the full-size model
             raise ValueError("scaling: other_variant needs the `scale` setting (tiny | small | base | full) "
                              "to build the other variant at the same size as this one")

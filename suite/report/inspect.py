@@ -4,11 +4,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .config import IDENTITY_FIELDS, ModelConfig
-from .params import count_params
-from .registry import Registry, load_variant, proxy
-from .term import console
-from .units import format_value
+from suite.config import IDENTITY_FIELDS, ModelConfig
+from suite.analytic.params import count_params
+from suite.registry import Registry, load_variant, proxy
+from suite.term import console
+from suite.units import format_value
 
 
 def components(cfg: ModelConfig) -> str:
@@ -96,7 +96,7 @@ def show_data(spec: str, registry_dirs=(), *, scale: str | None = None) -> dict[
 def _costs(cfg: ModelConfig) -> dict[str, Any]:
     """FLOPs, KV-cache and weight bytes from the analytic cost model, when it is installed."""
     try:
-        from .costs import summary
+        from suite.analytic.costs import summary
     except ImportError:
         return {}
     return summary(cfg)

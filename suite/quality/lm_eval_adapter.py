@@ -5,8 +5,8 @@
 
 `pretrained` is a variant name or YAML path (random init unless `checkpoint=` names weights), a
 folder written by `archbench train` (config.yaml + model.safetensors), or an HF checkpoint folder
-(config.json + safetensors, imported by `suite.checkpoints`). The tokenizer is the byte-level one
-(`suite.tokenizer`: byte 0 is end-of-text) unless `tokenizer=PATH` names a tokenizer.json or the
+(config.json + safetensors, imported by `suite.hf.checkpoints`). The tokenizer is the byte-level one
+(`suite.quality.tokenizer`: byte 0 is end-of-text) unless `tokenizer=PATH` names a tokenizer.json or the
 folder holds one.
 
 Requests (lm-eval's contracts, see `lm_eval.api.model.LM`):
@@ -42,8 +42,8 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
-from .config import ConfigError
-from .tokenizer import ByteTokenizer, Tokenizer, load_tokenizer
+from suite.config import ConfigError
+from suite.quality.tokenizer import ByteTokenizer, Tokenizer, load_tokenizer
 
 OVERFLOW_POLICIES = ("fail", "truncate")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -52,17 +52,17 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 def load_model(pretrained: str | Path, *, checkpoint: str | Path | None = None, scale: str | None = None,
                registry: tuple[str, ...] = (), seed: int = 0):
     """(model, meta) from a variant name/path, an `archbench train` folder or an HF checkpoint folder."""
-    from .training import is_trained, load_trained, same_architecture
+    from suite.quality.training import is_trained, load_trained, same_architecture
 
     path = Path(str(pretrained))
     if is_trained(path):
         return load_trained(path)
     if path.is_dir() and (path / "config.json").is_file():
-        from .checkpoints import load_checkpoint   # HF config.json + safetensors, no pickle
+        from suite.hf.checkpoints import load_checkpoint   # HF config.json + safetensors, no pickle
         _, model = load_checkpoint(path)
         return model, {"source": str(path)}
-    from .model import build_model
-    from .registry import resolve_config
+    from suite.model import build_model
+    from suite.registry import resolve_config
 
     cfg = resolve_config(str(pretrained), registry, scale)
     if checkpoint is not None:
@@ -288,7 +288,7 @@ def task_manager(tasks: list[str], include_path=(), metadata: dict | None = None
     """Our tasks folder first; lm-eval's own catalogue is indexed only when a task is not ours (it takes seconds)."""
     from lm_eval.tasks import TaskManager
 
-    from .registry import data_dir
+    from suite.registry import data_dir
 
     paths = [str(data_dir("tasks")), *map(str, include_path)]
     ours = TaskManager(include_path=paths, include_defaults=False, metadata=metadata)
@@ -305,7 +305,7 @@ def run_eval(spec: str, tasks: list[str], *, scale: str | None = None, checkpoin
     """Evaluate a variant / checkpoint folder on lm-eval tasks; passkey lengths follow its training context."""
     import lm_eval
 
-    from .training import is_trained
+    from suite.quality.training import is_trained
 
     folder = Path(spec)
     if folder.is_dir() and not is_trained(folder) and (folder / "summary.json").is_file():
@@ -328,7 +328,7 @@ def run_eval(spec: str, tasks: list[str], *, scale: str | None = None, checkpoin
 
 
 def list_tasks() -> None:
-    from .registry import data_dir
+    from suite.registry import data_dir
 
     for path in sorted(data_dir("tasks").glob("*.yaml")):
         first = next((line[2:].strip() for line in path.read_text().splitlines() if line.startswith("# ")), "")

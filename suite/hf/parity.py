@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from .checkpoints import load_checkpoint, read_hf_config
-from .config import ConfigError
+from suite.hf.checkpoints import load_checkpoint, read_hf_config
+from suite.config import ConfigError
 
 
 def reference_model(path: str | Path):

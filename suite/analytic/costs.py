@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .config import ConfigError, ModelConfig
+from suite.config import ConfigError, ModelConfig
 
 COUNTINGS = ("useful", "executed")
 
@@ -238,8 +238,8 @@ def kv_cache_bounded(cfg: ModelConfig) -> bool:
 
 # ------------------------------------------------------------------ weights
 def params(cfg: ModelConfig) -> dict:
-    """Parameter counts from the one place that counts them (`suite.params`)."""
-    from .params import count_params  # deferred: keep this module importable on its own
+    """Parameter counts from the one place that counts them (`suite.analytic.params`)."""
+    from suite.analytic.params import count_params  # deferred: keep this module importable on its own
     return count_params(cfg)
 
 

@@ -2,7 +2,7 @@
 
 Recipe (the same for every variant, so differences come from the architecture):
 - data: a seeded mixture. With probability `synthetic_fraction` (default 0.5) a training sequence is
-  packed synthetic task documents (`suite.taskdata`: MQAR 50%, copy 25%, passkey 25%, separated by
+  packed synthetic task documents (`suite.quality.taskdata`: MQAR 50%, copy 25%, passkey 25%, separated by
   the EOS byte), otherwise a random window of the training part of the corpus. A tiny model never
   sees associative recall or passkeys in source code, so without the synthetic part the recall
   tasks would measure nothing. Loss: next-byte cross-entropy, (1 - f) x its mean over every
@@ -46,8 +46,8 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from .config import IDENTITY_FIELDS, ConfigError, ModelConfig
-from .taskdata import EOS, load_corpus, synthetic_train_doc
+from suite.config import IDENTITY_FIELDS, ConfigError, ModelConfig
+from suite.quality.taskdata import EOS, load_corpus, synthetic_train_doc
 
 TRAINING_VERSION = "2"      # bump when the recipe changes: part of every checkpoint cache key
 FAIR_TOLERANCE = 0.10
@@ -169,7 +169,7 @@ class TrainResult:
 def train(cfg: ModelConfig, s: TrainSettings, *, log: Callable[[str], None] | None = None,
           log_every: int = 50) -> TrainResult:
     """Train one proxy from scratch; deterministic for (cfg, settings)."""
-    from .model import build_model
+    from suite.model import build_model
 
     cfg = training_config(cfg)
     seq_len, steps = s.context(cfg), s.steps(cfg)
@@ -215,7 +215,7 @@ def _jsonable(s: TrainSettings) -> dict[str, Any]:
 
 
 def param_summary(cfg: ModelConfig) -> dict[str, int]:
-    from .params import count_params
+    from suite.analytic.params import count_params
 
     counts = count_params(cfg)
     return dict(params_total=int(counts["total"]), active_excl_embedding=int(counts["active_excl_embedding"]))
@@ -242,7 +242,7 @@ def load_trained(folder: str | Path):
     """(model, meta) from a folder written by `save_trained`; meta["train"] is train.json."""
     from safetensors.torch import load_file
 
-    from .model import build_model
+    from suite.model import build_model
 
     folder = Path(folder)
     if not is_trained(folder):
@@ -357,7 +357,7 @@ def train_command(variant: str, *, out: str | Path, scale: str | None = "tiny", 
                   batch_size: int = 8, seq_len: int | None = None, synthetic_fraction: float = 0.5,
                   registry: Iterable[str] = (), log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train `variant` (as a proxy at `scale`) for each (lr, seed); write OUT/lr<lr>-seed<seed>/ and OUT/summary.json."""
-    from .registry import resolve_config
+    from suite.registry import resolve_config
 
     cfg = resolve_config(variant, tuple(registry), scale)
     if tokens < 1:

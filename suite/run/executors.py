@@ -2,7 +2,7 @@
 
 A cell runs in-process (`run_in_process`, timeout by SIGALRM, best effort: it cannot interrupt a
 long C call) or, for probes registered with `isolate=True` and always under `ProcessPoolExecutor`,
-in a fresh `python -m suite.runner_worker` subprocess (`run_in_subprocess`) with a wall-clock
+in a fresh `python -m suite.run.worker` subprocess (`run_in_subprocess`) with a wall-clock
 timeout and an optional address-space cap. Whatever happens to the probe (exception, MemoryError,
 SIGKILL from the OOM killer, timeout) becomes an `Outcome` with a status; the run goes on.
 
@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol
 
-from .config import ConfigError
+from suite.config import ConfigError
 
 DEFAULT_TIMEOUT_S = 600.0
 PROBE_MODULES_ENV = "ARCHBENCH_PROBE_MODULES"   # extra probe modules (plugins, test fakes), os.pathsep-separated
@@ -87,7 +87,7 @@ def load_probes(modules: Iterable[str] = ()) -> dict:
     """Register the built-in probe modules and `modules`. A built-in module that fails to import
     (e.g. half-written) is recorded in IMPORT_FAILURES rather than stopping probes that work;
     asking for one of its probes then fails with that reason. Extra modules must import."""
-    from . import probes
+    from suite import probes
     for name in probes.PROBE_MODULES:
         module = f"{probes.__name__}.{name}"
         try:
@@ -105,7 +105,7 @@ def load_probes(modules: Iterable[str] = ()) -> dict:
 def ensure_probe(payload: dict) -> dict:
     """Register the probe a cell needs, importing as little as possible (a worker then pays only
     for its own probe family's imports)."""
-    from . import probes
+    from suite import probes
     for ref in payload.get("probe_modules", ()):
         import_probe_module(ref)
     module = payload.get("module") or ""
@@ -163,7 +163,7 @@ def _error_text(exc: BaseException) -> str:
 
 def call_probe(payload: dict) -> Outcome:
     """Run one cell's probe in this process. Exceptions become an error/oom outcome."""
-    from .config import ModelConfig
+    from suite.config import ModelConfig
     start = time.perf_counter()
     try:
         registered = ensure_probe(payload)
@@ -240,7 +240,7 @@ def _tail(path: Path, limit: int = 1500) -> str:
 
 
 def run_in_subprocess(cell: Cell) -> Outcome:
-    """A fresh `python -m suite.runner_worker`; crashes, kills and timeouts become outcomes."""
+    """A fresh `python -m suite.run.worker`; crashes, kills and timeouts become outcomes."""
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="archbench-cell-") as tmp:
         task, result, log = Path(tmp, "task.json"), Path(tmp, "result.json"), Path(tmp, "worker.log")
@@ -248,7 +248,7 @@ def run_in_subprocess(cell: Cell) -> Outcome:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(_PACKAGE_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         with open(log, "wb") as log_file:
-            proc = subprocess.Popen([sys.executable, "-m", "suite.runner_worker", str(task), str(result)],
+            proc = subprocess.Popen([sys.executable, "-m", "suite.run.worker", str(task), str(result)],
                                     stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                                     env=env, start_new_session=True)
         with _LIVE_LOCK:

@@ -12,7 +12,7 @@ Buffers (RoPE tables, DeepSeek-V3's router correction bias) are not parameters.
 """
 from __future__ import annotations
 
-from .config import ModelConfig
+from suite.config import ModelConfig
 
 
 def _linear(n_in: int, n_out: int, bias: bool) -> int:

@@ -19,8 +19,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import costs
-from .config import ConfigError, ModelConfig
+from suite.analytic import costs
+from suite.config import ConfigError, ModelConfig
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def report(cfg: ModelConfig, *, memory: int | None, dtype: str = "bf16", kv_dtyp
 
 
 def render(data: dict) -> None:
-    from .term import console as term_console
+    from suite.term import console as term_console
     from rich.table import Table
     gb = 1e9
     d = data["decode"]

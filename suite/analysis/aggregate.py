@@ -12,8 +12,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .metrics import info, key_metrics
-from .scaling_fit import fit_exponent
+from suite.metrics import info, key_metrics
+from suite.scaling_fit import fit_exponent
 
 _SETTINGS = "settings."
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .aggregate import column_label, leaderboard, ratio_to_baseline, win_rates
-from .config import ConfigError
-from .results import load_results
+from suite.analysis.aggregate import column_label, leaderboard, ratio_to_baseline, win_rates
+from suite.config import ConfigError
+from suite.results import load_results
 
 _SI = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
 
@@ -69,7 +69,7 @@ def markdown(out: pd.DataFrame) -> str:
 
 
 def render(out: pd.DataFrame, title: str = "archbench leaderboard") -> None:
-    from .term import console
+    from suite.term import console
     from rich.table import Table
     headers, body = _cells(out)
     table = Table(title=title + (f" (ratios to {out.attrs['baseline']})" if out.attrs.get("baseline") else ""))

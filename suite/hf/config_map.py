@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import ConfigError
+from suite.config import ConfigError
 
 
 # ---------------------------------------------------------------- config.json

@@ -1,6 +1,6 @@
 """Plan the variant × probe × settings matrix, cache, resume, report progress, `archbench run`.
 
-Running a cell (subprocesses, timeouts, memory caps) lives in `suite.executors`; probes stay
+Running a cell (subprocesses, timeouts, memory caps) lives in `suite.run.executors`; probes stay
 plain functions `(config, settings) -> rows`.
 
 Cells and the cache
@@ -22,7 +22,7 @@ Isolation
     Cells of probes registered with `isolate=True` run in a fresh subprocess with a timeout and an
     optional address-space cap; others in-process. With `--jobs N > 1` every cell runs in its own
     subprocess, N at a time (concurrent cells disturb each other's timings: use it for analytic and
-    quality work, not for latency numbers). See `suite.executors`.
+    quality work, not for latency numbers). See `suite.run.executors`.
 """
 from __future__ import annotations
 
@@ -41,13 +41,14 @@ from typing import Any, Iterable
 
 import yaml
 
-from .config import ConfigError
-from .executors import (DEFAULT_TIMEOUT_S, IMPORT_FAILURES, Cell, Executor, Outcome, ProcessPoolExecutor,
+from suite.config import ConfigError
+from suite.run.executors import (DEFAULT_TIMEOUT_S, IMPORT_FAILURES, Cell, Executor, Outcome, ProcessPoolExecutor,
                         SequentialExecutor, _import_failures_text, kill_workers, load_probes, make_executor,
                         probe_module_refs)
-from .results import ResultStore, make_row, new_attempt, new_run_id, provenance, read_jsonl
+from suite.registry import data_dir
+from suite.results import ResultStore, make_row, new_attempt, new_run_id, provenance, read_jsonl
 
-SUITES_DIR = Path(__file__).resolve().parent / "suites"
+SUITES_DIR = data_dir("suites")
 DEFAULT_SUITE = "quick"
 RUN_FILE = "run.json"
 
@@ -58,7 +59,7 @@ __all__ = ["Cell", "Outcome", "Executor", "SequentialExecutor", "ProcessPoolExec
 # ----------------------------------------------------------------------- sizes
 def parse_bytes(text: str | int | float | None) -> int | None:
     """'512MB', '2GiB', 1e9 -> bytes; None stays None (one size parser: budget.parse_size)."""
-    from .budget import parse_size
+    from suite.analytic.budget import parse_size
     return None if text is None else parse_size(text)
 
 
@@ -200,8 +201,8 @@ def _suite_imports(path: Path, package: str) -> set[str]:
 
 # Modules that run, store or present results; they cannot change a probe's numbers (settings are
 # hashed separately), so a probe importing e.g. `runner.parse_bytes` is not invalidated by a report edit.
-_NOT_PROBE_CODE = {"suite.runner", "suite.executors", "suite.runner_worker", "suite.results", "suite.aggregate",
-                   "suite.table", "suite.report", "suite.cli"}
+_NOT_PROBE_CODE = {"suite.run.runner", "suite.run.executors", "suite.run.worker", "suite.results", "suite.analysis.aggregate",
+                   "suite.report.terminal", "suite.report.html", "suite.cli"}
 
 
 def source_files(module: str) -> list[Path]:
@@ -233,7 +234,7 @@ _CODE_VERSIONS: dict[str, str] = {}
 def code_version(module: str) -> str:
     """archbench version + hash of the probe module's source and what it imports from suite/."""
     if module not in _CODE_VERSIONS:
-        from . import __version__
+        from suite import __version__
         h = hashlib.sha256()
         for path in source_files(module):
             h.update(path.name.encode())
@@ -284,7 +285,7 @@ def make_plan(suite: Suite, *, variants: Iterable[str] | None = None, probes: It
               scale: str | None = None, registry_dirs: Iterable[str] = (), timeout: float | None = None,
               memory_cap: int | None = None, probe_modules: Iterable[str] = ()) -> Plan:
     """Expand a suite (optionally narrowed to some variants / probes) into cells."""
-    from .registry import Registry, load_variant, proxy
+    from suite.registry import Registry, load_variant, proxy
 
     modules = tuple(probe_module_refs(probe_modules))
     registered = load_probes(modules)
@@ -458,8 +459,8 @@ def _point_settings(settings: dict[str, Any]) -> dict[str, Any]:
 def outcome_rows(cell: Cell, outcome: Outcome, *, run_id: str, prov: dict) -> list[dict]:
     """Tidy rows of one finished cell. A probe can mark a row of an ok cell as failed with
     `extra={"status": "oom" | "error" | "timeout", "error": why}` (e.g. one context out of a sweep)."""
-    from .metrics import info
-    from .results import STATUSES
+    from suite.metrics import info
+    from suite.results import STATUSES
     cell_cols = dict(run_id=run_id, cell_id=cell.cell_id, variant=cell.variant, family=cell.family,
                      scale=cell.scale, probe=cell.probe)
     items: list[dict] = []
@@ -544,7 +545,7 @@ def run_command(args) -> int:
     Exit status 1 when a cell ended in `error` (a crash is a bug to look at); oom and timeout
     are measurements, not failures of the run.
     """
-    from .results import write_parquet
+    from suite.results import write_parquet
 
     out = Path(args.out) if args.out else Path("results") / (args.suite or DEFAULT_SUITE)
     run_id = None
@@ -590,9 +591,9 @@ def run_command(args) -> int:
 
 
 def write_any_report(dirs: list[Path], out: Path) -> Path:
-    """The real report when `suite.report` is there, else a minimal HTML leaderboard."""
+    """The real report when `suite.report.html` is there, else a minimal HTML leaderboard."""
     try:
-        from .report import write_report
+        from suite.report.html import write_report
     except ImportError:
         write_report = None
     if write_report is not None:
@@ -607,8 +608,8 @@ def write_any_report(dirs: list[Path], out: Path) -> Path:
 def minimal_report(dirs: list[Path], out: Path) -> Path:
     import html
 
-    from .aggregate import leaderboard
-    from .results import load_results
+    from suite.analysis.aggregate import leaderboard
+    from suite.results import load_results
     df = load_results(*dirs)
     board = leaderboard(df)
     failed = df[df["status"] != "ok"][["variant", "probe", "status", "error"]]

@@ -28,8 +28,8 @@ from typing import Any, Callable
 
 import torch
 
-from .config import ConfigError, ModelConfig
-from .hf_config import (MULTIMODAL_KEYS, Reader, config_deepseek_v3, config_gemma3_text, config_gpt2, config_gpt_oss,
+from suite.config import ConfigError, ModelConfig
+from suite.hf.config_map import (MULTIMODAL_KEYS, Reader, config_deepseek_v3, config_gemma3_text, config_gpt2, config_gpt_oss,
                         config_llama, config_mistral, config_olmo2, config_qwen2, config_qwen3, config_qwen3_moe)
 
 
@@ -379,8 +379,8 @@ def _examples(items: list[str], n: int = 4) -> str:
 
 def _empty_model(cfg: ModelConfig, device: str | torch.device, dtype: torch.dtype):
     """Our decoder with uninitialised storage (every persistent tensor is then read from the checkpoint)."""
-    from .model import build_model
-    from .model.position import Rotary
+    from suite.model import build_model
+    from suite.model.position import Rotary
     model = build_model(cfg, device="meta").to_empty(device=device)
     # to_empty leaves non-persistent buffers (the RoPE tables) uninitialised: rebuild them
     if cfg.position == "rope":
@@ -464,7 +464,7 @@ def _check_tied_head(cfg: ModelConfig, store: TensorStore, model, folder: Path) 
 def import_checkpoint(path: str | Path, *, name: str | None = None, out: str | Path | None = None,
                       check: bool = False, seq_len: int = 32, batch: int = 2) -> tuple[dict[str, Any], str]:
     """Map (and, with weights, load) a checkpoint; optionally check parity. Returns (record, variant YAML)."""
-    from .params import count_params
+    from suite.analytic.params import count_params
     data, file = read_hf_config(path)
     folder = file.parent
     files = weight_files(folder)
@@ -486,6 +486,6 @@ def import_checkpoint(path: str | Path, *, name: str | None = None, out: str | P
         "params": {k: params[k] for k in ("total", "active", "embedding", "active_excl_embedding")},
         "weights": weights, "config": cfg.to_dict()}
     if check:
-        from .parity import check_parity
+        from suite.hf.parity import check_parity
         record.update(check_parity(file, seq_len=seq_len, batch=batch, loaded=(cfg, model)))
     return record, text

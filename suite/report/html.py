@@ -6,7 +6,7 @@ so the file opens from `file://`, from a CI artifact or from an e-mail attachmen
 
 Each section is built by one `_section_*` function from the tidy results frame; a section whose
 metrics are absent still appears and says which probe to run. Numbers come from
-`suite.aggregate` (leaderboard, ranks, win rates, Pareto fronts, exponents, ladder deltas); this
+`suite.analysis.aggregate` (leaderboard, ranks, win rates, Pareto fronts, exponents, ladder deltas); this
 module only chooses what to show and how.
 """
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from . import aggregate
-from .units import format_value
+from suite.analysis import aggregate
+from suite.units import format_value
 
 FORMATS = ("html", "md", "csv")
 
@@ -39,7 +39,7 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#8
 
 # ================================================================= loading and selection
 def load(result_dirs: Iterable[str | Path]) -> pd.DataFrame:
-    from .results import load_results
+    from suite.results import load_results
     return load_results(*[Path(d) for d in result_dirs])
 
 
@@ -103,7 +103,7 @@ def _plain(value: Any) -> str:
 # ================================================================= metric metadata and format
 def _metric_info(metric: str, df: pd.DataFrame | None = None) -> dict[str, Any]:
     """Display name, unit and direction from `suite.metrics.METRICS`, else from the rows."""
-    from .metrics import METRICS
+    from suite.metrics import METRICS
     if metric in METRICS:
         info = METRICS[metric]
         return dict(name=info.display_name, unit=info.unit, lower_is_better=info.lower_is_better)
@@ -598,8 +598,8 @@ def _budget_figure(df: pd.DataFrame, figs: _Figures, colors: dict[str, str]) -> 
 
 def _parse_bytes(value: Any) -> float | None:
     """A budget setting ('80GB', '8GiB', 24e9) as bytes; None when it cannot be read."""
-    from .budget import parse_size
-    from .config import ConfigError
+    from suite.analytic.budget import parse_size
+    from suite.config import ConfigError
     try:
         return float(parse_size(value))
     except (ConfigError, TypeError, ValueError):
@@ -788,7 +788,7 @@ def _fairness_warning(df: pd.DataFrame) -> str:
     a report shows unmatched proxies, but says so instead of ranking them silently."""
     if "probe" not in df or not (df["probe"] == "quality").any():
         return ""
-    from .probes.quality import quality_table
+    from suite.probes.quality import quality_table
     try:
         note = quality_table(df, strict=False).attrs.get("fairness", "ok")
     except (KeyError, ValueError, TypeError):
@@ -842,7 +842,7 @@ def _config(registry, name: str):
 
 def _config_diff(registry, variant: str) -> list[dict[str, str]]:
     """Fields this variant sets, with the value its base would have given (or the default)."""
-    from .config import IDENTITY_FIELDS, ModelConfig
+    from suite.config import IDENTITY_FIELDS, ModelConfig
     entry = registry.entries[variant]
     base_cfg = registry.resolve(entry.base).config if entry.base else ModelConfig()
     cfg = registry.resolve(variant).config
@@ -869,7 +869,7 @@ def _show(value: Any) -> str:
 
 def _param_breakdown(cfg) -> list[dict[str, Any]]:
     """Non-zero components with their share of the total, then active and total."""
-    from .params import count_params
+    from suite.analytic.params import count_params
     try:
         counts = count_params(cfg)
     except Exception:  # noqa: BLE001 - a card without a breakdown beats no report
@@ -936,7 +936,7 @@ def _header(df: pd.DataFrame, result_dirs: list[Path], out: Path) -> dict[str, A
 # ================================================================= rendering
 def _env():
     import jinja2
-    from .registry import data_dir
+    from suite.registry import data_dir
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("reports"))),
                              autoescape=jinja2.select_autoescape(("html", "html.j2"), default_for_string=True),
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
@@ -945,7 +945,7 @@ def _env():
 
 
 def _asset(name: str) -> str:
-    from .registry import data_dir
+    from suite.registry import data_dir
     text = (data_dir("reports") / "static" / name).read_text()
     return _script_safe(text) if name.endswith(".js") else text.replace("</", "<\\/")
 
@@ -957,7 +957,7 @@ def _colors(variants: list[str]) -> dict[str, str]:
 def _registry():
     """The built-in registry, or None with the reason (a report must not fail on a broken YAML)."""
     try:
-        from .registry import Registry
+        from suite.registry import Registry
         return Registry(), None
     except Exception as exc:  # noqa: BLE001 - shown in the report instead
         return None, f"{type(exc).__name__}: {exc}"
@@ -982,7 +982,7 @@ def build_view(df: pd.DataFrame, result_dirs: list[Path], out: Path, baseline: s
 
 def render_html(view: dict[str, Any]) -> str:
     from plotly.offline import get_plotlyjs
-    from . import __version__
+    from suite import __version__
     template = _env().get_template("report.html.j2")
     return template.render(**view, version=__version__, css=_asset("report.css"), js=_asset("report.js"),
                            plotly_js=_script_safe(get_plotlyjs()))
@@ -1021,7 +1021,7 @@ def leaderboard_frame(view: dict[str, Any]) -> pd.DataFrame:
 
 def write_report(result_dirs: list[Path], out: Path, fmt: str = "html", baseline: str | None = None) -> Path:
     """Write the report of the runs in `result_dirs` to `out`; returns the path written."""
-    from .config import ConfigError
+    from suite.config import ConfigError
     if fmt not in FORMATS:
         raise ConfigError(f"unknown report format '{fmt}'; choose one of: {', '.join(FORMATS)}.")
     result_dirs = [Path(d) for d in result_dirs]

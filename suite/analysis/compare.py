@@ -40,8 +40,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .config import ConfigError
-from .metrics import info
+from suite.config import ConfigError
+from suite.metrics import info
 
 VERDICTS = ("failed", "regression", "improvement", "changed", "missing", "new", "same")   # display order
 FAIL_ON = ("regression", "any", "never")
@@ -212,7 +212,7 @@ def load_side(path: str | Path, side: str, *, benchmark: bool | None = None) -> 
         if not entries:
             raise ConfigError(f"{side} {path} holds no benchmarks.")
         return "benchmark", entries
-    from .results import load_results
+    from suite.results import load_results
     try:
         df = load_results(path, latest=False)
     except FileNotFoundError:
@@ -511,7 +511,7 @@ _MARK = {"failed": "❌ failed", "regression": "🔴 regression", "improvement":
 
 
 def _num(value: float | None) -> str:
-    from .table import fmt
+    from suite.report.terminal import fmt
     return "" if value is None else fmt(value)
 
 
@@ -545,7 +545,7 @@ def _cells(report: CompareReport, rows: list[Comparison]) -> tuple[list[str], li
 
 def render(report: CompareReport, *, show_all: bool = False, console=None) -> None:
     """A rich table of the verdicts (all of them with show_all, else everything but `same`)."""
-    from .term import console as term_console
+    from suite.term import console as term_console
     from rich.markup import escape
     from rich.table import Table
     console = console or term_console()
@@ -596,7 +596,7 @@ def markdown(report: CompareReport) -> str:
 def _bench_stats(xs: list[float]) -> dict[str, Any]:
     s = sorted(xs)
     n = len(s)
-    q1, median, q3 = (float(q) for q in np.quantile(s, [0.25, 0.5, 0.75]))   # linear, as suite.timing
+    q1, median, q3 = (float(q) for q in np.quantile(s, [0.25, 0.5, 0.75]))   # linear, as suite.probes.timing
     iqr = q3 - q1
     mean = statistics.fmean(s)
     std = statistics.stdev(s) if n > 1 else 0.0
@@ -611,7 +611,7 @@ def _bench_stats(xs: list[float]) -> dict[str, Any]:
 def to_pytest_benchmark(df) -> dict[str, Any]:
     """A run's rows with raw timing samples as pytest-benchmark JSON (seconds), one benchmark per
     (variant, scale, probe, metric, settings): name `variant@scale::metric[k=v,...]`, group = metric."""
-    from . import __version__
+    from suite import __version__
     benches = []
     for e in sorted(entries_from_frame(df), key=lambda e: (e.variant, e.scale, e.metric, str(e.key()))):
         xs = _samples(e) if e.ok else None
@@ -646,7 +646,7 @@ def compare_command(args) -> int:
         if report.kind != "results":
             raise ConfigError("--export-benchmark writes a results folder as pytest-benchmark JSON; "
                               "the candidate is already pytest-benchmark JSON.")
-        from .results import load_results
+        from suite.results import load_results
         out = Path(args.export_benchmark)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(to_pytest_benchmark(load_results(args.candidate)), indent=2, default=str))

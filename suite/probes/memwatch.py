@@ -1,6 +1,6 @@
 """Peak memory of a piece of work, measured in a fresh Python subprocess.
 
-`run_isolated("pkg.module:function", payload)` starts `python -m suite.memwatch`, which imports the
+`run_isolated("pkg.module:function", payload)` starts `python -m suite.probes.memwatch`, which imports the
 function and calls `function(payload, watch)`; the function returns a JSON-able dict, which comes
 back to the caller. The function takes its measurements through `watch` (a `Watch`).
 
@@ -150,7 +150,7 @@ def run_isolated(target: str, payload: dict[str, Any], *, timeout: float | None 
         env = {**os.environ, **CHILD_ENV}
         env["PYTHONPATH"] = os.pathsep.join([str(_PACKAGE_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         try:
-            proc = subprocess.run([sys.executable, "-m", "suite.memwatch", str(task), str(result)],
+            proc = subprocess.run([sys.executable, "-m", "suite.probes.memwatch", str(task), str(result)],
                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
                                   timeout=timeout)
         except subprocess.TimeoutExpired as exc:

@@ -1,4 +1,4 @@
-"""`python -m suite.runner_worker TASK.json RESULT.json`: run one cell in a fresh process.
+"""`python -m suite.run.worker TASK.json RESULT.json`: run one cell in a fresh process.
 
 The runner starts one of these per isolated cell. It imports the probe modules, then applies the
 optional address-space cap (RLIMIT_AS, measured from this process's size after the imports, so the
@@ -36,7 +36,7 @@ def cap_memory(extra_bytes: int) -> None:
 def main(argv: list[str]) -> int:
     task_path, result_path = Path(argv[0]), Path(argv[1])
     payload = json.loads(task_path.read_text())
-    from suite.executors import Outcome, call_probe, ensure_probe
+    from suite.run.executors import Outcome, call_probe, ensure_probe
     outcome = None
     try:
         ensure_probe(payload)

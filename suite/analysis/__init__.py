@@ -1,0 +1,1 @@
+"""Analysis layer: pure functions of the results frame (leaderboard, ranks, ratios, Pareto, compare)."""

@@ -1,0 +1,1 @@
+"""Cost layer: parameters, FLOPs, memory and the serving budget from the config alone (no torch)."""

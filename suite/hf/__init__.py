@@ -1,0 +1,1 @@
+"""Exchange layer: HF config.json <-> ModelConfig, safetensors weights, the import command, parity."""

@@ -1,0 +1,1 @@
+"""Learn layer: tokenizer, task data, proxy training and the lm-eval adapter."""
