@@ -173,8 +173,8 @@ def _add_budget(sub) -> None:
 
 def _cmd_budget(args) -> int:
     from suite.analytic import budget
-    from suite.registry import resolve_config
-    cfg = resolve_config(args.name, args.registry, scale=args.scale)
+    from suite.hf.resolve import resolve_any
+    cfg = resolve_any(args.name, args.registry, scale=args.scale)
     custom = args.device is None and args.device_peak and args.device_bandwidth
     device = budget.get_device(None if custom else (args.device or "h100"), peak=args.device_peak,
                                bandwidth=args.device_bandwidth)
@@ -239,27 +239,9 @@ def _add_import(sub) -> None:
 
 
 def _cmd_import(args) -> int:
-    from suite.hf.checkpoints import import_checkpoint
-    record, text = import_checkpoint(args.path, name=args.name, out=args.out, check=args.check,
-                                     seq_len=args.seq_len)
-    failed = args.check and max(record["max_abs_diff"], record["decode_max_abs_diff"]) > args.tol
-    if args.json:
-        _print_json(record)
-        return 1 if failed else 0
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        print(f"wrote {args.out}", file=sys.stderr)
-    w = record["weights"]
-    print(f"{record['variant']} ({record['model_type']}): {record['params']['total']:,} parameters; "
-          + (f"loaded {w['tensors']} tensors from {w['files']} file(s)" if w else "config only, no weights"),
-          file=sys.stderr)
-    if args.check:
-        print(f"parity vs transformers {record['transformers_version']}: max |logit diff| "
-              f"{record['max_abs_diff']:.2e} full forward, {record['decode_max_abs_diff']:.2e} KV-cache decoding "
-              f"({record['batch']} x {record['seq_len']} tokens, fp32; tolerance {args.tol:g})"
-              + (" FAILED" if failed else ""), file=sys.stderr)
-    return 1 if failed else 0
+    from suite.hf.importer import run_import
+    return run_import(args.path, name=args.name, out=args.out, check=args.check, seq_len=args.seq_len,
+                      tol=args.tol, as_json=args.json)
 
 
 # ---------------------------------------------------------------- train / eval

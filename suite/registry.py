@@ -166,12 +166,12 @@ def _unknown(name: str, known: Iterable[str], what: str) -> str:
 
 # -------------------------------------------------------------------- lookup
 def load_variant(spec: str, registry_dirs: Iterable[str | Path] = ()) -> ModelConfig:
-    """A variant by name, or a path to a variant YAML file, an HF `config.json` or a checkpoint folder."""
+    """A variant by name or a path to a variant YAML file (HF configs are read by `suite.hf.resolve`)."""
     path = Path(spec)
     if path.exists():
         if path.is_dir() or path.suffix == ".json":
-            from suite.hf.checkpoints import config_from_hf  # deferred: only paths need it
-            return config_from_hf(path)
+            raise ConfigError("a folder or .json file is a Hugging Face checkpoint/config, not a registry variant; "
+                              "open it through the hf layer (suite.hf.resolve.resolve_any).", file=str(path))
         registry = Registry(registry_dirs)
         local = Registry([], builtin=False)
         local.add_file(path)

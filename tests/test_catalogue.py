@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.hf.checkpoints import config_from_hf
+from suite.hf.model_types import config_from_hf
 from suite.config import IDENTITY_FIELDS, ModelConfig
 from suite.model import build_model
 from suite.analytic.params import count_params

@@ -5,13 +5,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from hf_tiny import make_checkpoint, make_model
 from safetensors.torch import load_file, save_file
 
-from hf_tiny import make_checkpoint, make_model
-from suite.hf.checkpoints import (CheckpointError, config_from_hf, dequantize_fp8, dequantize_mxfp4, load_checkpoint,
-                               variant_yaml)
 from suite.cli import main
 from suite.config import ConfigError
+from suite.hf.importer import variant_yaml
+from suite.hf.load import load_checkpoint
+from suite.hf.model_types import config_from_hf
+from suite.hf.quant import dequantize_fp8, dequantize_mxfp4
+from suite.hf.safetensors_store import CheckpointError
 from suite.registry import load_variant
 
 HF_CONFIGS = Path(__file__).parent / "data" / "hf_configs"

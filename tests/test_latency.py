@@ -8,7 +8,8 @@ import torch
 from suite.config import ModelConfig
 from suite.probes import Row
 from suite.probes import latency as L
-from suite.probes.timing import measure, pinned_threads, quantile, resolve_device, summarize
+from suite.probes.timing import measure, quantile, resolve_device, summarize
+from suite.threads import pinned_threads
 
 TINY = ModelConfig(name="tiny", vocab_size=256, d_model=32, n_layers=2, n_heads=2, context_length=64, dropout=0.0)
 TINY_ROPE = TINY.replace(name="tiny-rope", position="rope", norm="rmsnorm", mlp="swiglu", attention="gqa",

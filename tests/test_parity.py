@@ -8,8 +8,10 @@ import torch
 pytest.importorskip("transformers")
 
 from hf_tiny import TINY, make_checkpoint  # noqa: E402
-from suite.hf.checkpoints import MODEL_TYPES, load_checkpoint  # noqa: E402
+
 from suite.cli import main  # noqa: E402
+from suite.hf.load import load_checkpoint  # noqa: E402
+from suite.hf.model_types import MODEL_TYPES  # noqa: E402
 from suite.hf.parity import check_parity  # noqa: E402
 
 TOL = 1e-4

@@ -228,16 +228,18 @@ def calibrate(*, matmul_size: int = 2048, copy_bytes: int = 256 * 2**20, repeats
     import os
 
     import torch
-    if threads:
-        torch.set_num_threads(threads)
+
+    from suite.threads import pinned_threads
     n = matmul_size
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)                                     # warm-up (allocations, thread pool)
-    best_mm = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
-    src = torch.empty(copy_bytes // 4, dtype=torch.float32).fill_(1.0)
-    dst = torch.empty_like(src)
-    dst.copy_(src)
-    best_copy = min(_timed(lambda: dst.copy_(src)) for _ in range(repeats))
+    with pinned_threads(threads, unset="keep"):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        torch.mm(a, b)                                     # warm-up (allocations, thread pool)
+        best_mm = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+        src = torch.empty(copy_bytes // 4, dtype=torch.float32).fill_(1.0)
+        dst = torch.empty_like(src)
+        dst.copy_(src)
+        best_copy = min(_timed(lambda: dst.copy_(src)) for _ in range(repeats))
+        used = torch.get_num_threads()
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
@@ -245,8 +247,8 @@ def calibrate(*, matmul_size: int = 2048, copy_bytes: int = 256 * 2**20, repeats
     return {"name": "local", "peak_flops": 2 * n**3 / best_mm, "bandwidth": 2 * src.nbytes / best_copy,
             "memory": memory,
             "note": f"measured by archbench calibrate: fp32 {n}x{n} matmul, {copy_bytes / 2**20:.0f} MiB copy, "
-                    f"{torch.get_num_threads()} threads",
-            "threads": torch.get_num_threads(), "matmul_seconds": best_mm, "copy_seconds": best_copy}
+                    f"{used} threads",
+            "threads": used, "matmul_seconds": best_mm, "copy_seconds": best_copy}
 
 
 def _timed(fn) -> float:

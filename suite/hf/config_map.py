@@ -12,7 +12,6 @@ from typing import Any
 
 from suite.config import ConfigError
 
-
 # ---------------------------------------------------------------- config.json
 # Keys that never change the forward pass of a causal LM: identity, tokens, generation defaults,
 # training-only options (dropout, aux losses), serving hints.

@@ -13,8 +13,9 @@ from typing import Any
 
 import torch
 
-from suite.hf.checkpoints import load_checkpoint, read_hf_config
 from suite.config import ConfigError
+from suite.hf.load import load_checkpoint
+from suite.hf.model_types import read_hf_config
 
 
 def reference_model(path: str | Path):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import warnings
-from contextlib import contextmanager
 from typing import Any
 
 from suite.analytic import budget
@@ -20,6 +19,10 @@ from suite.analytic import budget
 from suite.analytic import costs
 from suite.config import ModelConfig
 from suite.probes import Row, probe
+from suite.threads import pinned_threads
+
+# Proxy ops are tiny: more threads only add OpenMP spin-waiting (20x slower on a busy machine).
+CHECK_THREADS = 1
 
 ANALYTIC_DEFAULTS = {
     "context": [1024, 8192, 32768],   # contexts past the model's own are skipped
@@ -192,18 +195,6 @@ def count_flops(model, fn, *args, **kwargs) -> dict[str, Any]:
     return {"total": global_total, "by_component": by, "uncounted_ops": seen, "result": result}
 
 
-@contextmanager
-def _one_thread():
-    """Proxy ops are tiny: more threads only add OpenMP spin-waiting (20x slower on a busy machine)."""
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def check_forward(cfg: ModelConfig, *, context: int = 32, past: int = 0, batch: int = 1,
                   seed: int = 0) -> dict[str, Any]:
     """Counter vs analytic "executed" FLOPs for one forward pass (`past` cached, `context` new)."""
@@ -213,7 +204,7 @@ def check_forward(cfg: ModelConfig, *, context: int = 32, past: int = 0, batch: 
     model = build_model(cfg, seed=seed).eval()
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randint(0, cfg.vocab_size, (batch, past + context), generator=gen)
-    with torch.no_grad(), _one_thread():
+    with torch.no_grad(), pinned_threads(CHECK_THREADS):
         cache = model.new_cache() if past else None
         if past:
             model(idx[:, :past], cache=cache)
@@ -242,7 +233,7 @@ def check_train(cfg: ModelConfig, *, context: int = 32, batch: int = 1, checkpoi
     # torch's non-reentrant checkpoint stops recomputing once it has what backward needs (it skips
     # each block's last product); the analytic model counts the whole recompute, so turn that off
     from torch.utils.checkpoint import set_checkpoint_early_stop
-    with set_checkpoint_early_stop(False), _one_thread():
+    with set_checkpoint_early_stop(False), pinned_threads(CHECK_THREADS):
         counted = count_flops(model, step)
     analytic = {k: batch * v for k, v in costs.train_flops(cfg, context, checkpointing=checkpointing,
                                                            counting="executed").items()}

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.config import ModelConfig
-from suite.probes.timing import measure, pinned_threads, resolve_device, timing_options
+from suite.probes.timing import measure, resolve_device, timing_options
+from suite.threads import pinned_threads
 from suite.probes import Row, probe
 
 DTYPES = ("fp32", "bf16")

@@ -26,7 +26,7 @@ from typing import Any
 from suite.analytic import costs
 from suite.config import ModelConfig
 from suite.probes.memwatch import IsolatedError, current_rss, run_isolated
-from suite.probes.timing import default_threads, pinned_threads
+from suite.threads import default_threads, pinned_threads
 from suite.probes import Row, probe
 from suite.probes.latency import (KNOB_DEFAULTS, PHASES, WORKLOADS, Knobs, build, contexts_of, not_measured,
                       phases_of)

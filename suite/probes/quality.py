@@ -33,6 +33,7 @@ from typing import Any
 
 from suite.config import ModelConfig
 from suite.probes import Row, probe
+from suite.threads import pinned_threads
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": dict(tokens=400_000, seeds=[0], lrs=[3e-3], batch_size=8, seq_len=None, limit=32,
@@ -80,21 +81,6 @@ def task_names(s: dict[str, Any]) -> list[str]:
     names = s.get("tasks") or (["archbench_bpb", "archbench_copy"] + [f"archbench_mqar_{n}" for n in s["mqar_pairs"]]
                                + [f"archbench_passkey_{f}x" for f in s["passkey_factors"]])
     return list(names)
-
-
-@contextlib.contextmanager
-def _threads(n: int | None):
-    """Tiny proxies gain little from intra-op threads and lose badly when cores are shared (a train step
-    of the tiny GPT-2 proxy took 6x longer with 2 threads than with 1 on a busy 2-core machine): one
-    thread by default; run cells side by side with `archbench run --jobs` instead."""
-    import torch
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 @contextlib.contextmanager
@@ -191,7 +177,10 @@ def quality(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     if short:
         raise ValueError(f"{', '.join(short)}: the training context {context} is too short for a passkey document "
                          f"({passkey_min_length()} bytes); raise seq_len or leave these tasks out")
-    with _threads(s["threads"]):
+    # Tiny proxies gain little from intra-op threads and lose badly when cores are shared (a train step
+    # of the tiny GPT-2 proxy took 6x longer with 2 threads than with 1 on a busy 2-core machine): one
+    # thread by default (the presets); run cells side by side with `archbench run --jobs` instead.
+    with pinned_threads(s["threads"], unset="keep"):
         return _quality(cfg, s, base, cache, context, tasks)
 
 

@@ -27,7 +27,8 @@ from suite.analytic.budget import parse_size
 from suite.config import ModelConfig
 from suite.probes.memwatch import IsolatedError
 from suite.scaling_fit import cheaper_beyond, crossover, fit_exponent, local_exponents
-from suite.probes.timing import default_threads, pinned_threads, timing_options
+from suite.probes.timing import timing_options
+from suite.threads import default_threads, pinned_threads
 from suite.probes import Row, probe
 from suite.probes.latency import KNOB_DEFAULTS, METRIC_OF_PHASE, Knobs, build, not_measured, phases_of, time_phase
 from suite.probes.memory import analytic_peak, measure_isolated

@@ -3,7 +3,7 @@ robust statistics, raw samples, pinned threads, and CUDA events when the work ru
 
 The rule every measured probe follows (so numbers from different probes mean the same thing):
 
-1. **Threads** are pinned with `torch.set_num_threads` for the whole measurement (`pinned_threads`)
+1. **Threads** are pinned with `torch.set_num_threads` for the whole measurement (`suite.threads.pinned_threads`)
    and the number actually in effect is recorded.
 2. **Warm-up**: at least `warmup` calls *and* at least `warmup_s` seconds of calls (lazy kernel
    selection, allocator growth, CPU frequency ramp), never recorded.
@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import gc
 import math
-import os
 import statistics
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 
@@ -94,28 +92,7 @@ class Timing:
         }
 
 
-# ------------------------------------------------------------------ threads and devices
-
-
-def default_threads() -> int:
-    """All cores this process may use (affinity-aware where the OS tells us)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-@contextmanager
-def pinned_threads(n: int | None) -> Iterator[int]:
-    """Run with exactly n intra-op threads (None: all cores); yields the number in effect."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n) if n else default_threads())
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
-
-
+# ------------------------------------------------------------------ devices
 def resolve_device(setting: str | None) -> str:
     """`cpu` (the default), `cuda`, or `auto` (CUDA when present)."""
     setting = (setting or "cpu").lower()

@@ -5,7 +5,7 @@
 
 `pretrained` is a variant name or YAML path (random init unless `checkpoint=` names weights), a
 folder written by `archbench train` (config.yaml + model.safetensors), or an HF checkpoint folder
-(config.json + safetensors, imported by `suite.hf.checkpoints`). The tokenizer is the byte-level one
+(config.json + safetensors, imported by `suite.hf.load`). The tokenizer is the byte-level one
 (`suite.quality.tokenizer`: byte 0 is end-of-text) unless `tokenizer=PATH` names a tokenizer.json or the
 folder holds one.
 
@@ -58,13 +58,13 @@ def load_model(pretrained: str | Path, *, checkpoint: str | Path | None = None, 
     if is_trained(path):
         return load_trained(path)
     if path.is_dir() and (path / "config.json").is_file():
-        from suite.hf.checkpoints import load_checkpoint   # HF config.json + safetensors, no pickle
+        from suite.hf.load import load_checkpoint   # HF config.json + safetensors, no pickle
         _, model = load_checkpoint(path)
         return model, {"source": str(path)}
     from suite.model import build_model
-    from suite.registry import resolve_config
+    from suite.hf.resolve import resolve_any
 
-    cfg = resolve_config(str(pretrained), registry, scale)
+    cfg = resolve_any(str(pretrained), registry, scale)
     if checkpoint is not None:
         model, meta = load_trained(Path(checkpoint))
         if not same_architecture(model.cfg, cfg):

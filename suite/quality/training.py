@@ -357,9 +357,9 @@ def train_command(variant: str, *, out: str | Path, scale: str | None = "tiny", 
                   batch_size: int = 8, seq_len: int | None = None, synthetic_fraction: float = 0.5,
                   registry: Iterable[str] = (), log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train `variant` (as a proxy at `scale`) for each (lr, seed); write OUT/lr<lr>-seed<seed>/ and OUT/summary.json."""
-    from suite.registry import resolve_config
+    from suite.hf.resolve import resolve_any
 
-    cfg = resolve_config(variant, tuple(registry), scale)
+    cfg = resolve_any(variant, tuple(registry), scale)
     if tokens < 1:
         raise ConfigError(f"--tokens must be positive, got {tokens}", field="tokens")
     if not 0.0 <= synthetic_fraction <= 1.0:

@@ -6,7 +6,8 @@ from typing import Any
 
 from suite.config import IDENTITY_FIELDS, ModelConfig
 from suite.analytic.params import count_params
-from suite.registry import Registry, load_variant, proxy
+from suite.hf.resolve import resolve_any
+from suite.registry import Registry, proxy
 from suite.term import console
 from suite.units import format_value
 
@@ -71,7 +72,7 @@ def show_data(spec: str, registry_dirs=(), *, scale: str | None = None) -> dict[
         resolved = registry.resolve(spec)
         cfg, origin, chain = resolved.config, resolved.origin, list(resolved.chain)
     else:
-        cfg, origin, chain = load_variant(spec, registry_dirs), {}, []
+        cfg, origin, chain = resolve_any(spec, registry_dirs), {}, []
         origin = {f.name: spec for f in dataclasses.fields(cfg) if f.name not in IDENTITY_FIELDS}
     if scale and scale != "full":
         cfg = proxy(cfg, scale)

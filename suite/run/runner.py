@@ -285,7 +285,8 @@ def make_plan(suite: Suite, *, variants: Iterable[str] | None = None, probes: It
               scale: str | None = None, registry_dirs: Iterable[str] = (), timeout: float | None = None,
               memory_cap: int | None = None, probe_modules: Iterable[str] = ()) -> Plan:
     """Expand a suite (optionally narrowed to some variants / probes) into cells."""
-    from suite.registry import Registry, load_variant, proxy
+    from suite.hf.resolve import resolve_any
+    from suite.registry import Registry, proxy
 
     modules = tuple(probe_module_refs(probe_modules))
     registered = load_probes(modules)
@@ -348,7 +349,7 @@ def make_plan(suite: Suite, *, variants: Iterable[str] | None = None, probes: It
     seen: set[str] = set()
     configs: dict[tuple[str, str], tuple[Any, dict]] = {}
     for name, variant_scale in wanted:
-        base = registry.get(name) if name in registry.entries else load_variant(name, registry_dirs)
+        base = registry.get(name) if name in registry.entries else resolve_any(name, registry_dirs)
         for entry, spec in selected:
             if (name, variant_scale) not in per_entry[id(entry)]:
                 continue

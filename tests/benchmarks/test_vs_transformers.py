@@ -8,7 +8,7 @@ Models (random weights built locally, never downloaded):
 - `gpt2-124m`: GPT-2 small's real dimensions (124M parameters, 50257-token vocabulary);
 - `qwen3-proxy`: the registry's Qwen3-0.6B proxy at scale `base` (GQA, QK-norm, RoPE, SwiGLU).
 The transformers model is built from its own config, saved with `save_pretrained`, and our decoder
-is loaded from that folder by `suite.hf.checkpoints.load_checkpoint`, so both hold identical weights
+is loaded from that folder by `suite.hf.load.load_checkpoint`, so both hold identical weights
 (checked: the logits agree before anything is timed).
 
 Prefill: a forward over `CONTEXT` tokens that fills a fresh KV cache, all positions' logits.
@@ -72,7 +72,7 @@ def pair(request, tmp_path_factory):
     """(name, ours, theirs, tokens) with identical weights."""
     import transformers
 
-    from suite.hf.checkpoints import load_checkpoint
+    from suite.hf.load import load_checkpoint
     transformers.utils.logging.set_verbosity_error()
     torch.manual_seed(0)
     theirs = MODELS[request.param]()

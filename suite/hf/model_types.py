@@ -1,0 +1,122 @@
+"""The supported HF model types, and `config.json` -> ModelConfig through them.
+
+One table, `MODEL_TYPES`, maps each supported `model_type` to two things: how its config.json reads
+as ModelConfig fields (`config_map`), and where each of our parameters comes from in its checkpoint
+(`names`). Nothing is guessed, so an import is either the same function as the original or an error:
+- every config key is mapped, checked against the one value we implement, or known not to change
+  the forward pass (`HARMLESS_KEYS`: token ids, dropout, training-only options...); any other key is
+  a ConfigError naming the file and the key;
+- every parameter of our model must come from the checkpoint, every tensor of the checkpoint must be
+  used (or be a known non-parameter: causal-mask buffers, RoPE tables, DeepSeek's MTP layers), and
+  shapes must agree (`load`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from suite.config import ConfigError, ModelConfig
+from suite.hf.config_map import (
+    MULTIMODAL_KEYS,
+    Reader,
+    config_deepseek_v3,
+    config_gemma3_text,
+    config_gpt2,
+    config_gpt_oss,
+    config_llama,
+    config_mistral,
+    config_olmo2,
+    config_qwen2,
+    config_qwen3,
+    config_qwen3_moe,
+)
+from suite.hf.names import Rule, deepseek_rules, gemma3_rules, gpt2_rules, gpt_oss_rules, llama_rules, qwen3_moe_rules
+
+
+@dataclass(frozen=True)
+class HFType:
+    family: str
+    config: Callable[[Reader], dict[str, Any]]
+    rules: Callable[[], list[Rule]]
+    prefix: str = "model."                       # the base model's prefix in a *ForCausalLM checkpoint
+    ignore: tuple[str, ...] = ()                 # regexes of checkpoint tensors that are not parameters
+    key_aliases: tuple[tuple[str, str], ...] = ()  # stored-name prefix -> canonical prefix
+    text_config: bool = False                    # a multimodal config: the decoder is its `text_config`
+
+
+MODEL_TYPES: dict[str, HFType] = {
+    "gpt2": HFType("gpt2", config_gpt2, gpt2_rules, prefix="transformer.",
+                   ignore=(r"transformer\.h\.\d+\.attn\.(masked_)?bias$",)),
+    "llama": HFType("llama", config_llama, llama_rules),
+    "mistral": HFType("mistral", config_mistral, llama_rules),
+    "qwen2": HFType("qwen2", config_qwen2, llama_rules),
+    "qwen3": HFType("qwen3", config_qwen3, llama_rules),
+    "qwen3_moe": HFType("qwen3", config_qwen3_moe, qwen3_moe_rules),
+    "olmo2": HFType("olmo2", config_olmo2, lambda: llama_rules(post=True)),
+    "gemma3_text": HFType("gemma3", config_gemma3_text, gemma3_rules),
+    "gpt_oss": HFType("gpt-oss", config_gpt_oss, gpt_oss_rules),
+    "deepseek_v3": HFType("deepseek", config_deepseek_v3, deepseek_rules),
+    # Gemma 3 4B/12B/27B ship as image-text models: we import the text decoder, not the vision tower
+    "gemma3": HFType("gemma3", config_gemma3_text, gemma3_rules, text_config=True,
+                     key_aliases=(("model.language_model.", "model."), ("language_model.model.", "model."),
+                                  ("language_model.lm_head.", "lm_head.")),
+                     ignore=(r"(model\.)?(vision_tower|multi_modal_projector)\..*",)),
+}
+
+ALWAYS_IGNORED = (r"(.*\.)?rotary_emb\.inv_freq$",)
+
+
+# ---------------------------------------------------------------- config_from_hf
+def _config_file(path: str | Path) -> Path:
+    path = Path(path)
+    file = path / "config.json" if path.is_dir() else path
+    if not file.is_file():
+        raise ConfigError(f"no config.json in {path}; a checkpoint folder needs the Hugging Face config.json.",
+                          file=str(path))
+    return file
+
+
+def read_hf_config(path: str | Path) -> tuple[dict[str, Any], Path]:
+    file = _config_file(path)
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON: {exc.msg} at line {exc.lineno}.", file=str(file)) from None
+    if not isinstance(data, dict):
+        raise ConfigError("expected a JSON object.", file=str(file))
+    return data, file
+
+
+def _type_of(data: dict[str, Any], file: Path) -> tuple[str, HFType]:
+    model_type = data.get("model_type")
+    if model_type not in MODEL_TYPES:
+        raise ConfigError(f"model_type {model_type!r} is not supported; supported: {', '.join(MODEL_TYPES)}.",
+                          file=str(file), field="model_type")
+    return model_type, MODEL_TYPES[model_type]
+
+
+def config_from_hf(path: str | Path, *, name: str | None = None) -> ModelConfig:
+    """A ModelConfig from an HF checkpoint folder or its config.json; errors name the file and key."""
+    data, file = read_hf_config(path)
+    model_type, spec = _type_of(data, file)
+    if spec.text_config:
+        outer = Reader(data, str(file))
+        for key in MULTIMODAL_KEYS:
+            outer.get(key)
+        text = dict(outer.get("text_config") or {})
+        if "tie_word_embeddings" in data:  # the composite model's own setting decides the head
+            text["tie_word_embeddings"] = outer.get("tie_word_embeddings")
+        outer.finish()
+        reader = Reader(text, f"{file} (text_config)")
+    else:
+        reader = Reader(data, str(file))
+    fields = spec.config(reader)
+    reader.finish()
+    default_name = file.parent.name if file.name == "config.json" else file.stem
+    fields = {k: v for k, v in fields.items() if v is not None}
+    fields.update(name=name or default_name or "imported", family=spec.family, source=str(file),
+                  description=f"imported from {file} (model_type {model_type})")
+    return ModelConfig.from_dict(fields, file=str(file))
+

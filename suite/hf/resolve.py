@@ -1,0 +1,24 @@
+"""Any variant spec to a ModelConfig: a registry name or YAML path, or an HF config.json / checkpoint folder."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from suite.config import ModelConfig
+from suite.registry import proxy, resolve_config
+
+
+def is_hf_path(spec: str | Path) -> bool:
+    """An existing folder or `.json` file: a Hugging Face checkpoint or config, not a registry variant."""
+    path = Path(spec)
+    return path.exists() and (path.is_dir() or path.suffix == ".json")
+
+
+def resolve_any(spec: str | Path, registry_dirs: Iterable[str | Path] = (), scale: str | None = None) -> ModelConfig:
+    """What commands accept as a variant: a name, a variant YAML, an HF config.json or a checkpoint folder,
+    optionally scaled to a proxy."""
+    if not is_hf_path(spec):
+        return resolve_config(str(spec), registry_dirs, scale)
+    from suite.hf.model_types import config_from_hf  # deferred: its name table imports torch
+    cfg = config_from_hf(spec)
+    return proxy(cfg, scale) if scale and scale != "full" else cfg
