@@ -102,8 +102,48 @@ def _add_run(sub) -> None:
 
 
 def _cmd_run(args) -> int:
-    from suite.run.runner import run_command
-    return run_command(args)
+    """Plan and run; then the report unless --no-report. Exit status 1 when a cell ended in `error`
+    (a crash is a bug to look at); oom and timeout are measurements, not failures of the run."""
+    from suite.run.runner import run_suite
+    summary = run_suite(args.suite, variants=args.variants, probes=args.probes, out=args.out, scale=args.scale,
+                        force=args.force, resume=args.resume, jobs=args.jobs, timeout=args.timeout,
+                        memory_cap=args.memory_cap, probe_modules=args.probe_module, registry_dirs=args.registry)
+    out = summary.out
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items())) or "nothing new"
+    print(f"archbench: {summary.planned} cells: {summary.cached} cached, {summary.ran} run ({counts}) "
+          f"in {summary.seconds:.1f}s -> {out / 'results.jsonl'}")
+    if not args.no_report:
+        print(f"archbench: report: {_report_after_run([out], out / 'report.html')}")
+    return 1 if summary.statuses.get("error", 0) else 0
+
+
+def _report_after_run(dirs: list, out):
+    """The HTML report; a minimal leaderboard page if the report fails (a report bug must not lose the run)."""
+    from pathlib import Path
+    try:
+        from suite.report.html import write_report
+        return Path(write_report(list(dirs), out, fmt="html"))
+    except Exception as exc:  # noqa: BLE001 - the run's results are saved; say why and write what we can
+        print(f"archbench: the report failed ({type(exc).__name__}: {exc}); writing a minimal one", file=sys.stderr)
+    return minimal_report(dirs, out)
+
+
+def minimal_report(dirs: list, out):
+    """A bare HTML page: the leaderboard and the failed cells of results folders."""
+    import html
+
+    from suite.analysis.aggregate import leaderboard
+    from suite.results import load_results
+    df = load_results(*dirs)
+    board = leaderboard(df)
+    failed = df[df["status"] != "ok"][["variant", "probe", "status", "error"]]
+    parts = ["<!doctype html><meta charset='utf-8'><title>archbench results</title>",
+             "<h1>archbench results</h1>", f"<p>{html.escape(', '.join(map(str, dirs)))}</p>",
+             "<h2>Leaderboard</h2>", board.to_html(na_rep="", float_format=lambda v: f"{v:.4g}"),
+             "<h2>Failed cells</h2>", failed.to_html(index=False) if len(failed) else "<p>none</p>"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(parts))
+    return out
 
 
 def _add_table(sub) -> None:
@@ -120,7 +160,8 @@ def _add_table(sub) -> None:
 
 def _cmd_table(args) -> int:
     from suite.report.terminal import table_command
-    return table_command(args)
+    return table_command(args.dirs, baseline=args.baseline, metrics=args.metrics, csv=args.csv,
+                         markdown=args.markdown)
 
 
 # ---------------------------------------------------------------- report
@@ -174,13 +215,14 @@ def _add_budget(sub) -> None:
 def _cmd_budget(args) -> int:
     from suite.analytic import budget
     from suite.hf.resolve import resolve_any
+    from suite.units import parse_size
     cfg = resolve_any(args.name, args.registry, scale=args.scale)
     custom = args.device is None and args.device_peak and args.device_bandwidth
     device = budget.get_device(None if custom else (args.device or "h100"), peak=args.device_peak,
                                bandwidth=args.device_bandwidth)
-    data = budget.report(cfg, memory=budget.parse_size(args.memory) if args.memory else None, dtype=args.dtype,
+    data = budget.report(cfg, memory=parse_size(args.memory) if args.memory else None, dtype=args.dtype,
                          kv_dtype=args.kv_dtype, batch=args.batch, context=args.context, device=device,
-                         reserve=budget.parse_size(args.reserve) if args.reserve not in ("0", 0) else 0)
+                         reserve=parse_size(args.reserve) if args.reserve not in ("0", 0) else 0)
     if args.json:
         _print_json(data)
     else:

@@ -10,6 +10,7 @@ from suite.analytic import costs
 from suite.cli import main
 from suite.config import ConfigError
 from suite.registry import Registry
+from suite.units import parse_size
 
 REGISTRY = Registry()
 GB = 10**9
@@ -20,13 +21,13 @@ GB = 10**9
     (24e9, 24 * 10**9), ("1.5TB", 1_500 * 10**9), (" 16 gib ", 16 * 2**30), ("512MiB", 512 * 2**20),
 ])
 def test_parse_size(text, expected):
-    assert budget.parse_size(text) == expected
+    assert parse_size(text) == expected
 
 
 @pytest.mark.parametrize("text", ["eighty", "-5GB", "80XB", "", None, 0])
 def test_parse_size_rejects_with_an_example(text):
     with pytest.raises(ConfigError, match=r"cannot read a memory size from .*; write e.g. 80GB, 8GiB or 24e9"):
-        budget.parse_size(text)
+        parse_size(text)
 
 
 # -------------------------------------------------------------- capacity

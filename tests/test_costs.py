@@ -285,7 +285,8 @@ def test_flop_check_probe_warns_on_unattributed_flops(monkeypatch):
 
 
 def test_flop_check_uses_the_tiny_proxy_for_big_configs():
-    rows = analytic_probe.flop_check(REGISTRY.get("qwen3-30b-a3b"), {"check_context": 8, "check_past": 4})
+    big = REGISTRY.get("qwen3-30b-a3b")
+    rows = analytic_probe.flop_check(big, {"check_context": 8, "check_past": 4}, proxy=proxy(big, "tiny"))
     assert rows[0].extra["checked_config"] == "qwen3-30b-a3b@tiny"
 
 

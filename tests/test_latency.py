@@ -110,7 +110,7 @@ def test_knobs_bf16_checkpointing_and_int8():
     assert m["prefill_ms"].value > 0 and m["prefill_ms"].extra["quantize_api"].startswith("torch.ao")
     assert m["prefill_ms"].extra["quantized_linear_layers"] == 2 * 7   # q k v o gate up down per layer
     assert m["train_step_ms"].value is None
-    assert "cannot run on dynamically int8-quantised weights" in m["train_step_ms"].extra["error"]
+    assert "cannot run on dynamically int8-quantised weights" in m["train_step_ms"].error
 
 
 def test_int8_actually_quantises_the_linear_layers():
@@ -136,8 +136,8 @@ def test_decode_past_learned_positions_is_a_recorded_error_row():
     m = _by_metric(rows)
     assert m["prefill_ms"].value > 0                      # 64 positions fit
     assert m["decode_ms_per_token"].value is None         # the 65th does not
-    assert m["decode_ms_per_token"].extra["status"] == "error"
-    assert "learned positions stop at context_length=64" in m["decode_ms_per_token"].extra["error"]
+    assert m["decode_ms_per_token"].status == "error"
+    assert "learned positions stop at context_length=64" in m["decode_ms_per_token"].error
 
 
 def test_decode_workload_measures_position_L_every_time():

@@ -55,7 +55,7 @@ def test_decode_past_learned_positions_is_an_error_row_not_a_crash():
     rows = M.memory(TINY, {"contexts": [32, 64], "phases": ["decode"]})
     assert [r.settings["context"] for r in rows if r.metric == "peak_memory_bytes"] == [32, 64]
     bad = [r for r in rows if r.settings["context"] == 64]
-    assert len(bad) == 1 and bad[0].value is None and "learned positions" in bad[0].extra["error"]
+    assert len(bad) == 1 and bad[0].value is None and "learned positions" in bad[0].error
 
 
 @pytest.mark.slow

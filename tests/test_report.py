@@ -10,9 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suite.report import html as report
+from suite.analysis.fairness import fairness_warning
 from suite.cli import main
 from suite.config import ConfigError
+from suite.report import html as report
+from suite.report.figures import Figures, figure_json
+from suite.report.sections import section_tradeoffs
+from suite.report.view import load
+from suite.units import format_value
 
 EVIL = "<script>alert(1)</script>"
 LADDER = ["ladder/00-gpt2", "ladder/01-no-dropout-bias", "ladder/02-rope", "ladder/03-rmsnorm", "ladder/04-swiglu"]
@@ -178,7 +183,7 @@ def test_every_figure_has_valid_json_data(html):
 
 
 def test_the_leaderboard_has_ranks_ratios_win_rates_and_failures(html, results_dir):
-    view = report.build_view(report.load([results_dir]), [results_dir], results_dir / "r.html")
+    view = report.build_view(load([results_dir]), [results_dir], results_dir / "r.html")
     board = view["board"]
     assert board["baseline"] == LADDER[0], "the ladder's first rung is the default baseline"
     metrics = [c["metric"] for c in board["columns"]]
@@ -224,7 +229,7 @@ def test_names_and_errors_are_escaped(html):
 
 
 def test_figure_json_is_safe_inside_a_script_element():
-    text = report.figure_json({"data": [{"name": "</script><script>alert(1)</script>", "y": [1.0, float("nan")]}]})
+    text = figure_json({"data": [{"name": "</script><script>alert(1)</script>", "y": [1.0, float("nan")]}]})
     assert "</" not in text and "<!--" not in text
     back = json.loads(text)
     assert back["data"][0]["name"] == "</script><script>alert(1)</script>"
@@ -281,6 +286,30 @@ def test_csv_leaderboard(results_dir, tmp_path):
     assert any(c.startswith("bits_per_byte ratio to ") for c in df.columns)
 
 
+def test_every_writer_shows_the_same_columns_and_rows(results_dir, html, tmp_path, capsys):
+    """One leaderboard view, four writers: HTML, Markdown, CSV and terminal agree on columns and order."""
+    from suite.report.terminal import table_command
+    from suite.report.view import leaderboard_view, text_table
+    board = leaderboard_view(load([results_dir]))
+    headers, body = text_table(board)
+    metrics = [c["metric"] for c in board["columns"]]
+    variants = [r["variant"] for r in board["rows"]]
+    html_board = html[html.index('id="board"'):html.index("</table>", html.index('id="board"'))]
+    assert html_board.count('<th class="num metric"') == len(metrics) and html_board.count("<th ") == len(headers)
+    md = report.write_report([results_dir], tmp_path / "b.md", fmt="md").read_text()
+    assert md.splitlines()[4].count(" | ") == len(headers) - 1
+    csv = pd.read_csv(report.write_report([results_dir], tmp_path / "b.csv", fmt="csv"))
+    assert list(csv["variant"]) == variants
+    assert [c.split(" ")[0] for c in csv.columns[3::3]] == metrics
+    assert table_command([results_dir], csv=tmp_path / "t.csv", markdown=tmp_path / "t.md") == 0
+    printed = capsys.readouterr().out
+    assert (tmp_path / "t.csv").read_text() == (tmp_path / "b.csv").read_text()
+    assert (tmp_path / "t.md").read_text().splitlines()[4:] == md.splitlines()[4:]
+    shown = [v for v in variants if f" {v} " in printed]     # long names wrap in their column
+    assert len(shown) >= 2 and sorted(shown, key=lambda v: printed.index(f" {v} ")) == shown
+    assert "Settings: Prefill latency: context 512" in printed and len(body) == len(variants)
+
+
 def test_cli_report(results_dir, tmp_path, capsys):
     out = tmp_path / "cli.md"
     assert main(["report", str(results_dir), "--out", str(out), "--format", "md",
@@ -309,13 +338,13 @@ def test_unknown_format_is_an_error(results_dir, tmp_path):
     (32768, "tokens", "32.8K tokens"), (float("nan"), "ms", "—"), (1.93, "exponent", "1.93"), (2 * 2 ** 30, "bytes", "2.00 GiB"),
 ])
 def test_format_value(value, unit, text):
-    assert report.format_value(value, unit) == text
+    assert format_value(value, unit) == text
 
 
 def test_tradeoff_figures_draw_aggregates_pareto_front(results_dir):
     from suite.analysis import aggregate
-    df = report.load([results_dir])
-    section = report._section_tradeoffs(df, report._Figures(), {})
+    df = load([results_dir])
+    section = section_tradeoffs(df, Figures(), {})
     assert len(section.figures) == 2
     fig = json.loads(section.figures[0].json)
     front = next(t for t in fig["data"] if t["name"] == "Pareto front")
@@ -330,12 +359,11 @@ def test_tradeoffs_warn_when_quality_proxies_are_not_matched():
 
     import pandas as pd
 
-    from suite.report.html import _fairness_warning
 
     def rows(active_b):
         return pd.DataFrame([dict(variant=v, probe="quality", status="ok", metric="bits_per_byte", value=2.0,
                                   **{"settings.tokens": 1000}, extra=_json.dumps({"active_excl_embedding": a}))
                              for v, a in (("a", 100_000), ("b", 101_000), ("c", active_b))])
-    assert _fairness_warning(rows(99_000)) == ""
-    warning = _fairness_warning(rows(300_000))
+    assert fairness_warning(rows(99_000)) == ""
+    warning = fairness_warning(rows(300_000))
     assert "not a fair quality comparison" in warning and "c has 300,000" in warning

@@ -14,8 +14,13 @@ import pytest
 from suite import probes as probe_registry
 from suite.config import ConfigError
 from suite.results import load_results
-from suite.run.runner import (PlainProgress, ProcessPoolExecutor, SequentialExecutor, cell_id, load_suite,
-                          make_plan, minimal_report, run_cells, source_files)
+from suite.cli import minimal_report
+from suite.run.executors import ProcessPoolExecutor, SequentialExecutor
+from suite.run.plan import make_plan
+from suite.run.progress import PlainProgress
+from suite.run.runner import run_cells
+from suite.run.suite_file import load_suite
+from suite.run.versioning import cell_id, code_version, source_files
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKES = str(Path(__file__).resolve().parent / "fake_probes.py")
@@ -94,12 +99,13 @@ def test_raise_oom_kill_and_timeout_become_rows_and_the_run_completes(tmp_path):
 
 
 def test_a_probe_can_mark_one_row_as_failed_and_empty_cells_are_cached(tmp_path):
-    from suite.run.runner import Cell, Outcome, outcome_rows
+    from suite.run.executors import Cell, Outcome
+    from suite.run.runner import outcome_rows
     cell = Cell("v", "f", "tiny", "p", {"contexts": [64, 128], "dtype": "fp32"}, {}, cell_id="c")
     rows = outcome_rows(cell, Outcome("ok", [
         dict(metric="prefill_ms", value=1.0, settings={"context": 64}, extra={}),
-        dict(metric="prefill_ms", value=None, settings={"context": 128},
-             extra={"status": "oom", "error": "too long", "kept": 1})]), run_id="r", prov={})
+        dict(metric="prefill_ms", value=None, settings={"context": 128}, status="oom", error="too long",
+             extra={"kept": 1})]), run_id="r", prov={})
     assert [r["status"] for r in rows] == ["ok", "oom"] and rows[1]["error"] == "too long"
     assert json.loads(rows[1]["extra"]) == {"kept": 1}
     # a sweep setting (list) is not copied onto rows; scalar cell settings are
@@ -304,7 +310,6 @@ def test_minimal_report_is_a_leaderboard_and_lists_failures(tmp_path):
 
 def test_a_probe_entry_can_run_on_its_own_variants(tmp_path):
     """`variants:` on a probes item (names or globs) replaces the suite's list for that item only."""
-    from suite.run.runner import load_suite, make_plan
     suite_file = tmp_path / "mini.yaml"
     suite_file.write_text("variants: [gpt2-small]\nprobes:\n  - probe: analytic\n    scale: full\n"
                           "  - probe: flop_check\n    variants: ['ladder/0[01]-*']\n")
@@ -315,3 +320,19 @@ def test_a_probe_entry_can_run_on_its_own_variants(tmp_path):
     suite_file.write_text("variants: [gpt2-small]\nprobes:\n  - probe: analytic\n    variants: ['nope/*']\n")
     with pytest.raises(ConfigError, match="variant pattern 'nope/\\*' matches no registered variant"):
         make_plan(load_suite(suite_file))
+
+
+def test_the_planner_resolves_the_configs_a_probe_needs(tmp_path):
+    """Probes never read the registry: `needs` configs come with the cell, outside its content hash."""
+    p = plan(tmp_path, """
+        variants: [gpt2-small]
+        probes:
+          - {probe: flop_check, scale: full}
+          - {probe: scaling, settings: {other_variant: gpt2-medium, scale: tiny}}
+        """)
+    by_probe = {c.probe: c for c in p.cells}
+    assert by_probe["flop_check"].context["proxy"]["name"] == "gpt2-small@tiny"
+    assert by_probe["scaling"].context["other"]["name"] == "gpt2-medium@tiny"
+    cell = by_probe["flop_check"]
+    assert cell.cell_id == cell_id(cell.config, "flop_check", cell.settings, "full",
+                                   code_version("suite.probes.analytic"))

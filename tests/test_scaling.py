@@ -90,12 +90,12 @@ def test_scaling_rows_are_well_formed():
 def test_tiny_memory_budget_is_a_recorded_oom_not_a_crash():
     rows = S.scaling(TINY, {**QUICK, "min_context": 8, "phases": ["prefill"], "memory_budget": "1KB"})
     top = next(r for r in rows if r.metric == "max_context_measured")
-    assert top.value is None and top.extra["status"] == "oom"
+    assert top.value is None and top.status == "oom"
     mem = [r for r in rows if r.metric == "peak_memory_bytes"]
     assert [r.settings["context"] for r in mem] == [8, 16, 32, 64]
-    assert all(r.value is None and r.extra["status"] == "oom" for r in mem)
+    assert all(r.value is None and r.status == "oom" for r in mem)
     # the analytic model puts every point far over 1 KB, so none is run: the machine is never at risk
-    assert all(r.extra["predicted"] and "over twice the memory budget of 1000 bytes" in r.extra["error"]
+    assert all(r.extra["predicted"] and "over twice the memory budget of 1000 bytes" in r.error
                for r in mem)
     timed = [r for r in rows if r.metric == "prefill_ms"]                     # nothing timed past a failure
     assert len(timed) == 4 and all(r.value is None and r.extra["measured_time_ms"] is None for r in timed)
@@ -105,11 +105,11 @@ def test_time_budget_is_a_recorded_timeout():
     rows = S.scaling(TINY, {**QUICK, "min_context": 8, "phases": ["prefill"], "measure": ["time"],
                             "time_budget_ms": 1e-6})
     timed = [r for r in rows if r.metric == "prefill_ms"]
-    assert [r.extra["status"] for r in timed] == ["timeout"] * 4
+    assert [r.status for r in timed] == ["timeout"] * 4
     assert timed[0].extra["measured_time_ms"]["n"] >= 3            # measured, then over the budget
-    assert "over the time budget" in timed[0].extra["error"] and "not run" in timed[1].extra["error"]
+    assert "over the time budget" in timed[0].error and "not run" in timed[1].error
     top = next(r for r in rows if r.metric == "max_context_measured")
-    assert top.value is None and top.extra["status"] == "timeout"
+    assert top.value is None and top.status == "timeout"
 
 
 def test_budget_between_points_sets_the_max_context():
@@ -123,10 +123,10 @@ def test_budget_between_points_sets_the_max_context():
     top = next(r for r in rows if r.metric == "max_context_measured")
     assert top.value == 1024 and top.extra["limited_by"] == "memory_budget"
     mem = {r.settings["context"]: r for r in rows if r.metric == "peak_memory_bytes"}
-    assert {L: r.extra.get("status", "ok") for L, r in mem.items()} == \
+    assert {L: r.status for L, r in mem.items()} == \
         {256: "ok", 512: "ok", 1024: "ok", 2048: "oom", 4096: "oom"}
     assert mem[1024].value <= budget < mem[2048].extra["measured_memory"]["peak_over_baseline"]
-    assert "over the memory budget" in mem[2048].extra["error"]     # measured, then over
+    assert "over the memory budget" in mem[2048].error     # measured, then over
     assert mem[4096].extra["predicted"] is True                      # predicted over twice the budget: never run
 
 
@@ -151,11 +151,10 @@ def test_sliding_window_decode_memory_is_flat_past_the_window_full_attention_gro
     assert abs(slide_growth) < 0.05 * full_growth               # and decode memory stays flat
 
 
-def test_crossover_rows_against_another_variant(monkeypatch):
-    import suite.registry as registry
-    monkeypatch.setattr(registry, "resolve_config", lambda spec, registry_dirs=(), scale=None: SLIDING)
+def test_crossover_rows_against_another_variant():
     rows = S.scaling(FULL, {**QUICK, "min_context": 512, "max_context": 2048, "phases": ["decode"],
-                            "measure": ["memory"], "batch": 4, "other_variant": "sliding", "scale": "tiny"})
+                            "measure": ["memory"], "batch": 4, "other_variant": "sliding", "scale": "tiny"},
+                     other=SLIDING)
     cross = [r for r in rows if r.metric == "crossover_context"]
     assert [r.settings["quantity"] for r in cross] == ["memory"]
     (row,) = cross

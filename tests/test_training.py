@@ -11,7 +11,8 @@ from suite.quality import training
 from suite.cli import main
 from suite.config import ModelConfig
 from suite.quality.lm_eval_adapter import ArchbenchLM
-from suite.quality.training import FairnessError, TrainResult, TrainSettings, check_fair, lr_at
+from suite.analysis.fairness import FairnessError, check_fair, quality_table
+from suite.quality.training import TrainResult, TrainSettings, lr_at
 
 CFG = ModelConfig(name="t", vocab_size=256, d_model=32, n_layers=2, n_heads=2, context_length=64, dropout=0.1)
 FAST = TrainSettings(tokens=4 * 4 * 32, seq_len=32, batch_size=4)   # 4 steps
@@ -103,7 +104,6 @@ def _quality_rows(variant, params, tokens=1000, value=1.0):
 
 
 def test_quality_table_enforces_or_flags_the_rule():
-    from suite.probes.quality import quality_table
     df = pd.DataFrame([_quality_rows("a", 100_000, value=0.5), _quality_rows("b", 104_000, value=0.7),
                        _quality_rows("c", 150_000, value=0.9)])
     with pytest.raises(FairnessError, match="c has 150,000"):

@@ -14,7 +14,6 @@ Roofline of one decode step at position L for a batch of B sequences:
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,24 +42,6 @@ DEVICES: dict[str, Device] = {
     "laptop-cpu": Device("laptop-cpu", 0.77e12, 89.6e9, 16 * 2**30,
                          "rough 8-core AVX2 laptop at 3 GHz (fp32 FMA peak), dual-channel DDR5-5600"),
 }
-
-
-_SIZE_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-               "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-def parse_size(text) -> int:
-    """'80GB' / '80G' (10^9), '8GiB' (2^30), '24e9', 24e9 -> bytes.
-
-    (Kept here rather than importing the runner's parser: that import pulls in pandas, and every
-    analytic figure must come back in well under a second.)"""
-    if isinstance(text, (int, float)) and not isinstance(text, bool) and text > 0:
-        return int(text)
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+]?[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
-    if not m or m.group(2) not in _SIZE_UNITS or float(m.group(1)) <= 0:
-        raise ConfigError(f"cannot read a memory size from {text!r}; write e.g. 80GB, 8GiB or 24e9.",
-                          field="memory")
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
 
 
 def get_device(spec: str | None = "h100", *, peak: float | None = None, bandwidth: float | None = None,

@@ -1,7 +1,10 @@
 """Probe registry. A probe is a plain function `(config, settings) -> list[Row]`.
 
 Register one with `@probe("name", family="latency", isolate=True)`; `isolate` asks the runner
-to run its cells in a fresh subprocess (memory is measured there). Probe modules are imported
+to run its cells in a fresh subprocess (memory is measured there). A probe that needs another
+config than its cell's declares it, `needs=("proxy",)`, and receives it as a keyword argument
+resolved by the planner (probes never read the registry): `proxy` is the cell's config at the tiny
+proxy scale; `other` the variant named by the `other_variant` setting at the `scale` setting. Probe modules are imported
 lazily by `load_all()` so that importing the registry stays cheap.
 """
 from __future__ import annotations
@@ -23,6 +26,8 @@ class Row:
     lower_is_better: bool | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # per-row settings (e.g. context=1024)
     extra: dict[str, Any] = field(default_factory=dict)     # raw samples, fit ranges, notes
+    status: str = "ok"          # ok | error | oom | timeout: one number of a cell can fail (value None)
+    error: str = ""             # why it failed
 
 
 ProbeFn = Callable[[ModelConfig, dict[str, Any]], list[Row]]
@@ -36,18 +41,21 @@ class ProbeSpec:
     isolate: bool = False       # run each cell in a fresh subprocess
     defaults: dict[str, Any] = field(default_factory=dict)
     doc: str = ""
+    needs: tuple[str, ...] = ()  # other configs it is given as keywords (see the module docstring)
 
 
 PROBES: dict[str, ProbeSpec] = {}
 PROBE_MODULES = ("analytic", "latency", "memory", "scaling", "quality")
 
 
-def probe(name: str, *, family: str | None = None, isolate: bool = False, defaults: dict | None = None):
+def probe(name: str, *, family: str | None = None, isolate: bool = False, defaults: dict | None = None,
+          needs: tuple[str, ...] = ()):
     def register(fn: ProbeFn) -> ProbeFn:
         if name in PROBES and PROBES[name].fn is not fn:
             raise ValueError(f"probe '{name}' is already registered by {PROBES[name].fn.__module__}")
         PROBES[name] = ProbeSpec(name=name, family=family or name, fn=fn, isolate=isolate,
-                                 defaults=dict(defaults or {}), doc=(fn.__doc__ or "").strip())
+                                 defaults=dict(defaults or {}), doc=(fn.__doc__ or "").strip(),
+                                 needs=tuple(needs))
         return fn
     return register
 

@@ -20,6 +20,7 @@ from suite.analytic import costs
 from suite.config import ModelConfig
 from suite.probes import Row, probe
 from suite.threads import pinned_threads
+from suite.units import parse_size
 
 # Proxy ops are tiny: more threads only add OpenMP spin-waiting (20x slower on a busy machine).
 CHECK_THREADS = 1
@@ -78,7 +79,7 @@ def analytic(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
                         {"estimate": "values saved for backward, from the components' shapes"}))
     rows.append(Row("optimizer_bytes", costs.optimizer_bytes(cfg), "bytes", True, {"optimizer": "adamw",
                                                                                    "state_dtype": "fp32"}))
-    memory = budget.parse_size(s["memory_budget"])
+    memory = parse_size(s["memory_budget"])
     for dt in _as_list(s["weight_dtype"]):
         fit = budget.max_context(cfg, memory, dtype=dt, batch=batch)
         rows.append(Row("max_context_at_budget", fit["max_context"], "tokens", False,
@@ -264,16 +265,18 @@ def _compare(counted: dict, analytic: dict[str, int], by_component: bool = True)
 FLOP_CHECK_DEFAULTS = {"check_context": 32, "check_past": 80, "max_params": 50_000_000}
 
 
-@probe("flop_check", family="analytic", defaults=FLOP_CHECK_DEFAULTS)
-def flop_check(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
+@probe("flop_check", family="analytic", defaults=FLOP_CHECK_DEFAULTS, needs=("proxy",))
+def flop_check(cfg: ModelConfig, settings: dict[str, Any], *, proxy: ModelConfig | None = None) -> list[Row]:
     """FlopCounterMode on the real model vs the analytic count (the config itself if small, else its
     tiny proxy): prefill of `check_context` tokens, one decode step after `check_past` (past the
     proxies' sliding windows), and a training step. Warns, and records the problem in extra, when
     the counter sees products it cannot attribute or matrix operators it has no formula for."""
-    from suite.registry import proxy
     s = {**FLOP_CHECK_DEFAULTS, **settings}
     context, past = int(s["check_context"]), int(s["check_past"])
-    checked = cfg if costs.params(cfg)["total"] <= s["max_params"] else proxy(cfg, "tiny")
+    checked = cfg if costs.params(cfg)["total"] <= s["max_params"] else proxy
+    if checked is None:
+        raise ValueError(f"flop_check: {cfg.name} has more than max_params={s['max_params']:,} parameters "
+                         f"and no `proxy` config was given to run instead")
     if cfg.position == "learned":          # learned positions end at context_length
         past = min(past, checked.context_length - 1)
     rows = []

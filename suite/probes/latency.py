@@ -232,8 +232,8 @@ def time_phase(model, cfg: ModelConfig, knobs: Knobs, phase: str, context: int, 
 
 
 def not_measured(metric: str, unit: str, settings: dict[str, Any], reason: str, status: str = "error") -> Row:
-    """A row that says why a number is missing. `extra.status` is error | oom (for the runner)."""
-    return Row(metric, None, unit, True, settings, {"status": status, "error": reason})
+    """A row that says why a number is missing; `status` is error | oom | timeout."""
+    return Row(metric, None, unit, True, settings, status=status, error=reason)
 
 
 @probe("latency", family="latency", defaults=dict(contexts=[64], phases=list(PHASES), budget_s=1.0,

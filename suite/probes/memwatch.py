@@ -1,8 +1,8 @@
 """Peak memory of a piece of work, measured in a fresh Python subprocess.
 
-`run_isolated("pkg.module:function", payload)` starts `python -m suite.probes.memwatch`, which imports the
-function and calls `function(payload, watch)`; the function returns a JSON-able dict, which comes
-back to the caller. The function takes its measurements through `watch` (a `Watch`).
+`run_isolated("pkg.module:function", payload)` calls `function(payload, watch)` in a fresh Python
+(through `suite.isolation`, the one subprocess helper); the function returns a JSON-able dict, which
+comes back to the caller. The function takes its measurements through `watch` (a `Watch`).
 
 What is measured, precisely (CPU, Linux):
 
@@ -35,17 +35,13 @@ from __future__ import annotations
 
 import gc
 import importlib
-import json
-import os
 import resource
-import subprocess
 import sys
-import tempfile
-import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+from suite.isolation import IsolationFailure, call_isolated
+
 CHILD_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "131072", "MKL_DISABLE_FAST_MM": "1"}
 PAGE = 4096
 
@@ -144,26 +140,20 @@ def run_isolated(target: str, payload: dict[str, Any], *, timeout: float | None 
                  device: str = "cpu") -> dict[str, Any]:
     """Run `target(payload, watch)` ("module:function") in a fresh interpreter; return its dict.
     Raises IsolatedError (kind oom for a MemoryError or a SIGKILL, timeout, or error)."""
-    with tempfile.TemporaryDirectory(prefix="archbench-mem-") as tmp:
-        task, result = Path(tmp, "task.json"), Path(tmp, "result.json")
-        task.write_text(json.dumps(dict(target=target, payload=payload, device=device), default=str))
-        env = {**os.environ, **CHILD_ENV}
-        env["PYTHONPATH"] = os.pathsep.join([str(_PACKAGE_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-        try:
-            proc = subprocess.run([sys.executable, "-m", "suite.probes.memwatch", str(task), str(result)],
-                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
-                                  timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
+    task = dict(target=target, payload=payload, device=device)
+    try:
+        return call_isolated(f"{__name__}:_watched", task, timeout=timeout, env=CHILD_ENV, label="memory subprocess")
+    except IsolationFailure as exc:
+        if exc.kind == "timeout":
             raise IsolatedError(f"memory measurement exceeded {timeout:g} s", "timeout") from exc
-        if result.exists():
-            data = json.loads(result.read_text())
-            if "error" in data:
-                raise IsolatedError(data["error"], data.get("kind", "error"))
-            return data["result"]
-        tail = (proc.stderr or proc.stdout or "").strip()[-1500:]
-        kind = "oom" if proc.returncode in (-9, 137) else "error"
-        raise IsolatedError(f"memory subprocess exited with status {proc.returncode}"
-                            + (f": {tail}" if tail else ""), kind)
+        raise IsolatedError(str(exc), "error" if exc.kind == "crashed" else exc.kind) from exc
+
+
+def _watched(task: dict[str, Any]) -> dict[str, Any]:
+    """Child side: the target, given its payload and a `Watch`."""
+    module, _, name = task["target"].partition(":")
+    fn = getattr(importlib.import_module(module), name)
+    return fn(task["payload"], Watch(task.get("device", "cpu")))
 
 
 # ---------------------------------------------------------------- a known workload
@@ -181,26 +171,3 @@ def allocate(payload: dict[str, Any], watch: Watch) -> dict[str, Any]:
         return float(t[-1])
 
     return watch.measure(hold)
-
-
-# ---------------------------------------------------------------- child side
-def _child(task_path: str, result_path: str) -> int:
-    task = json.loads(Path(task_path).read_text())
-    module, _, name = task["target"].partition(":")
-    try:
-        fn = getattr(importlib.import_module(module), name)
-        out: dict[str, Any] = {"result": fn(task["payload"], Watch(task.get("device", "cpu")))}
-    except MemoryError as exc:   # includes MemoryBudgetExceeded and torch's CPU "can't allocate"
-        out = {"error": f"{type(exc).__name__}: {exc}", "kind": "oom"}
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
-        text = f"{type(exc).__name__}: {exc}"
-        kind = "oom" if "out of memory" in text.lower() or "can't allocate" in text.lower() else "error"
-        out = {"error": text, "kind": kind, "traceback": traceback.format_exc()[-3000:]}
-    tmp = Path(result_path).with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, default=str))
-    os.replace(tmp, result_path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1], sys.argv[2]))

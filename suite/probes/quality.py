@@ -19,7 +19,7 @@ Presets (`settings.preset`; any key below can also be set on its own):
 
 Trained checkpoints are cached under `settings.cache` (default `$ARCHBENCH_CACHE/checkpoints`),
 keyed by the architecture, the training recipe and the corpus hash, so changing evaluation
-settings never retrains. `quality_table` enforces the fairness rule where results are compared.
+settings never retrains. `suite.analysis.fairness` enforces the fairness rule where results are compared.
 """
 from __future__ import annotations
 
@@ -104,17 +104,15 @@ def evaluate(model, tasks: list[str], *, limit: int | None, context_length: int,
              batch_size: int = 16) -> dict[str, Any]:
     """lm-eval on an in-memory proxy: {task: metrics}, plus per-sample records and adapter info."""
     import lm_eval
-    from lm_eval.tasks import TaskManager
 
-    from suite.quality.lm_eval_adapter import byte_lm
-    from suite.registry import data_dir
+    from suite.quality.lm_eval_adapter import byte_lm, task_manager
 
     lm = byte_lm(model, batch_size=batch_size, train_context=context_length)
     metadata = {"context_length": int(context_length)}
     if corpus:
         metadata["corpus"] = str(corpus)
     with _quiet():
-        manager = TaskManager(include_path=str(data_dir("tasks")), include_defaults=False, metadata=metadata)
+        manager = task_manager(tasks, metadata=metadata)   # the shipped tasks folder (the learn layer knows it)
         out = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager, limit=limit,
                                       bootstrap_iters=0, log_samples=True, random_seed=0, numpy_random_seed=0,
                                       torch_random_seed=0, fewshot_random_seed=0)
@@ -229,45 +227,3 @@ def _quality(cfg, s, base, cache, context, tasks) -> list[Row]:
                         settings=dict(row_settings, tokens=int(s["tokens"])), extra=extra))
     return rows
 
-
-# ------------------------------------------------------------ comparison
-def quality_table(df, *, strict: bool = True, reference: str | None = None, tolerance: float | None = None):
-    """Variants x quality metrics (mean over seeds) from a tidy results frame, fairness rule enforced.
-
-    Rows of the `quality` probe are compared only when every variant had the same token budget
-    and non-embedding active parameters within ±10% of `reference` (default: the median variant).
-    strict=True raises `FairnessError` naming the offenders; strict=False returns the table with
-    a `fair` column (False for the offenders) and a `fairness` note in `table.attrs`.
-    """
-    import json
-
-    import pandas as pd
-
-    from suite.quality.training import FAIR_TOLERANCE, check_fair, fairness_problems
-
-    tol = FAIR_TOLERANCE if tolerance is None else tolerance
-    q = df[(df["probe"] == "quality") & (df["status"] == "ok")].copy()
-    if q.empty:
-        return pd.DataFrame()
-    extra = q["extra"].map(lambda e: e if isinstance(e, dict) else json.loads(e or "{}"))
-    q["active_excl_embedding"] = extra.map(lambda e: e.get("active_excl_embedding"))
-    q["tokens"] = q["settings.tokens"] if "settings.tokens" in q else extra.map(lambda e: e.get("tokens_seen"))
-    q["column"] = q["metric"]
-    for key in ("n_pairs", "length_factor"):
-        col = f"settings.{key}"
-        if col in q:
-            has = q[col].notna()
-            q.loc[has, "column"] = q.loc[has, "metric"] + f"[{key}=" + q.loc[has, col].astype(int).astype(str) + "]"
-    per_variant = q.groupby("variant").agg(active_excl_embedding=("active_excl_embedding", "first"),
-                                           tokens=("tokens", "first")).reset_index()
-    entries = per_variant.to_dict("records")
-    if strict:
-        check_fair(entries, reference, tol)
-    table = q.pivot_table(index="variant", columns="column", values="value", aggfunc="mean")
-    table = table.join(per_variant.set_index("variant"))
-    problems = fairness_problems(entries, reference, tol)
-    offenders = {e["variant"] for e in entries if any(p.startswith(f"{e['variant']} ") for p in problems)}
-    budget_mismatch = any(p.startswith("different token budgets") for p in problems)
-    table["fair"] = [not budget_mismatch and v not in offenders for v in table.index]
-    table.attrs["fairness"] = "; ".join(problems) or "ok"
-    return table

@@ -17,18 +17,18 @@ Per phase (prefill | decode | train, as the latency probe defines them):
 4. With `other_variant` (a variant name or path; scaled like this config with `scale`), the same
    sweep for it and `crossover_context`: where the two time (and memory) curves cross.
 
-A row that is not a number carries `extra.status` (oom | timeout | error) and `extra.error`.
+A row that is not a number has `status` oom | timeout | error and says why in `error`.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from suite.analytic.budget import parse_size
 from suite.config import ModelConfig
 from suite.probes.memwatch import IsolatedError
 from suite.scaling_fit import cheaper_beyond, crossover, fit_exponent, local_exponents
 from suite.probes.timing import timing_options
 from suite.threads import default_threads, pinned_threads
+from suite.units import parse_size
 from suite.probes import Row, probe
 from suite.probes.latency import KNOB_DEFAULTS, METRIC_OF_PHASE, Knobs, build, not_measured, phases_of, time_phase
 from suite.probes.memory import analytic_peak, measure_isolated
@@ -191,18 +191,20 @@ def _crossover_rows(mine: dict, theirs: dict, phase: str, other: str, base: dict
     return rows
 
 
-@probe("scaling", family="scaling", isolate=True, defaults=DEFAULTS)
-def scaling(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
+@probe("scaling", family="scaling", isolate=True, defaults=DEFAULTS, needs=("other",))
+def scaling(cfg: ModelConfig, settings: dict[str, Any], *, other: ModelConfig | None = None) -> list[Row]:
     """Sweep L over powers of two: time and memory exponents, max context, crossover with another variant."""
     settings = {**DEFAULTS, **settings}
     knobs = Knobs.from_settings(settings)
     other_cfg = None
     if settings.get("other_variant"):
-        from suite.registry import resolve_config
         if not settings.get("scale"):   # never guess: a missing scale would sweep the full-size model
             raise ValueError("scaling: other_variant needs the `scale` setting (tiny | small | base | full) "
                              "to build the other variant at the same size as this one")
-        other_cfg = resolve_config(str(settings["other_variant"]), scale=settings["scale"])
+        if other is None:
+            raise ValueError(f"scaling: other_variant '{settings['other_variant']}' was not resolved: the "
+                             f"runner passes its config as `other`")
+        other_cfg = other
     rows: list[Row] = []
     for phase in phases_of(settings):
         mine = sweep(cfg, knobs, phase, settings)

@@ -22,9 +22,7 @@ Recipe (the same for every variant, so differences come from the architecture):
   validation loss (a fixed, separately seeded batch set of the same mixture, never the held-out
   test text) is used for the remaining seeds.
 
-Fairness rule (`check_fair`): proxies compared in one table must have the same token budget and
-non-embedding active parameters (`count_params(cfg)["active_excl_embedding"]`) within ±10% of
-the reference; otherwise the comparison says more about size than architecture.
+The fairness rule that decides which proxies share a quality table is `suite.analysis.fairness`.
 
 A checkpoint folder holds `model.safetensors`, `config.yaml` (the ModelConfig) and `train.json`
 (settings, losses, corpus hash, timings); `archbench train` writes one per (lr, seed) plus
@@ -50,7 +48,6 @@ from suite.config import IDENTITY_FIELDS, ConfigError, ModelConfig
 from suite.quality.taskdata import EOS, load_corpus, synthetic_train_doc
 
 TRAINING_VERSION = "2"      # bump when the recipe changes: part of every checkpoint cache key
-FAIR_TOLERANCE = 0.10
 VAL_SEQUENCES = 32
 
 
@@ -311,44 +308,6 @@ def train_sweep(cfg: ModelConfig, s: TrainSettings, lrs: Iterable[float], seeds:
     for r in runs:
         r.meta["lr_sweep"] = {f"{lr:g}": v for lr, v in sweep.items()}
     return SweepResult(best_lr=best, runs=runs, sweep=sweep)
-
-
-# ------------------------------------------------------------------ fairness
-class FairnessError(ConfigError):
-    """Proxies that may not share a quality table (token budget or size mismatch)."""
-
-
-def fairness_problems(entries: list[dict[str, Any]], reference: str | None = None,
-                      tolerance: float = FAIR_TOLERANCE) -> list[str]:
-    """entries: dicts with `variant`, `active_excl_embedding`, `tokens`. Returns what breaks the rule."""
-    if len(entries) < 2:
-        return []
-    problems = []
-    budgets = sorted({int(e["tokens"]) for e in entries})
-    if len(budgets) > 1:
-        problems.append("different token budgets: " + ", ".join(
-            f"{e['variant']}={int(e['tokens']):,}" for e in entries))
-    by_name = {e["variant"]: e for e in entries}
-    if reference is not None and reference not in by_name:
-        raise KeyError(f"fairness reference '{reference}' is not among: {', '.join(by_name)}")
-    sizes = sorted(int(e["active_excl_embedding"]) for e in entries)
-    ref_size = int(by_name[reference]["active_excl_embedding"]) if reference else sizes[(len(sizes) - 1) // 2]
-    ref_name = reference or "the median"
-    for e in entries:
-        ratio = int(e["active_excl_embedding"]) / ref_size
-        if abs(ratio - 1) > tolerance:
-            problems.append(f"{e['variant']} has {int(e['active_excl_embedding']):,} non-embedding active "
-                            f"parameters, {ratio - 1:+.0%} vs {ref_name} ({ref_size:,}); allowed ±{tolerance:.0%}")
-    return problems
-
-
-def check_fair(entries: list[dict[str, Any]], reference: str | None = None, tolerance: float = FAIR_TOLERANCE) -> None:
-    problems = fairness_problems(entries, reference, tolerance)
-    if problems:
-        raise FairnessError("these proxies cannot be compared in one quality table (fairness rule: same token "
-                            f"budget and non-embedding active parameters within ±{tolerance:.0%}): "
-                            + "; ".join(problems) + ". Compare them in separate tables, or pass "
-                            "strict=False to show them flagged.")
 
 
 # ------------------------------------------------------------ `archbench train`

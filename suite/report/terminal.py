@@ -1,95 +1,48 @@
-"""`archbench table DIR...`: the leaderboard in the terminal, and as CSV / Markdown files."""
+"""The terminal writer (`archbench table`): the leaderboard view as a rich table, plus its CSV / Markdown files."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
+from typing import Any, Iterable
 
-import pandas as pd
-
-from suite.analysis.aggregate import column_label, leaderboard, ratio_to_baseline, win_rates
-from suite.config import ConfigError
-from suite.results import load_results
-
-_SI = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
+from suite.report.csv import render_csv
+from suite.report.markdown import render_markdown
+from suite.report.view import LEGEND, header, leaderboard_view, load, settings_note, text_table
 
 
-def fmt(value: float) -> str:
-    """3 significant digits with an SI suffix for big numbers: 124M, 3.52k, 0.0123."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    for scale, suffix in _SI:
-        if abs(value) >= scale * 0.9995:    # 999.97M rounds to 1G, not "1e+03M"
-            return f"{value / scale:.3g}{suffix}"
-    return f"{value:.3g}"
-
-
-def board_frame(dirs: list[str | Path], *, baseline: str | None = None,
-                metrics: list[str] | None = None) -> pd.DataFrame:
-    """Numbers for the table: metrics, win rate, and `<metric> ratio` columns given a baseline."""
-    try:
-        df = load_results(*dirs)
-    except FileNotFoundError as exc:
-        raise ConfigError(str(exc)) from None
-    board = leaderboard(df, metrics)
-    out = board.copy()
-    out["win_rate"] = win_rates(board)
-    if baseline:
-        try:
-            ratios = ratio_to_baseline(board, baseline)
-        except KeyError as exc:
-            raise ConfigError(exc.args[0]) from None
-        for metric in board.columns:
-            out[f"{metric} ratio"] = ratios[metric]
-    out.attrs = dict(board.attrs, baseline=baseline)
-    return out
-
-
-def _cells(out: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    board_cols = [c for c in out.columns if c != "win_rate" and not c.endswith(" ratio")]
-    headers = ["variant"] + [column_label(out, c) for c in board_cols] + ["win rate"]
-    body = []
-    for variant, row in out.iterrows():
-        cells = [str(variant)]
-        for c in board_cols:
-            text = fmt(row[c])
-            ratio = row.get(f"{c} ratio")
-            if text and ratio is not None and not pd.isna(ratio):
-                text += f" (×{ratio:.2f})"
-            cells.append(text)
-        cells.append("" if pd.isna(row["win_rate"]) else f"{row['win_rate']:.2f}")
-        body.append(cells)
-    return headers, body
-
-
-def markdown(out: pd.DataFrame) -> str:
-    headers, body = _cells(out)
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
-    return "\n".join(lines) + "\n"
-
-
-def render(out: pd.DataFrame, title: str = "archbench leaderboard") -> None:
-    from suite.term import console
+def render(board: dict[str, Any], title: str = "archbench leaderboard") -> None:
+    """Print the board: the columns of the HTML and Markdown leaderboards, then what they were read at."""
     from rich.table import Table
-    headers, body = _cells(out)
-    table = Table(title=title + (f" (ratios to {out.attrs['baseline']})" if out.attrs.get("baseline") else ""))
+    from rich.text import Text
+
+    from suite.term import console
+    headers, body = text_table(board)
+    table = Table(title=title + (f" (ratios to {board['baseline']})" if board["baseline"] else ""))
     for i, h in enumerate(headers):
-        table.add_column(h, justify="left" if i == 0 else "right", overflow="fold")
+        table.add_column(h, justify="left" if i == 1 else "right", overflow="fold")
     for row in body:
-        table.add_row(*row)
-    console().print(table)
+        table.add_row(*(Text(cell) for cell in row))     # Text: a variant named "[bold]" stays literal
+    out = console()
+    out.print(table)
+    note = settings_note(board)
+    if note:
+        out.print(Text(f"Settings: {note}."))
+    out.print(Text(LEGEND.format(baseline=board["baseline"] or "—")))
 
 
-def table_command(args) -> int:
-    out = board_frame(args.dirs, baseline=args.baseline, metrics=args.metrics or None)
-    if out.empty or not len(out.columns):
-        print("archbench: no successful results to tabulate in " + ", ".join(map(str, args.dirs)))
+def table_command(dirs: Iterable[str | Path], *, baseline: str | None = None, metrics: list[str] | None = None,
+                  csv: str | Path | None = None, markdown: str | Path | None = None) -> int:
+    """Print the leaderboard of results folders (or files); also write it as CSV / Markdown."""
+    dirs = [Path(d) for d in dirs]
+    df = load(dirs)
+    board = leaderboard_view(df, baseline=baseline, metrics=metrics or None)
+    if not board["rows"] or not board["columns"]:
+        print("archbench: no successful results to tabulate in " + ", ".join(map(str, dirs)))
         return 1
-    render(out)
-    if args.csv:
-        out.to_csv(args.csv, index_label="variant")
-        print(f"archbench: wrote {args.csv}")
-    if args.markdown:
-        Path(args.markdown).write_text(markdown(out))
-        print(f"archbench: wrote {args.markdown}")
+    render(board)
+    if csv:
+        Path(csv).write_text(render_csv(board))
+        print(f"archbench: wrote {csv}")
+    if markdown:
+        Path(markdown).write_text(render_markdown(dict(header=header(df, dirs, Path(markdown)), board=board)))
+        print(f"archbench: wrote {markdown}")
     return 0

@@ -1,9 +1,9 @@
-"""Running one cell, and executors that run many: the only place that starts processes.
+"""Running one cell, and executors that run many (processes are started by `suite.isolation`).
 
 A cell runs in-process (`run_in_process`, timeout by SIGALRM, best effort: it cannot interrupt a
 long C call) or, for probes registered with `isolate=True` and always under `ProcessPoolExecutor`,
-in a fresh `python -m suite.run.worker` subprocess (`run_in_subprocess`) with a wall-clock
-timeout and an optional address-space cap. Whatever happens to the probe (exception, MemoryError,
+in a fresh subprocess (`run_in_subprocess`: `suite.isolation` calling `suite.run.worker`) with a
+wall-clock timeout and an optional address-space cap. Whatever happens to the probe (exception, MemoryError,
 SIGKILL from the OOM killer, timeout) becomes an `Outcome` with a status; the run goes on.
 
 An executor is anything with `run(cells) -> iterator of (cell, outcome)`: a distributed engine
@@ -17,9 +17,7 @@ import importlib.util
 import json
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent import futures
@@ -28,10 +26,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol
 
 from suite.config import ConfigError
+from suite.isolation import IsolationFailure, call_isolated, is_oom_text, kill_all
 
 DEFAULT_TIMEOUT_S = 600.0
 PROBE_MODULES_ENV = "ARCHBENCH_PROBE_MODULES"   # extra probe modules (plugins, test fakes), os.pathsep-separated
-_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -50,6 +48,9 @@ class Cell:
     module: str = ""                    # the module that registers the probe (workers import only it)
     cell_id: str = ""
     given: tuple[str, ...] = ()         # settings the suite / grid chose (shown in progress lines)
+    # configs the probe `needs`, resolved by the planner (ModelConfig.to_dict()), given to it as keywords;
+    # derived from the cell's config and settings, so not part of cell_id
+    context: dict[str, dict] = field(default_factory=dict)
 
     def label(self) -> str:
         shown = ", ".join(f"{k}={self.settings[k]}" for k in self.given)
@@ -147,14 +148,8 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-_OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "bad_alloc")
-
-
 def _classify(exc: BaseException) -> str:
-    if isinstance(exc, MemoryError):
-        return "oom"
-    text = str(exc).lower()
-    return "oom" if any(m in text for m in _OOM_MARKERS) else "error"
+    return "oom" if isinstance(exc, MemoryError) or is_oom_text(str(exc)) else "error"
 
 
 def _error_text(exc: BaseException) -> str:
@@ -172,7 +167,8 @@ def call_probe(payload: dict) -> Outcome:
                            f"{_import_failures_text()}")
         spec = registered[payload["probe"]]
         cfg = ModelConfig.from_dict(dict(payload["config"]))
-        rows = spec.fn(cfg, dict(payload["settings"]))
+        context = {k: ModelConfig.from_dict(dict(v)) for k, v in (payload.get("context") or {}).items()}
+        rows = spec.fn(cfg, dict(payload["settings"]), **context)
         if not isinstance(rows, (list, tuple)):
             raise TypeError(f"probe '{spec.name}' returned {type(rows).__name__}, expected a list of Row")
         out = []
@@ -209,81 +205,21 @@ def run_in_process(cell: Cell) -> Outcome:
 
 def _payload(cell: Cell) -> dict:
     return dict(probe=cell.probe, config=cell.config, settings=cell.settings, module=cell.module,
-                probe_modules=list(cell.probe_modules), memory_cap=cell.memory_cap)
-
-
-_LIVE: set[subprocess.Popen] = set()     # worker processes to kill if the run is interrupted
-_LIVE_LOCK = threading.Lock()
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)   # the worker's session: its children die too
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
-
-
-def kill_workers() -> None:
-    with _LIVE_LOCK:
-        procs = list(_LIVE)
-    for proc in procs:
-        _kill(proc)
-
-
-def _tail(path: Path, limit: int = 1500) -> str:
-    try:
-        text = path.read_text(errors="replace").strip()
-    except OSError:
-        return ""
-    return text[-limit:]
+                probe_modules=list(cell.probe_modules), memory_cap=cell.memory_cap, context=cell.context)
 
 
 def run_in_subprocess(cell: Cell) -> Outcome:
-    """A fresh `python -m suite.run.worker`; crashes, kills and timeouts become outcomes."""
+    """A fresh Python running `suite.run.worker`; crashes, kills and timeouts become outcomes."""
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="archbench-cell-") as tmp:
-        task, result, log = Path(tmp, "task.json"), Path(tmp, "result.json"), Path(tmp, "worker.log")
-        task.write_text(json.dumps(_payload(cell), default=str))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(_PACKAGE_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-        with open(log, "wb") as log_file:
-            proc = subprocess.Popen([sys.executable, "-m", "suite.run.worker", str(task), str(result)],
-                                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True)
-        with _LIVE_LOCK:
-            _LIVE.add(proc)
-        try:
-            proc.wait(timeout=cell.timeout or None)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            return Outcome("timeout", error=f"exceeded the per-cell timeout of {cell.timeout:g} s",
-                           seconds=time.perf_counter() - start)
-        except BaseException:
-            _kill(proc)
-            raise
-        finally:
-            with _LIVE_LOCK:
-                _LIVE.discard(proc)
+    try:
+        data = call_isolated("suite.run.worker:run", _payload(cell), setup="suite.run.worker:prepare",
+                             timeout=cell.timeout, memory_cap=cell.memory_cap, label="worker", own_group=True)
+    except IsolationFailure as exc:
         seconds = time.perf_counter() - start
-        rc = proc.returncode
-        if rc == 0 and result.exists():
-            data = json.loads(result.read_text())
-            return Outcome(data["status"], data.get("rows", []), data.get("error", ""), seconds)
-        tail = _tail(log)
-        if rc < 0:
-            try:
-                name = signal.Signals(-rc).name
-            except ValueError:
-                name = f"signal {-rc}"
-            if -rc == signal.SIGKILL:
-                return Outcome("oom", error="worker killed by SIGKILL (most likely the out-of-memory killer)"
-                                            + (f"; log: {tail}" if tail else ""), seconds=seconds)
-            status = "oom" if any(m in tail.lower() for m in _OOM_MARKERS) else "error"
-            return Outcome(status, error=f"worker killed by {name}" + (f"; log: {tail}" if tail else ""),
-                           seconds=seconds)
-        return Outcome("error", error=f"worker exited with status {rc}" + (f"; log: {tail}" if tail else ""),
-                       seconds=seconds)
+        if exc.kind == "timeout":
+            return Outcome("timeout", error=f"exceeded the per-cell timeout of {cell.timeout:g} s", seconds=seconds)
+        return Outcome("error" if exc.kind == "crashed" else exc.kind, error=str(exc), seconds=seconds)
+    return Outcome(data["status"], data.get("rows", []), data.get("error", ""), time.perf_counter() - start)
 
 
 def run_cell(cell: Cell, *, subprocess_always: bool = False) -> Outcome:
@@ -320,7 +256,7 @@ class ProcessPoolExecutor:
                 yield pending[done], done.result()
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-            kill_workers()
+            kill_all()
 
 
 def make_executor(jobs: int = 1) -> Executor:

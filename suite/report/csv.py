@@ -1,0 +1,28 @@
+"""The CSV writer: the leaderboard view as a flat table of raw values, ranks and ratios."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+
+def leaderboard_frame(board: dict[str, Any]) -> pd.DataFrame:
+    """The leaderboard as a flat table: raw values (units in the header), ranks, ratio, win rate;
+    the rows and metric columns of the view, in its order."""
+    records = []
+    for row in board["rows"]:
+        record: dict[str, Any] = {"variant": row["variant"], "family": row["family"],
+                                  "mean_win_rate": row["win_rate"]}
+        for col, cell in zip(board["columns"], row["cells"]):
+            head = col["metric"] + (f" [{col['unit']}]" if col["unit"] else "") + (
+                f" @ {col['settings']}" if col["settings"] else "")
+            record[head] = cell["sort"] if cell["status"] == "ok" else cell["status"]
+            record[f"{col['metric']} rank"] = cell["rank"]
+            if board["baseline"]:
+                record[f"{col['metric']} ratio to {board['baseline']}"] = cell["ratio"]
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def render_csv(board: dict[str, Any]) -> str:
+    return leaderboard_frame(board).to_csv(index=False)
