@@ -4,9 +4,7 @@ import json
 
 import pytest
 
-from suite.analytic import budget
-
-from suite.analytic import costs
+from suite.analytic import budget, costs
 from suite.cli import main
 from suite.config import ConfigError
 from suite.registry import Registry

@@ -267,9 +267,9 @@ def test_report_of_many_variants_stays_small(tmp_path):
 # ------------------------------------------------------------------------- md / csv / cli
 def test_markdown_leaderboard(results_dir, tmp_path):
     text = report.write_report([results_dir], tmp_path / "board.md", fmt="md").read_text()
-    lines = [l for l in text.splitlines() if l.startswith("|")]
+    lines = [line for line in text.splitlines() if line.startswith("|")]
     n_cols = lines[0].count("|")
-    assert all(l.count("|") - l.count("\\|") == n_cols for l in lines), "every row has the header's columns"
+    assert all(line.count("|") - line.count("\\|") == n_cols for line in lines), "every row has the header's columns"
     assert len(lines) == 2 + len(LADDER) + len(OTHERS)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and EVIL not in text
     assert "failed" in text and "OOM" in text
@@ -335,7 +335,8 @@ def test_unknown_format_is_an_error(results_dir, tmp_path):
 @pytest.mark.parametrize("value,unit,text", [
     (124.44e6, "count", "124M"), (1.5 * 2 ** 30, "bytes", "1.50 GiB"), (512, "bytes", "512 B"),
     (12.345, "ms", "12.3 ms"), (0.875, "accuracy", "87.5%"), (2.1e9, "FLOP", "2.10 GFLOP"),
-    (32768, "tokens", "32.8K tokens"), (float("nan"), "ms", "—"), (1.93, "exponent", "1.93"), (2 * 2 ** 30, "bytes", "2.00 GiB"),
+    (32768, "tokens", "32.8K tokens"), (float("nan"), "ms", "—"), (1.93, "exponent", "1.93"),
+    (2 * 2 ** 30, "bytes", "2.00 GiB"),
 ])
 def test_format_value(value, unit, text):
     assert format_value(value, unit) == text

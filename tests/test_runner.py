@@ -290,10 +290,10 @@ def test_cli_run_then_table_csv_markdown(tmp_path):
     assert table.returncode == 0, table.stderr
     assert "gpt2-medium" in table.stdout and "×" in table.stdout
     md = (tmp_path / "t.md").read_text()
-    assert md.startswith("| variant | fake_metric @ x=1 | win rate |") and "| gpt2-small | 128 (×1.00) | 0.50 |" in md
+    assert "| # | variant | win rate | fake metric ↓ |" in md and "| gpt2-medium | 50% | 128 (1.00×) |" in md
     assert "fake_metric ratio" in (tmp_path / "t.csv").read_text().splitlines()[0]
     bad = cli("table", str(out), "--baseline", "nope", "--metrics", "fake_metric")
-    assert bad.returncode == 2 and "baseline variant 'nope' is not in the results" in bad.stderr
+    assert bad.returncode == 2 and "baseline variant 'nope' is not in these results" in bad.stderr
 
 
 def test_cli_run_exit_status_is_1_when_a_cell_crashed(tmp_path):

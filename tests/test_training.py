@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from suite.quality import training
+from suite.analysis.fairness import FairnessError, check_fair, quality_table
 from suite.cli import main
 from suite.config import ModelConfig
+from suite.quality import training
 from suite.quality.lm_eval_adapter import ArchbenchLM
-from suite.analysis.fairness import FairnessError, check_fair, quality_table
 from suite.quality.training import TrainResult, TrainSettings, lr_at
 
 CFG = ModelConfig(name="t", vocab_size=256, d_model=32, n_layers=2, n_heads=2, context_length=64, dropout=0.1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from suite.config import IDENTITY_FIELDS, ModelConfig
 from suite.analytic.params import count_params
+from suite.config import IDENTITY_FIELDS, ModelConfig
 from suite.hf.resolve import resolve_any
 from suite.registry import Registry, proxy
 from suite.term import console
@@ -61,8 +61,8 @@ def render_list(rows: list[dict[str, Any]]) -> None:
         table.add_column(col, justify=justify, overflow="fold")
     for r in rows:
         active = format_value(r["params_active"], "count") if r["params_active"] != r["params_total"] else ""
-        table.add_row(r["name"], r["family"], format_value(r["params_total"], "count"), active, f"{r['context_length']:,}",
-                      r["components"])
+        table.add_row(r["name"], r["family"], format_value(r["params_total"], "count"), active,
+                      f"{r['context_length']:,}", r["components"])
     console().print(table)
 
 
@@ -152,8 +152,9 @@ def _cost_table(data: dict[str, Any]):
     for dtype in data["weights_bytes"]:
         table.add_column(dtype, justify="right")
     table.add_row("weights", *(format_value(v, "bytes") for v in data["weights_bytes"].values()))
-    table.add_row("KV cache / token", *(format_value(data["kv_cache_bytes_per_token"][k], "bytes")
-                                        if k in data["kv_cache_bytes_per_token"] else "" for k in data["weights_bytes"]))
+    per_token = data["kv_cache_bytes_per_token"]
+    table.add_row("KV cache / token", *(format_value(per_token[k], "bytes") if k in per_token else ""
+                                        for k in data["weights_bytes"]))
     table.add_section()
     for label, key in (("prefill FLOP / token", "prefill_per_token"), ("decode FLOP / token", "decode_per_token"),
                        ("train FLOP / token", "train_per_token")):

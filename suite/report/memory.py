@@ -12,7 +12,6 @@ from suite.report.pick import choices_text, common, max_shared_context, nan_none
 from suite.report.sections import Section, no_data
 from suite.units import format_value
 
-
 _MEMORY_PARTS = (
     # metric, label, colour
     ("weights_bytes", "weights", "#3b82f6"),
@@ -51,7 +50,8 @@ def _memory_stack(df: pd.DataFrame, figs: Figures) -> Figure | None:
     dtype = common(prefer(weights, dict(dtype="bf16", scale="full")), "settings.dtype")
     scale = common(prefer(weights, dict(scale="full")), "scale")
     kv = prefer(ok_rows(df, "kv_cache_bytes"), dict(_keep=("settings.context",), dtype=dtype, scale=scale))
-    context = max_shared_context(kv) if "settings.context" in kv.columns and kv["settings.context"].notna().any() else None
+    has_context = "settings.context" in kv.columns and kv["settings.context"].notna().any()
+    context = max_shared_context(kv) if has_context else None
     parts = {metric: per_variant(df, metric, dtype=dtype, context=context, checkpointing=False, scale=scale)
              for metric, _, _ in _MEMORY_PARTS}
     variants = [v for v in aggregate.variants_in_order(df) if any(v in values.index for values in parts.values())]

@@ -14,7 +14,6 @@ from suite.report.pick import choices_text, common, metric_info, metric_title, p
 from suite.report.sections import Section, no_data
 from suite.units import format_value, parse_size
 
-
 _SCALING_PANELS = (
     # metric, preferred phase when the rows have several
     ("prefill_ms", "prefill"),

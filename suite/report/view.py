@@ -63,11 +63,14 @@ def leaderboard_view(df: pd.DataFrame, baseline: str | None = None,
     for metric in board.columns:
         info = metric_info(metric, df)
         rows = _column_rows(df, metric, chosen.get(metric, {}))
-        settings = {k: v for k, v in chosen.get(metric, {}).items() if k != "scale"}
+        settings = " · ".join(f"{k.removeprefix('settings.')} {plain(v)}"
+                              for k, v in chosen.get(metric, {}).items() if k != "scale")
         scale = ", ".join(scale_label(x) for x in rows["scale"].dropna().unique()) if "scale" in rows.columns else ""
-        columns.append(dict(metric=metric, name=info["name"], unit=info["unit"], unit_label=_unit_label(info["unit"]),
-                            lower_is_better=board.attrs["lower_is_better"].get(metric), settings_filter=chosen.get(metric, {}),
-                            settings=" · ".join(f"{k.removeprefix('settings.')} {plain(v)}" for k, v in settings.items()),
+        columns.append(dict(metric=metric, name=info["name"], unit=info["unit"],
+                            unit_label=_unit_label(info["unit"]),
+                            lower_is_better=board.attrs["lower_is_better"].get(metric),
+                            settings_filter=chosen.get(metric, {}),
+                            settings=settings,
                             scale=scale))
     rows = []
     for variant in board.index:
@@ -80,7 +83,8 @@ def leaderboard_view(df: pd.DataFrame, baseline: str | None = None,
                 rank = None if pd.isna(ranks.at[variant, metric]) else int(ranks.at[variant, metric])
                 ratio = ratios.at[variant, metric] if ratios is not None else float("nan")
                 cells.append(dict(status="ok", text=format_value(value, col["unit"]), sort=float(value),
-                                  title=f"{value:,.6g} {col['unit_label']}".strip() + (f" · rank {rank} of {count}" if rank else ""),
+                                  title=f"{value:,.6g} {col['unit_label']}".strip()
+                                  + (f" · rank {rank} of {count}" if rank else ""),
                                   rank=rank, heat=_heat(rank, count) if rank else None,
                                   ratio=f"{ratio:.2f}×" if pd.notna(ratio) and variant != baseline else None))
                 continue
