@@ -66,5 +66,12 @@ def info(metric: str) -> MetricInfo:
     return METRICS.get(metric) or MetricInfo(metric, metric, "", None, False)
 
 
+def metric_unit_and_direction(metric: str, unit: str = "", lower_is_better: bool | None = None):
+    """(unit, lower_is_better) of a result row: from METRICS when it knows the metric (rows cannot
+    override it), else what the probe declared for its own metric."""
+    known = METRICS.get(metric)
+    return (known.unit, known.lower_is_better) if known else (unit, lower_is_better)
+
+
 def key_metrics() -> list[str]:
     return [m.name for m in METRICS.values() if m.key]

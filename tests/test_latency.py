@@ -5,6 +5,7 @@ import time
 import pytest
 import torch
 
+from suite.metrics import METRICS
 from suite.config import ModelConfig
 from suite.probes import Row
 from suite.probes import latency as L
@@ -89,7 +90,7 @@ def test_latency_rows_are_well_formed():
         assert r.settings["threads"] == 1 and r.settings["device"] == "cpu"
         if not r.metric.endswith("_cv"):
             e = r.extra
-            assert r.unit == "ms" and r.lower_is_better is True
+            assert METRICS[r.metric].unit == "ms" and METRICS[r.metric].lower_is_better is True
             assert len(e["samples"]) == e["n"] >= 3
             assert r.value == pytest.approx(summarize(e["samples"])["median"], rel=1e-5)
             assert e["iqr"] >= 0 and e["cv"] >= 0 and e["stop_reason"] in ("target_cv", "budget", "max_repeats")

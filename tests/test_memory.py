@@ -2,6 +2,7 @@
 the probe's rows are well formed, and measurement agrees with the analytic prediction."""
 import pytest
 
+from suite.metrics import METRICS
 from suite.config import ModelConfig
 from suite.probes.memwatch import IsolatedError, run_isolated
 from suite.probes import memory as M
@@ -44,7 +45,8 @@ def test_memory_rows_are_well_formed():
     for measured, analytic, ratio in zip(by["peak_memory_bytes"], by["peak_memory_bytes_analytic"],
                                          by["memory_measured_over_analytic"]):
         assert measured.settings == analytic.settings == ratio.settings
-        assert measured.unit == analytic.unit == "bytes" and ratio.unit == "ratio"
+        assert METRICS[measured.metric].unit == METRICS[analytic.metric].unit == "bytes"
+        assert METRICS[ratio.metric].unit == "ratio"
         assert measured.value >= 0 and analytic.value > 0   # a tiny model can be below the counter's resolution
         assert ratio.value == pytest.approx(measured.value / analytic.value)
         assert measured.extra["counter"] == "VmHWM" and measured.extra["peak_reset"] is True

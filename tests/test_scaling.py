@@ -6,6 +6,7 @@ import random
 import pandas as pd
 import pytest
 
+from suite.metrics import METRICS
 from suite.config import ModelConfig
 from suite.probes import scaling as S
 from suite.scaling_fit import cheaper_beyond, crossover, crossover_table, fit_exponent, local_exponents
@@ -81,7 +82,7 @@ def test_scaling_rows_are_well_formed():
     assert metrics.count("prefill_ms") == 4
     assert {"time_exponent", "max_context_measured"} <= set(metrics)
     fit = next(r for r in rows if r.metric == "time_exponent")
-    assert fit.unit == "exponent" and math.isfinite(fit.value)
+    assert METRICS[fit.metric].unit == "exponent" and math.isfinite(fit.value)
     assert fit.extra["fit_range"] == [16, 64] and len(fit.extra["points"]) == 4
     top = next(r for r in rows if r.metric == "max_context_measured")
     assert top.value == 64 and top.extra["limited_by"] == "max_context"

@@ -2,8 +2,8 @@
 
 Input is what `suite.results.load_results` returns (one row per number). A *board* is a
 variants × metrics frame (one number per cell) made by `leaderboard`; `ranks`, `ratio_to_baseline`
-and `win_rates` take a board. Directions come from the rows' `lower_is_better`, falling back to
-`suite.metrics.METRICS`; a metric with no direction (e.g. total parameters) is shown, never ranked.
+and `win_rates` take a board. Directions come from `suite.metrics.METRICS` (rows cannot override
+them; only a metric it does not know takes its rows' `lower_is_better`); a metric with no direction (e.g. total parameters) is shown, never ranked.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from suite.metrics import info, key_metrics
+from suite.metrics import METRICS, info, key_metrics
 from suite.scaling_fit import fit_exponent
 
 _SETTINGS = "settings."
@@ -32,8 +32,12 @@ def variants_in_order(df: pd.DataFrame) -> list[str]:
 
 
 def direction(metric: str, df: pd.DataFrame | None = None) -> bool | None:
-    """lower_is_better of a metric: as the rows say (majority), else as METRICS says."""
+    """lower_is_better of a metric: as METRICS says (the one home); for a metric it does not know,
+    as its ok rows say (majority)."""
+    if metric in METRICS:
+        return METRICS[metric].lower_is_better
     if df is not None and "lower_is_better" in df.columns:
+        df = df[df["status"] == "ok"] if "status" in df.columns else df
         said = df.loc[df["metric"] == metric, "lower_is_better"].dropna()
         if len(said):
             return bool(said.astype(bool).mode().iloc[0])

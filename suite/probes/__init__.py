@@ -19,15 +19,17 @@ from suite.config import ModelConfig
 
 @dataclass
 class Row:
-    """One measured or computed number. The runner adds run id, variant, probe, status, provenance."""
+    """One measured or computed number. The runner adds run id, variant, probe, provenance, and the
+    metric's unit and direction from `suite.metrics.METRICS` (their one home: a row cannot override them)."""
     metric: str
     value: float | None
-    unit: str = ""
-    lower_is_better: bool | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # per-row settings (e.g. context=1024)
     extra: dict[str, Any] = field(default_factory=dict)     # raw samples, fit ranges, notes
     status: str = "ok"          # ok | error | oom | timeout: one number of a cell can fail (value None)
     error: str = ""             # why it failed
+    # Only for a metric METRICS does not know (a plugin probe, an arbitrary lm-eval task): ignored otherwise.
+    unit: str = field(default="", kw_only=True)
+    lower_is_better: bool | None = field(default=None, kw_only=True)
 
 
 ProbeFn = Callable[[ModelConfig, dict[str, Any]], list[Row]]

@@ -46,43 +46,42 @@ def analytic(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     contexts = [c for c in _as_list(s["context"]) if c <= cfg.context_length] or [cfg.context_length]
     batch = int(s["batch"])
     p = costs.params(cfg)
-    rows = [Row("params_total", p["total"], "count", None),
-            Row("params_active", p["active"], "count", True),
-            Row("params_embedding", p["embedding"], "count", None)]
+    rows = [Row("params_total", p["total"]),
+            Row("params_active", p["active"]),
+            Row("params_embedding", p["embedding"])]
     for L in contexts:
         prefill, decode = costs.prefill_flops(cfg, L), costs.decode_flops(cfg, L)
         rows += [
-            Row("flops_prefill_per_token", costs.total(prefill) / L, "FLOP", True, {"context": L},
+            Row("flops_prefill_per_token", costs.total(prefill) / L, {"context": L},
                 {"by_component": {k: v / L for k, v in prefill.items()}, "counting": "useful",
                  "executed": costs.total(costs.prefill_flops(cfg, L, "executed")) / L}),
-            Row("flops_decode_per_token", costs.total(decode), "FLOP", True, {"context": L},
+            Row("flops_decode_per_token", costs.total(decode), {"context": L},
                 {"by_component": decode, "counting": "useful",
                  "executed": costs.total(costs.decode_flops(cfg, L, "executed"))}),
         ]
         for ckpt in (False, True):
             train = costs.train_flops(cfg, L, checkpointing=ckpt)
-            rows.append(Row("flops_train_per_token", costs.total(train) / L, "FLOP", True,
+            rows.append(Row("flops_train_per_token", costs.total(train) / L,
                             {"context": L, "checkpointing": ckpt}))
         for dt in _as_list(s["kv_dtype"]):
-            rows.append(Row("kv_cache_bytes", costs.kv_cache_bytes(cfg, L, dt), "bytes", True,
+            rows.append(Row("kv_cache_bytes", costs.kv_cache_bytes(cfg, L, dt),
                             {"context": L, "dtype": dt}))
     for dt in _as_list(s["kv_dtype"]):
-        rows.append(Row("kv_cache_bytes_per_token", costs.kv_cache_bytes_per_token(cfg, dt), "bytes", True,
+        rows.append(Row("kv_cache_bytes_per_token", costs.kv_cache_bytes_per_token(cfg, dt),
                         {"dtype": dt}, {"past_every_window": costs.kv_cache_bytes_per_token_long(cfg, dt)}))
     for dt in _as_list(s["weight_dtype"]):
-        rows.append(Row("weights_bytes", costs.weights_bytes(cfg, dt), "bytes", True, {"dtype": dt},
+        rows.append(Row("weights_bytes", costs.weights_bytes(cfg, dt), {"dtype": dt},
                         {"format": costs.WEIGHT_FORMATS[dt].note} if costs.WEIGHT_FORMATS[dt].note else {}))
     L = contexts[0]
     for ckpt in (False, True):
-        rows.append(Row("activation_bytes_train", costs.activation_bytes_train(cfg, L, batch=batch, checkpointing=ckpt),
-                        "bytes", True, {"context": L, "batch": batch, "dtype": "bf16", "checkpointing": ckpt},
+        rows.append(Row("activation_bytes_train", costs.activation_bytes_train(cfg, L, batch=batch, checkpointing=ckpt), {"context": L, "batch": batch, "dtype": "bf16", "checkpointing": ckpt},
                         {"estimate": "values saved for backward, from the components' shapes"}))
-    rows.append(Row("optimizer_bytes", costs.optimizer_bytes(cfg), "bytes", True, {"optimizer": "adamw",
+    rows.append(Row("optimizer_bytes", costs.optimizer_bytes(cfg), {"optimizer": "adamw",
                                                                                    "state_dtype": "fp32"}))
     memory = parse_size(s["memory_budget"])
     for dt in _as_list(s["weight_dtype"]):
         fit = budget.max_context(cfg, memory, dtype=dt, batch=batch)
-        rows.append(Row("max_context_at_budget", fit["max_context"], "tokens", False,
+        rows.append(Row("max_context_at_budget", fit["max_context"],
                         {"memory_budget": str(s["memory_budget"]), "dtype": dt, "kv_dtype": fit["kv_dtype"],
                          "batch": batch},
                         {k: fit[k] for k in ("limited_by", "memory_max_context")}))
@@ -90,7 +89,7 @@ def analytic(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
         device = budget.get_device(preset)
         for L in contexts:
             roof = budget.decode_roofline(cfg, device, context=L, batch=batch, dtype="bf16")
-            rows.append(Row("decode_tokens_per_s_bound", roof["tokens_per_s"], "tokens/s", False,
+            rows.append(Row("decode_tokens_per_s_bound", roof["tokens_per_s"],
                             {"device_preset": preset, "context": L, "batch": batch, "dtype": "bf16"},
                             {k: roof[k] for k in ("bound", "tokens_per_s_bandwidth", "tokens_per_s_compute",
                                                   "bytes_per_step", "flops_per_step")}))
@@ -291,6 +290,6 @@ def flop_check(cfg: ModelConfig, settings: dict[str, Any], *, proxy: ModelConfig
         if result["problems"]:
             extra["warning"] = "; ".join(result["problems"])
             warnings.warn(f"flop_check {cfg.name} ({phase}): {extra['warning']}", stacklevel=2)
-        rows.append(Row("flops_counter_over_analytic", result["ratio"], "ratio", None,
+        rows.append(Row("flops_counter_over_analytic", result["ratio"],
                         {"phase": phase, "context": n}, extra))
     return rows

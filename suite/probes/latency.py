@@ -233,7 +233,7 @@ def time_phase(model, cfg: ModelConfig, knobs: Knobs, phase: str, context: int, 
 
 def not_measured(metric: str, unit: str, settings: dict[str, Any], reason: str, status: str = "error") -> Row:
     """A row that says why a number is missing; `status` is error | oom | timeout."""
-    return Row(metric, None, unit, True, settings, status=status, error=reason)
+    return Row(metric, None, settings, status=status, error=reason)
 
 
 @probe("latency", family="latency", defaults=dict(contexts=[64], phases=list(PHASES), budget_s=1.0,
@@ -262,7 +262,7 @@ def latency(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
                     rows.append(not_measured(metric, "ms", row_settings, str(exc)))
                     continue
                 extra = {**timing.extra(), **notes, **facts, "timing_options": options}
-                rows.append(Row(metric, timing.median, "ms", True, row_settings, extra))
-                rows.append(Row(f"{metric}_cv", timing.cv, "ratio", True, row_settings,
+                rows.append(Row(metric, timing.median, row_settings, extra))
+                rows.append(Row(f"{metric}_cv", timing.cv, row_settings,
                                 {"cv_classic": timing.stats["cv_classic"], "n": timing.stats["n"]}))
     return rows

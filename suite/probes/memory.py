@@ -275,10 +275,10 @@ def memory(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
                 continue
             measured = _measured_value(record, knobs)
             predicted = analytic_peak(cfg, phase, context, knobs)
-            rows.append(Row("peak_memory_bytes", measured, "bytes", True, row_settings, record))
-            rows.append(Row("peak_memory_bytes_analytic", predicted["total"], "bytes", True, row_settings,
+            rows.append(Row("peak_memory_bytes", measured, row_settings, record))
+            rows.append(Row("peak_memory_bytes_analytic", predicted["total"], row_settings,
                             {"parts": predicted}))
-            rows.append(Row("memory_measured_over_analytic", measured / predicted["total"], "ratio", None,
+            rows.append(Row("memory_measured_over_analytic", measured / predicted["total"],
                             row_settings, {"measured": measured, "analytic": predicted["total"]}))
     return rows
 

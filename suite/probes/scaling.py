@@ -64,7 +64,7 @@ def _fit_rows(metric: str, unit: str, xs: list[int], ys: list[float], settings: 
     extra = {"fit_range": [fit.x_min, fit.x_max], "fit_points": fit.n, "r2": fit.r2, "prefactor": fit.prefactor,
              "quantity": what, "points": [[x, y] for x, y in pairs],
              "local_exponents": [list(t) for t in local_exponents(*zip(*pairs))]}
-    return [Row(metric, fit.exponent, "exponent", True, settings, extra)]
+    return [Row(metric, fit.exponent, settings, extra)]
 
 
 def _point_failed(point: dict[str, Any]) -> bool:
@@ -146,9 +146,9 @@ def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) 
                     rows.append(row)
             continue
         if rec is not None:
-            rows.append(Row("peak_memory_bytes", rec["peak_over_baseline"], "bytes", True, s, rec))
+            rows.append(Row("peak_memory_bytes", rec["peak_over_baseline"], s, rec))
         if timing is not None:
-            rows.append(Row(metric, timing.median, "ms", True, s, timing.extra()))
+            rows.append(Row(metric, timing.median, s, timing.extra()))
 
     ok = [L for L in contexts if not _point_failed(points[L])]
     fit_settings = {**base, "context_min": ok[0] if ok else None, "context_max": ok[-1] if ok else None}
@@ -164,7 +164,7 @@ def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) 
     limited_by = ({"oom": "memory_budget", "timeout": "time_budget"}.get(points[failed[0]]["status"], "error")
                   if failed else "max_context")
     if ok:
-        rows.append(Row("max_context_measured", ok[-1], "tokens", False, base,
+        rows.append(Row("max_context_measured", ok[-1], base,
                         {"limited_by": limited_by, "swept": contexts}))
     else:
         first = points[contexts[0]] if contexts else {"status": "error", "error": "no context to sweep"}
@@ -185,7 +185,7 @@ def _crossover_rows(mine: dict, theirs: dict, phase: str, other: str, base: dict
         x = crossover(xs, a, b)
         winner = cheaper_beyond(xs, a, b)
         s = {**base, "phase": phase, "other_variant": other, "quantity": quantity}
-        rows.append(Row("crossover_context", x, "tokens", None, s,
+        rows.append(Row("crossover_context", x, s,
                         {"cheaper_beyond": {"a": "this", "b": other}.get(winner), "contexts": xs,
                          "this": a, "other": b, **({} if x is not None else {"note": "no crossing in range"})}))
     return rows

@@ -34,7 +34,7 @@ from typing import Any, Iterable
 
 from suite.config import ConfigError
 from suite.isolation import kill_all
-from suite.metrics import info
+from suite.metrics import metric_unit_and_direction
 from suite.results import ResultStore, make_row, new_attempt, new_run_id, provenance, read_jsonl, write_parquet
 from suite.run.executors import Cell, Executor, Outcome, SequentialExecutor, make_executor
 from suite.run.plan import make_plan
@@ -74,11 +74,9 @@ def outcome_rows(cell: Cell, outcome: Outcome, *, run_id: str, prov: dict) -> li
     if outcome.status == "ok":
         inherited = _point_settings(cell.settings)
         for r in outcome.rows:
-            meta = info(r["metric"])
+            unit, lower = metric_unit_and_direction(r["metric"], r.get("unit") or "", r.get("lower_is_better"))
             status = r.get("status") or "ok"
-            lower = r.get("lower_is_better")
-            items.append(dict(metric=r["metric"], value=r.get("value"), unit=r.get("unit") or meta.unit,
-                              lower_is_better=meta.lower_is_better if lower is None else lower,
+            items.append(dict(metric=r["metric"], value=r.get("value"), unit=unit, lower_is_better=lower,
                               status=status, error=str(r.get("error") or "") if status != "ok" else "",
                               settings={**inherited, **(r.get("settings") or {})}, extra=dict(r.get("extra") or {})))
         if not items:   # keeps the cell cached although the probe had nothing to say about it
