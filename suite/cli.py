@@ -396,8 +396,10 @@ def _add_compare(sub) -> None:
 
 
 def _cmd_compare(args) -> int:
-    from suite.analysis.compare import compare_command
-    return compare_command(args)
+    from suite.report.compare_view import compare_command
+    return compare_command(args.baseline, args.candidate, threshold=args.threshold, metrics=args.metrics,
+                           fail_on=args.fail_on, benchmark=args.benchmark, as_json=args.json, show_all=args.all,
+                           markdown_path=args.markdown, export_benchmark=args.export_benchmark)
 
 
 COMMANDS = [_add_list, _add_show, _add_run, _add_table, _add_report, _add_budget, _add_calibrate, _add_import,

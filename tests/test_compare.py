@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from suite.cli import main
-from suite.analysis.compare import (Entry, bootstrap_ratio, compare, compare_entries, judge, markdown,
-                           to_pytest_benchmark)
+from suite.analysis.benchjson import to_pytest_benchmark
+from suite.analysis.compare import bootstrap_ratio, compare, compare_entries, judge
+from suite.analysis.entries import Entry
+from suite.report.compare_view import markdown
 from suite.results import ResultStore, load_results, make_row
 
 

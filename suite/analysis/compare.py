@@ -34,12 +34,14 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
+from suite.analysis.benchjson import entries_from_benchmark, is_benchmark_json
+from suite.analysis.entries import Entry, _samples, entries_from_frame
 from suite.config import ConfigError
 from suite.metrics import info
 
@@ -56,145 +58,9 @@ EXACT_PROBES = frozenset({"analytic", "flop_check"})
 # Metrics that describe the noise of another row (already used by its bootstrap): not compared
 # unless asked for with --metrics.
 NOISE_SUFFIX = "_cv"
-BENCHMARK_PROBE = "pytest-benchmark"
-BENCHMARK_METRIC = "median_time"
-
-
-# ---------------------------------------------------------------------- entries
-@dataclass
-class Entry:
-    """One number of one side, reduced to what comparing needs."""
-    variant: str
-    metric: str
-    settings: dict[str, Any]
-    value: float | None
-    status: str = "ok"
-    error: str = ""
-    lower_is_better: bool | None = None
-    unit: str = ""
-    scale: str = ""
-    probe: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-    attempts: int = 1               # timed attempts this entry is the fastest of
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok" and self.value is not None
-
-    def key(self) -> tuple:
-        return (self.variant, self.scale, self.probe, self.metric, tuple(sorted(self.settings.items())))
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _setting(value: Any) -> Any:
-    """A settings value that compares equal across runs: 64 == 64.0 (a column with gaps is float)."""
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, bool) or isinstance(value, str):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, (int, float)):
-        return value
-    return str(value)
-
-
-def _bool_or_none(value: Any) -> bool | None:
-    if _missing(value):
-        return None
-    if isinstance(value, str):
-        return value.strip().lower() == "true"
-    return bool(value)
-
-
-def _json(text: Any) -> dict[str, Any]:
-    if isinstance(text, dict):
-        return text
-    if _missing(text) or not text:
-        return {}
-    try:
-        data = json.loads(text)
-    except (TypeError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _kept_attempts(records: list[dict]) -> list[dict]:
-    """Per cell: its latest attempt, plus earlier attempts whose rows are all ok. Those only add
-    alternative timings (see `_pick`); a failure that a later attempt fixed is dropped, as the
-    store does."""
-    attempts: dict[Any, dict[Any, list[dict]]] = {}
-    for r in records:
-        attempts.setdefault(r.get("cell_id"), {}).setdefault(r.get("attempt"), []).append(r)
-    keep: set[tuple] = set()
-    for cell, by_attempt in attempts.items():
-        *earlier, latest = by_attempt
-        keep.add((cell, latest))
-        keep.update((cell, a) for a in earlier if all(r.get("status") == "ok" for r in by_attempt[a]))
-    return [r for r in records if (r.get("cell_id"), r.get("attempt")) in keep]
-
-
-def _pick(entries: list[Entry]) -> Entry:
-    """One entry per key out of several attempts (file order): the latest, except that timed rows
-    take the fastest ok attempt. Contention on a shared machine only ever adds time, so re-running
-    a flagged cell into the same folder (`archbench run --force`) confirms a real regression (every
-    attempt is slow) and clears noise (one attempt is not)."""
-    latest = entries[-1]
-    timed = [e for e in entries if e.ok and _samples(e)]
-    if not latest.ok or len(timed) < 2 or latest.lower_is_better is False:
-        return latest
-    best = min(timed, key=lambda e: e.value)
-    best.attempts = len(timed)
-    return best
-
-
-def entries_from_frame(df) -> list[Entry]:
-    """Tidy result rows (all attempts, `load_results(..., latest=False)`) -> one entry per key.
-    A key seen more than once (a cell re-run with --force, or recomputed after a code change, which
-    gives it a new cell_id) is resolved by `_pick`."""
-    setting_cols = [c for c in df.columns if c.startswith("settings.")]
-    seen: dict[tuple, list[Entry]] = {}
-    for row in _kept_attempts(df.to_dict("records")):
-        settings = {c.removeprefix("settings."): _setting(row[c]) for c in setting_cols if not _missing(row[c])}
-        value = None if _missing(row.get("value")) else float(row["value"])
-        entry = Entry(variant=str(row.get("variant")), metric=str(row.get("metric") or ""), settings=settings,
-                      value=value, status=str(row.get("status") or "ok"), error=str(row.get("error") or ""),
-                      lower_is_better=_bool_or_none(row.get("lower_is_better")), unit=str(row.get("unit") or ""),
-                      scale=str(row.get("scale") or ""), probe=str(row.get("probe") or ""),
-                      extra=_json(row.get("extra")))
-        seen.setdefault(entry.key(), []).append(entry)
-    return [_pick(entries) for entries in seen.values()]
-
-
-def entries_from_benchmark(data: dict[str, Any]) -> list[Entry]:
-    """pytest-benchmark JSON -> one entry per benchmark (by fullname): its median time in seconds,
-    with the raw timings when it was saved with --benchmark-save-data, else its stats."""
-    out = []
-    for bench in data.get("benchmarks", []):
-        stats = bench.get("stats") or {}
-        extra: dict[str, Any] = {"stats": {k: v for k, v in stats.items() if k != "data"}}
-        if isinstance(stats.get("data"), list):
-            extra["samples"] = stats["data"]
-        median = stats.get("median")
-        out.append(Entry(variant=str(bench.get("fullname") or bench.get("name")), metric=BENCHMARK_METRIC,
-                         settings={}, value=None if median is None else float(median), lower_is_better=True,
-                         unit="s", probe=BENCHMARK_PROBE, extra=extra))
-    return out
 
 
 # ------------------------------------------------------------------------ sides
-def is_benchmark_json(path: Path) -> bool:
-    if not (path.is_file() and path.suffix == ".json"):
-        return False
-    try:
-        return isinstance(json.loads(path.read_text()).get("benchmarks"), list)
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 def load_side(path: str | Path, side: str, *, benchmark: bool | None = None) -> tuple[str, list[Entry]]:
     """('results' | 'benchmark', entries) of one side; ConfigError naming the path when unusable."""
     path = Path(path)
@@ -296,14 +162,6 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
-
-
-def _samples(entry: Entry) -> list[float] | None:
-    xs = entry.extra.get("samples")
-    if not isinstance(xs, list):
-        return None
-    xs = [float(x) for x in xs if isinstance(x, (int, float)) and not math.isnan(x)]
-    return xs if len(xs) >= 3 else None   # fewer: no spread to resample
 
 
 def _interval(entry: Entry) -> tuple[float, float] | None:
@@ -501,153 +359,3 @@ def compare(baseline: str | Path, candidate: str | Path, *, threshold: float = D
     rows = compare_entries(base, cand, threshold=threshold, metrics=metrics, resamples=resamples,
                            confidence=confidence, seed=seed)
     return CompareReport(str(baseline), str(candidate), kind_b, threshold, fail_on, rows)
-
-
-# ------------------------------------------------------------------ rendering
-_STYLE = {"failed": "bold red", "regression": "red", "improvement": "green", "changed": "magenta",
-          "missing": "yellow", "new": "cyan", "same": "dim"}
-_MARK = {"failed": "❌ failed", "regression": "🔴 regression", "improvement": "🟢 improvement",
-         "changed": "🟣 changed", "missing": "🟡 missing", "new": "🆕 new", "same": "same"}
-
-
-def _num(value: float | None) -> str:
-    from suite.report.terminal import fmt
-    return "" if value is None else fmt(value)
-
-
-def _varying_settings(rows: list[Comparison]) -> dict[str, set[str]]:
-    """Per metric, the settings that differ between its rows: the ones worth showing."""
-    by_metric: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        by_metric.setdefault(r.metric, []).append(r.settings)
-    out: dict[str, set[str]] = {}
-    for metric, settings in by_metric.items():
-        keys = {k for s in settings for k in s}
-        out[metric] = {k for k in keys if len({repr(s.get(k)) for s in settings}) > 1}
-    return out
-
-
-def _cells(report: CompareReport, rows: list[Comparison]) -> tuple[list[str], list[list[str]]]:
-    shown = _varying_settings(report.comparisons)
-    headers = ["verdict", "variant", "metric", "settings", "baseline", "candidate", "ratio", "CI", "note"]
-    body = []
-    for r in rows:
-        name = info(r.metric).display_name if r.metric else f"({r.probe} cell)"
-        unit = r.unit or info(r.metric).unit
-        where = ", ".join(f"{k}={r.settings[k]}" for k in sorted(r.settings) if k in shown.get(r.metric, ()))
-        variant = r.variant + (f"@{r.scale}" if r.scale and report.kind == "results" else "")
-        ci = "" if r.ci_low is None or r.ci_high is None else f"{r.ci_low:.3f}–{r.ci_high:.3f}"
-        body.append([r.verdict, variant, name + (f" ({unit})" if unit else ""), where, _num(r.baseline),
-                     _num(r.candidate), "" if r.ratio is None else f"×{r.ratio:.3f}", ci,
-                     " ".join(x for x in (r.method, r.note) if x)])
-    return headers, body
-
-
-def render(report: CompareReport, *, show_all: bool = False, console=None) -> None:
-    """A rich table of the verdicts (all of them with show_all, else everything but `same`)."""
-    from suite.term import console as term_console
-    from rich.markup import escape
-    from rich.table import Table
-    console = console or term_console()
-    rows = report.comparisons if show_all else [c for c in report.comparisons if c.verdict != "same"]
-    if rows:
-        headers, body = _cells(report, rows)
-        table = Table(title=f"archbench compare: {report.baseline} → {report.candidate}")
-        for i, h in enumerate(headers):
-            table.add_column(h, justify="right" if h in ("baseline", "candidate", "ratio", "CI") else "left",
-                             overflow="fold")
-        for r, cells in zip(rows, body):   # escaped: "[context=64]" would read as rich markup
-            table.add_row(*(escape(c) for c in cells), style=_STYLE[r.verdict])
-        console.print(table)
-    hidden = 0 if show_all else report.counts()["same"]
-    if hidden:
-        console.print(f"{hidden} comparison(s) the same within noise (--all shows them).", highlight=False)
-    console.print(report.summary(), style="bold red" if report.exit_code() else "bold green", highlight=False)
-
-
-def markdown(report: CompareReport) -> str:
-    """A PR comment: summary, the changes, and every comparison folded away."""
-    def table(rows: list[Comparison]) -> list[str]:
-        headers, body = _cells(report, rows)
-        lines = ["| " + " | ".join(headers) + " |",
-                 "|" + "|".join("---:" if h in ("baseline", "candidate", "ratio", "CI") else "---" for h in headers) + "|"]
-        for r, cells in zip(rows, body):
-            cells = [_MARK[r.verdict]] + cells[1:]
-            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-        return lines
-
-    status = "❌ **FAIL**" if report.exit_code() else "✅ **PASS**"
-    parts = [f"### archbench compare: {status}", "",
-             f"`{report.baseline}` → `{report.candidate}`: {report.summary()}", ""]
-    changes = [c for c in report.comparisons if c.verdict != "same"]
-    if changes:
-        parts += table(changes) + [""]
-    else:
-        parts += ["No change beyond noise.", ""]
-    if report.comparisons:
-        parts += [f"<details><summary>All {len(report.comparisons)} comparisons</summary>", ""]
-        parts += table(report.comparisons) + ["", "</details>", ""]
-    parts.append("Ratio = candidate / baseline; CI: 95% bootstrap of the ratio of medians (timed rows) or "
-                 "the ratio bounds of the seed intervals (quality rows).")
-    return "\n".join(parts) + "\n"
-
-
-# --------------------------------------------------------- pytest-benchmark out
-def _bench_stats(xs: list[float]) -> dict[str, Any]:
-    s = sorted(xs)
-    n = len(s)
-    q1, median, q3 = (float(q) for q in np.quantile(s, [0.25, 0.5, 0.75]))   # linear, as suite.probes.timing
-    iqr = q3 - q1
-    mean = statistics.fmean(s)
-    std = statistics.stdev(s) if n > 1 else 0.0
-    lo15, hi15 = q1 - 1.5 * iqr, q3 + 1.5 * iqr
-    inside = [x for x in s if lo15 <= x <= hi15] or s
-    return dict(min=s[0], max=s[-1], mean=mean, stddev=std, rounds=n, median=median, iqr=iqr, q1=q1, q3=q3,
-                iqr_outliers=n - len(inside), stddev_outliers=sum(abs(x - mean) > std for x in s),
-                outliers=f"{sum(abs(x - mean) > std for x in s)};{n - len(inside)}", ld15iqr=inside[0],
-                hd15iqr=inside[-1], ops=1.0 / mean if mean else 0.0, total=sum(s), iterations=1, data=s)
-
-
-def to_pytest_benchmark(df) -> dict[str, Any]:
-    """A run's rows with raw timing samples as pytest-benchmark JSON (seconds), one benchmark per
-    (variant, scale, probe, metric, settings): name `variant@scale::metric[k=v,...]`, group = metric."""
-    from suite import __version__
-    benches = []
-    for e in sorted(entries_from_frame(df), key=lambda e: (e.variant, e.scale, e.metric, str(e.key()))):
-        xs = _samples(e) if e.ok else None
-        if not xs:
-            continue
-        to_s = 1e-3 if e.unit == "ms" else 1.0
-        params = ",".join(f"{k}={v}" for k, v in sorted(e.settings.items()))
-        name = f"{e.variant}@{e.scale}::{e.metric}[{params}]"
-        benches.append(dict(group=e.metric, name=name, fullname=name, params=dict(e.settings), param=params,
-                            extra_info=dict(variant=e.variant, scale=e.scale, probe=e.probe, unit=e.unit),
-                            options={}, stats=_bench_stats([x * to_s for x in xs])))
-    first = df.iloc[0] if len(df) else {}
-    get = (lambda k: None if _missing(first.get(k)) else first.get(k)) if len(df) else (lambda k: None)
-    return dict(machine_info=dict(node="", processor=get("cpu_model"), machine=get("device"),
-                                  python_version=get("python_version"), torch_version=get("torch_version")),
-                commit_info=dict(id=get("git_sha")), benchmarks=benches, datetime=get("date"),
-                version=f"archbench {__version__}")
-
-
-# ------------------------------------------------------------------ the command
-def compare_command(args) -> int:
-    report = compare(args.baseline, args.candidate, threshold=args.threshold, metrics=args.metrics or None,
-                     fail_on=args.fail_on, benchmark=True if args.benchmark else None)
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2, default=str))
-    else:
-        render(report, show_all=args.all)
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(markdown(report))
-    if args.export_benchmark:
-        if report.kind != "results":
-            raise ConfigError("--export-benchmark writes a results folder as pytest-benchmark JSON; "
-                              "the candidate is already pytest-benchmark JSON.")
-        from suite.results import load_results
-        out = Path(args.export_benchmark)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(to_pytest_benchmark(load_results(args.candidate)), indent=2, default=str))
-    return report.exit_code()
