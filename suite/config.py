@@ -10,7 +10,7 @@ import dataclasses
 import math
 import types
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 NORMS = ("layernorm", "rmsnorm")
@@ -177,8 +177,12 @@ class ModelConfig:
             scale *= m * m
         return scale
 
+    def __post_init__(self) -> None:
+        # an invalid config cannot exist: every construction, `replace` included, is validated
+        validate(self)
+
     def replace(self, **changes: Any) -> "ModelConfig":
-        return validate(dataclasses.replace(self, **changes))
+        return dataclasses.replace(self, **changes)
 
     def to_dict(self, *, skip_defaults: bool = False) -> dict[str, Any]:
         out = {}
@@ -203,7 +207,12 @@ class ModelConfig:
                 raise ConfigError(f"unknown field.{hint} Known fields: {', '.join(sorted(known))}.",
                                   variant=variant, file=file, field=key)
             kwargs[key] = _coerce(value, _field_types()[key], variant=variant, file=file, field=key)
-        return validate(cls(**kwargs), file=file)
+        try:
+            return cls(**kwargs)
+        except ConfigError as exc:
+            if file is None or exc.file:
+                raise
+            raise ConfigError(exc.reason, variant=exc.variant, file=file, field=exc.field) from None
 
 
 def _default(f: dataclasses.Field) -> Any:

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from suite.config import ConfigError, ModelConfig, field_names, validate
+from suite.config import ConfigError, ModelConfig, field_names
 
 META_KEYS = ("base",)
 
@@ -269,7 +269,7 @@ def proxy(cfg: ModelConfig, scale: str = "tiny") -> ModelConfig:
             q_lora_rank=None if cfg.q_lora_rank is None else _round(cfg.q_lora_rank * ratio),
             kv_lora_rank=_round(cfg.kv_lora_rank * ratio), qk_rope_head_dim=8,
             qk_nope_head_dim=s["head_dim"], v_head_dim=s["head_dim"], head_dim=None)
-    return validate(dataclasses.replace(cfg, **changes))
+    return dataclasses.replace(cfg, **changes)   # validated on construction
 
 
 def resolve_config(spec: str, registry_dirs: Iterable[str | Path] = (), scale: str | None = None) -> ModelConfig:

@@ -109,3 +109,16 @@ def test_replace_validates():
     cfg = ModelConfig(vocab_size=256, d_model=64, n_layers=2, n_heads=4)
     with pytest.raises(ConfigError, match="n_kv_heads"):
         cfg.replace(attention="gqa", n_kv_heads=3)
+
+
+def test_an_invalid_config_cannot_be_constructed():
+    import dataclasses
+
+    from suite.config import ConfigError, ModelConfig
+    with pytest.raises(ConfigError, match="field 'head_dim': d_model \\(768\\) is not divisible by n_heads \\(7\\)"):
+        ModelConfig(n_heads=7)
+    good = ModelConfig()
+    with pytest.raises(ConfigError, match="field 'n_kv_heads'"):
+        dataclasses.replace(good, n_kv_heads=5)
+    with pytest.raises(ConfigError, match="field 'attention'"):
+        good.replace(attention="nope")

@@ -276,8 +276,9 @@ def test_flop_check_probe_warns_on_unattributed_flops(monkeypatch):
     rows = analytic_probe.flop_check(cfg, {"check_context": 8, "check_past": 4})
     assert [r.settings["phase"] for r in rows] == ["prefill", "decode", "train"]
     assert all(r.value == pytest.approx(1.0) and "warning" not in r.extra for r in rows)
-    # a component the attribution table does not know: its products are counted but unattributed
-    monkeypatch.delitem(analytic_probe.ATTRIBUTION, "DenseMLP")
+    # a module that declares no analytic component: its products are counted but unattributed
+    from suite.model.mlp import DenseMLP
+    monkeypatch.setattr(DenseMLP, "flop_component", None)
     with pytest.warns(UserWarning, match="belong to no analytic component"):
         rows = analytic_probe.flop_check(cfg, {"check_context": 8, "check_past": 4})
     assert "belong to no analytic component" in rows[0].extra["warning"]

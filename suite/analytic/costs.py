@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from suite.analytic.params import count_params, expert_matrix_params, mlp_matrix_params
 from suite.config import ConfigError, ModelConfig
 
 COUNTINGS = ("useful", "executed")
@@ -71,10 +72,6 @@ def _windows(cfg: ModelConfig) -> list[int | None]:
     return [cfg.sliding_window if kind == "sliding" else None for kind in cfg.layer_kinds]
 
 
-def _mlp_mats(cfg: ModelConfig) -> int:
-    return 2 if cfg.mlp == "gelu" else 3  # up, down (+ gate for gated MLPs)
-
-
 def attention_proj_params(cfg: ModelConfig) -> int:
     """Weights of one layer's attention projections that every token passes through (MLA: all but kv_b)."""
     d, h = cfg.d_model, cfg.n_heads
@@ -92,15 +89,10 @@ def mla_kv_b_params(cfg: ModelConfig) -> int:
     return cfg.kv_lora_rank * cfg.n_heads * (cfg.qk_nope_head_dim + cfg.v_head_dim)
 
 
-def expert_params(cfg: ModelConfig) -> int:
-    """One expert's weight matrices."""
-    return _mlp_mats(cfg) * cfg.d_model * cfg.expert_size
-
-
 def routed_expert_matrix_params(cfg: ModelConfig) -> int:
     """All routed-expert weight matrices of the model (the part MXFP4 quantises)."""
     n_moe = sum(cfg.is_moe_layer(i) for i in range(cfg.n_layers))
-    return n_moe * cfg.n_experts * expert_params(cfg)
+    return n_moe * cfg.n_experts * expert_matrix_params(cfg)
 
 
 # -------------------------------------------------------------------- FLOPs
@@ -143,9 +135,9 @@ def _attention_layer(cfg: ModelConfig, past: int, new: int, window: int | None, 
 def _mlp_layer(cfg: ModelConfig, index: int, new: int) -> dict[str, int]:
     d = cfg.d_model
     if not cfg.is_moe_layer(index):
-        return {"mlp": 2 * new * _mlp_mats(cfg) * d * cfg.hidden}
+        return {"mlp": 2 * new * mlp_matrix_params(cfg, cfg.hidden)}
     active = cfg.experts_top_k + cfg.n_shared_experts
-    return {"experts": 2 * new * active * expert_params(cfg), "router": 2 * new * d * cfg.n_experts}
+    return {"experts": 2 * new * active * expert_matrix_params(cfg), "router": 2 * new * d * cfg.n_experts}
 
 
 def forward_flops(cfg: ModelConfig, *, new: int, past: int = 0, counting: str = "useful") -> dict[str, int]:
@@ -239,7 +231,6 @@ def kv_cache_bounded(cfg: ModelConfig) -> bool:
 # ------------------------------------------------------------------ weights
 def params(cfg: ModelConfig) -> dict:
     """Parameter counts from the one place that counts them (`suite.analytic.params`)."""
-    from suite.analytic.params import count_params  # deferred: keep this module importable on its own
     return count_params(cfg)
 
 

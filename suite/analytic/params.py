@@ -44,17 +44,32 @@ def attention_params(cfg: ModelConfig) -> int:
     return n
 
 
+def mlp_matrices(cfg: ModelConfig) -> int:
+    """Weight matrices of one MLP: up, down (+ gate for the gated kinds)."""
+    return 2 if cfg.mlp == "gelu" else 3
+
+
+def mlp_matrix_params(cfg: ModelConfig, hidden: int) -> int:
+    """Weights of one MLP's matrices, biases left out (what FLOPs and 4-bit formats count)."""
+    return mlp_matrices(cfg) * cfg.d_model * hidden
+
+
 def dense_mlp_params(cfg: ModelConfig, hidden: int) -> int:
-    matrices = 3 if cfg.mlp != "gelu" else 2
-    n = matrices * cfg.d_model * hidden
+    """One MLP's parameters: its matrices plus biases."""
+    n = mlp_matrix_params(cfg, hidden)
     if cfg.mlp_bias:
-        n += (matrices - 1) * hidden + cfg.d_model
+        n += (mlp_matrices(cfg) - 1) * hidden + cfg.d_model
     return n
 
 
 def expert_params(cfg: ModelConfig) -> int:
-    """One routed expert (same shape as a dense MLP of expert_size)."""
+    """One routed expert, biases included (same shape as a dense MLP of expert_size)."""
     return dense_mlp_params(cfg, cfg.expert_size)
+
+
+def expert_matrix_params(cfg: ModelConfig) -> int:
+    """One routed expert's weight matrices only (FLOPs; the part MXFP4 quantises)."""
+    return mlp_matrix_params(cfg, cfg.expert_size)
 
 
 def moe_params(cfg: ModelConfig) -> dict[str, int]:

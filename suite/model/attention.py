@@ -128,6 +128,8 @@ def attend(module: nn.Module, q, k, v, q_start: int, k_start: int):
 # ---------------------------------------------------------------- modules
 class Attention(nn.Module):
     """Multi-head attention with n_kv_heads key/value heads: MHA (= n_heads), GQA, MQA (= 1)."""
+    # the analytic cost component of the products this module runs itself, and of its children's
+    flop_component: tuple[str, str | None] = ("attention_scores", "attention_proj")
 
     def __init__(self, cfg, layer_index: int):
         super().__init__()
@@ -169,6 +171,8 @@ class LatentAttention(nn.Module):
     """Multi-head latent attention (DeepSeek-V2/V3): keys and values come from a low-rank latent that
     is all the cache stores (kv_lora_rank + qk_rope_head_dim per token), plus a decoupled RoPE key
     shared by all heads."""
+    # the analytic cost component of the products this module runs itself, and of its children's
+    flop_component: tuple[str, str | None] = ("attention_scores", "attention_proj")
 
     def __init__(self, cfg, layer_index: int):
         super().__init__()

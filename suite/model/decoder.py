@@ -41,6 +41,8 @@ class Block(nn.Module):
 
 
 class Decoder(nn.Module):
+    # the analytic cost component of the products this module runs itself, and of its children's
+    flop_component: tuple[str, str | None] = ("lm_head", None)
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg

@@ -27,6 +27,8 @@ def gated(cfg, gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
 
 
 class DenseMLP(nn.Module):
+    # the analytic cost component of the products this module runs itself, and of its children's
+    flop_component: tuple[str, str | None] = ("mlp", "mlp")
     def __init__(self, cfg, hidden: int):
         super().__init__()
         self.cfg = cfg
@@ -73,6 +75,8 @@ ROUTERS = {"softmax_topk": _softmax_topk, "topk_softmax": _topk_softmax, "sigmoi
 
 class MoE(nn.Module):
     """Routed experts (stacked weights, (E, in, out)) plus optional always-on shared experts."""
+    # the analytic cost component of the products this module runs itself, and of its children's
+    flop_component: tuple[str, str | None] = ("experts", "experts")
 
     def __init__(self, cfg):
         super().__init__()

@@ -126,13 +126,6 @@ def _cpu_flash_formulas() -> dict:
 # module class -> (component of the products it runs itself, component its children default to).
 # A module inside an already-classified one inherits (a DenseMLP that is MoE's shared expert is
 # "experts"); a child attribute named here overrides.
-ATTRIBUTION: dict[str, tuple[str, str | None]] = {
-    "Decoder": ("lm_head", None),
-    "Attention": ("attention_scores", "attention_proj"),
-    "LatentAttention": ("attention_scores", "attention_proj"),
-    "DenseMLP": ("mlp", "mlp"),
-    "MoE": ("experts", "experts"),
-}
 CHILD_ATTRIBUTION = {"router": "router"}
 UNATTRIBUTED = "unattributed"
 
@@ -143,8 +136,9 @@ def _components_of(model) -> dict[str, str]:
 
     def walk(module, path: str, context: str | None):
         own, children = context, context
-        if context is None and type(module).__name__ in ATTRIBUTION:
-            own, children = ATTRIBUTION[type(module).__name__]
+        component = getattr(type(module), "flop_component", None)   # declared by the model's classes
+        if context is None and component is not None:
+            own, children = component
         out[path] = own or UNATTRIBUTED
         for name, child in module.named_children():
             walk(child, f"{path}.{name}" if path else name, CHILD_ATTRIBUTION.get(name, children))
