@@ -13,17 +13,20 @@ import typing
 from dataclasses import dataclass, fields
 from typing import Any
 
-NORMS = ("layernorm", "rmsnorm")
-NORM_PLACEMENTS = ("pre", "post", "sandwich")
-QK_NORMS = ("none", "head", "full")
-POSITIONS = ("learned", "rope", "none")
-ROPE_SCALINGS = ("none", "linear", "llama3", "yarn")
-ATTENTIONS = ("mha", "mqa", "gqa", "mla")
-ATTENTION_BACKENDS = ("sdpa", "eager")
-LAYER_TYPES = ("full", "sliding")
-MLPS = ("gelu", "swiglu", "geglu")
-GELU_APPROXIMATIONS = ("none", "tanh")
-ROUTERS = ("softmax_topk", "topk_softmax", "sigmoid")
+from suite import components
+
+# Allowed component keys come from the one set of registries (suite/components.py).
+NORMS = components.NORM.keys()
+NORM_PLACEMENTS = components.NORM_PLACEMENT.keys()
+QK_NORMS = components.QK_NORM.keys()
+POSITIONS = components.POSITION.keys()
+ROPE_SCALINGS = components.ROPE_SCALING.keys()
+ATTENTIONS = components.ATTENTION.keys()
+ATTENTION_BACKENDS = components.ATTENTION_BACKEND.keys()
+LAYER_TYPES = components.LAYER_TYPE.keys()
+MLPS = components.MLP.keys()
+GELU_APPROXIMATIONS = components.GELU_APPROXIMATION.keys()
+ROUTERS = components.ROUTER.keys()
 
 
 class ConfigError(ValueError):
@@ -278,22 +281,14 @@ def _coerce(value: Any, tp: Any, *, variant, file, field) -> Any:
                       variant=variant, file=file, field=field)
 
 
-def _choice(cfg: ModelConfig, name: str, options: tuple[str, ...], file):
-    value = getattr(cfg, name)
-    if value not in options:
-        raise ConfigError(f"'{value}' is not one of: {', '.join(options)}.", variant=cfg.name, file=file, field=name)
-
-
 def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
     """Reject configs that cannot describe a real model; return the config unchanged otherwise."""
     def fail(field_name: str, message: str):
         raise ConfigError(message, variant=cfg.name, file=file, field=field_name)
 
-    for name, options in (("norm", NORMS), ("norm_placement", NORM_PLACEMENTS), ("qk_norm", QK_NORMS),
-                          ("position", POSITIONS), ("rope_scaling", ROPE_SCALINGS),
-                          ("attention", ATTENTIONS), ("attention_backend", ATTENTION_BACKENDS),
-                          ("mlp", MLPS), ("gelu_approximation", GELU_APPROXIMATIONS), ("router", ROUTERS)):
-        _choice(cfg, name, options, file)
+    for registry in components.ALL:
+        if registry.config_field != "layer_types" and getattr(cfg, registry.config_field) not in registry:
+            fail(registry.config_field, registry.unknown(getattr(cfg, registry.config_field)))
     for name in ("vocab_size", "d_model", "n_layers", "n_heads", "context_length"):
         if getattr(cfg, name) < 1:
             fail(name, f"must be a positive integer, got {getattr(cfg, name)}.")
@@ -341,8 +336,8 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
         if len(cfg.layer_types) != cfg.n_layers:
             fail("layer_types", f"has {len(cfg.layer_types)} entries but n_layers is {cfg.n_layers}.")
         for kind in cfg.layer_types:
-            if kind not in LAYER_TYPES:
-                fail("layer_types", f"'{kind}' is not one of: {', '.join(LAYER_TYPES)}.")
+            if kind not in components.LAYER_TYPE:
+                fail("layer_types", components.LAYER_TYPE.unknown(kind))
     if "sliding" in cfg.layer_kinds and not cfg.sliding_window:
         fail("sliding_window", "layer_types has sliding layers but no sliding_window is set.")
 
