@@ -3,6 +3,7 @@ router, RoPE scaling, layer type), with a one-line description. One place says w
 `suite.config` validates against it, `suite.model` maps the same keys to classes, `suite.analytic`
 costs them, and `tests/test_components.py` fails naming the key and the place a new one is missing.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -48,60 +49,115 @@ def _registry(kind: str, config_field: str, entries: dict[str, str]) -> Registry
     return registry
 
 
-NORM = _registry("norm", "norm", {
-    "layernorm": "LayerNorm (GPT-2, OLMo-1)",
-    "rmsnorm": "RMSNorm (Llama and after)",
-})
-NORM_PLACEMENT = _registry("norm placement", "norm_placement", {
-    "pre": "normalise the sublayer's input (GPT-2, Llama)",
-    "post": "normalise the sublayer's output before the residual add (OLMo-2)",
-    "sandwich": "both (Gemma-2/3)",
-})
-QK_NORM = _registry("qk norm", "qk_norm", {
-    "none": "no query/key normalisation",
-    "head": "RMSNorm per head over head_dim (Qwen3, Gemma-3)",
-    "full": "RMSNorm over all heads (OLMo-2)",
-})
-POSITION = _registry("position", "position", {
-    "learned": "a learned position table (GPT-2)",
-    "rope": "rotary position embedding",
-    "none": "no position signal (NoPE)",
-})
-ROPE_SCALING = _registry("rope scaling", "rope_scaling", {
-    "none": "plain RoPE",
-    "linear": "position interpolation",
-    "llama3": "Llama 3.1's frequency-banded scaling",
-    "yarn": "YaRN (gpt-oss, DeepSeek-V3)",
-})
-ATTENTION = _registry("attention", "attention", {
-    "mha": "multi-head attention (n_kv_heads = n_heads)",
-    "mqa": "multi-query attention (one KV head)",
-    "gqa": "grouped-query attention",
-    "mla": "multi-head latent attention (DeepSeek-V2/V3)",
-})
-ATTENTION_BACKEND = _registry("attention backend", "attention_backend", {
-    "sdpa": "torch scaled_dot_product_attention",
-    "eager": "the naive reference: explicit scores, mask and softmax",
-})
-LAYER_TYPE = _registry("layer type", "layer_types", {
-    "full": "attention over the whole causal context",
-    "sliding": "attention over the last sliding_window tokens",
-})
-MLP = _registry("mlp", "mlp", {
-    "gelu": "up, GELU, down (GPT-2)",
-    "swiglu": "SiLU-gated (Llama, Qwen, gpt-oss with swiglu_limit)",
-    "geglu": "GELU-gated (Gemma)",
-})
-GELU_APPROXIMATION = _registry("gelu approximation", "gelu_approximation", {
-    "none": "exact erf GELU",
-    "tanh": "tanh approximation (GPT-2, Gemma)",
-})
-ROUTER = _registry("router", "router", {
-    "softmax_topk": "softmax over all experts, then the top-k",
-    "topk_softmax": "the top-k logits, then a softmax over those k",
-    "sigmoid": "sigmoid scores, bias-corrected, group-limited top-k (DeepSeek-V3)",
-})
+NORM = _registry(
+    "norm",
+    "norm",
+    {
+        "layernorm": "LayerNorm (GPT-2, OLMo-1)",
+        "rmsnorm": "RMSNorm (Llama and after)",
+    },
+)
+NORM_PLACEMENT = _registry(
+    "norm placement",
+    "norm_placement",
+    {
+        "pre": "normalise the sublayer's input (GPT-2, Llama)",
+        "post": "normalise the sublayer's output before the residual add (OLMo-2)",
+        "sandwich": "both (Gemma-2/3)",
+    },
+)
+QK_NORM = _registry(
+    "qk norm",
+    "qk_norm",
+    {
+        "none": "no query/key normalisation",
+        "head": "RMSNorm per head over head_dim (Qwen3, Gemma-3)",
+        "full": "RMSNorm over all heads (OLMo-2)",
+    },
+)
+POSITION = _registry(
+    "position",
+    "position",
+    {
+        "learned": "a learned position table (GPT-2)",
+        "rope": "rotary position embedding",
+        "none": "no position signal (NoPE)",
+    },
+)
+ROPE_SCALING = _registry(
+    "rope scaling",
+    "rope_scaling",
+    {
+        "none": "plain RoPE",
+        "linear": "position interpolation",
+        "llama3": "Llama 3.1's frequency-banded scaling",
+        "yarn": "YaRN (gpt-oss, DeepSeek-V3)",
+    },
+)
+ATTENTION = _registry(
+    "attention",
+    "attention",
+    {
+        "mha": "multi-head attention (n_kv_heads = n_heads)",
+        "mqa": "multi-query attention (one KV head)",
+        "gqa": "grouped-query attention",
+        "mla": "multi-head latent attention (DeepSeek-V2/V3)",
+    },
+)
+ATTENTION_BACKEND = _registry(
+    "attention backend",
+    "attention_backend",
+    {
+        "sdpa": "torch scaled_dot_product_attention",
+        "eager": "the naive reference: explicit scores, mask and softmax",
+    },
+)
+LAYER_TYPE = _registry(
+    "layer type",
+    "layer_types",
+    {
+        "full": "attention over the whole causal context",
+        "sliding": "attention over the last sliding_window tokens",
+    },
+)
+MLP = _registry(
+    "mlp",
+    "mlp",
+    {
+        "gelu": "up, GELU, down (GPT-2)",
+        "swiglu": "SiLU-gated (Llama, Qwen, gpt-oss with swiglu_limit)",
+        "geglu": "GELU-gated (Gemma)",
+    },
+)
+GELU_APPROXIMATION = _registry(
+    "gelu approximation",
+    "gelu_approximation",
+    {
+        "none": "exact erf GELU",
+        "tanh": "tanh approximation (GPT-2, Gemma)",
+    },
+)
+ROUTER = _registry(
+    "router",
+    "router",
+    {
+        "softmax_topk": "softmax over all experts, then the top-k",
+        "topk_softmax": "the top-k logits, then a softmax over those k",
+        "sigmoid": "sigmoid scores, bias-corrected, group-limited top-k (DeepSeek-V3)",
+    },
+)
 
 # every registry, in the order `archbench show --fields` documents them
-ALL: tuple[Registry, ...] = (NORM, NORM_PLACEMENT, QK_NORM, POSITION, ROPE_SCALING, ATTENTION, ATTENTION_BACKEND,
-                             LAYER_TYPE, MLP, GELU_APPROXIMATION, ROUTER)
+ALL: tuple[Registry, ...] = (
+    NORM,
+    NORM_PLACEMENT,
+    QK_NORM,
+    POSITION,
+    ROPE_SCALING,
+    ATTENTION,
+    ATTENTION_BACKEND,
+    LAYER_TYPE,
+    MLP,
+    GELU_APPROXIMATION,
+    ROUTER,
+)

@@ -4,6 +4,7 @@ Fields are flat and grouped by component; each component is chosen by a string k
 (`norm`, `position`, `attention`, `mlp`, `router`), never by `use_*` booleans. Validation
 lives here, in one place, and every error names the variant, the file and the field.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,8 +33,7 @@ ROUTERS = components.ROUTER.keys()
 class ConfigError(ValueError):
     """A variant that cannot describe a real model; the message names file, variant and field."""
 
-    def __init__(self, message: str, *, variant: str | None = None, file: str | None = None,
-                 field: str | None = None):
+    def __init__(self, message: str, *, variant: str | None = None, file: str | None = None, field: str | None = None):
         self.variant, self.file, self.field, self.reason = variant, file, field, message
         where = []
         if file:
@@ -51,62 +51,62 @@ class ModelConfig:
     # --- identity (not part of the math) ---
     name: str = "unnamed"
     family: str = "custom"
-    description: str = ""            # what this variant is / what a ladder rung changes
-    source: str = ""                 # where the published numbers come from
+    description: str = ""  # what this variant is / what a ladder rung changes
+    source: str = ""  # where the published numbers come from
 
     # --- sizes ---
     vocab_size: int = 50257
     d_model: int = 768
     n_layers: int = 12
     n_heads: int = 12
-    n_kv_heads: int | None = None    # None: = n_heads (MHA); 1: MQA; otherwise GQA
-    head_dim: int | None = None      # None: d_model // n_heads
-    mlp_hidden: int | None = None    # None: 4 * d_model
-    context_length: int = 1024       # trained / supported context; learned positions have this many rows
+    n_kv_heads: int | None = None  # None: = n_heads (MHA); 1: MQA; otherwise GQA
+    head_dim: int | None = None  # None: d_model // n_heads
+    mlp_hidden: int | None = None  # None: 4 * d_model
+    context_length: int = 1024  # trained / supported context; learned positions have this many rows
 
     # --- normalisation ---
-    norm: str = "layernorm"          # layernorm | rmsnorm
-    norm_placement: str = "pre"      # pre (GPT-2, Llama) | post (OLMo-2: norm after the sublayer) | sandwich (Gemma-3)
+    norm: str = "layernorm"  # layernorm | rmsnorm
+    norm_placement: str = "pre"  # pre (GPT-2, Llama) | post (OLMo-2: norm after the sublayer) | sandwich (Gemma-3)
     norm_eps: float = 1e-5
-    norm_bias: bool = True           # LayerNorm only: learnable bias
-    qk_norm: str = "none"            # none | head (Qwen3, Gemma-3: RMSNorm per head) | full (OLMo-2: over all heads)
+    norm_bias: bool = True  # LayerNorm only: learnable bias
+    qk_norm: str = "none"  # none | head (Qwen3, Gemma-3: RMSNorm per head) | full (OLMo-2: over all heads)
 
     # --- positions ---
-    position: str = "learned"        # learned | rope | none
+    position: str = "learned"  # learned | rope | none
     rope_theta: float = 10000.0
     rope_theta_local: float | None = None  # sliding layers use this base (Gemma-3); None: rope_theta
-    rope_scaling: str = "none"       # none | linear | llama3 | yarn (applied to full-attention layers)
+    rope_scaling: str = "none"  # none | linear | llama3 | yarn (applied to full-attention layers)
     rope_factor: float = 1.0
     rope_original_context: int | None = None  # llama3 / yarn: the pre-extension context
-    rope_low_freq_factor: float = 1.0   # llama3
+    rope_low_freq_factor: float = 1.0  # llama3
     rope_high_freq_factor: float = 4.0  # llama3
-    rope_beta_fast: float = 32.0     # yarn
-    rope_beta_slow: float = 1.0      # yarn
-    rope_truncate: bool = True       # yarn: round the correction range (gpt-oss: false)
-    rope_mscale: float | None = None      # yarn (DeepSeek-V3): attention-scale multiplier
+    rope_beta_fast: float = 32.0  # yarn
+    rope_beta_slow: float = 1.0  # yarn
+    rope_truncate: bool = True  # yarn: round the correction range (gpt-oss: false)
+    rope_mscale: float | None = None  # yarn (DeepSeek-V3): attention-scale multiplier
     rope_mscale_all_dim: float | None = None
-    rope_interleaved: bool = False   # rotate (even, odd) pairs instead of halves (DeepSeek-V3)
-    rope_fraction: float = 1.0       # part of head_dim rotated (partial rotary)
+    rope_interleaved: bool = False  # rotate (even, odd) pairs instead of halves (DeepSeek-V3)
+    rope_fraction: float = 1.0  # part of head_dim rotated (partial rotary)
 
     # --- attention ---
-    attention: str = "mha"           # mha | mqa | gqa | mla (multi-head latent attention)
+    attention: str = "mha"  # mha | mqa | gqa | mla (multi-head latent attention)
     attention_backend: str = "sdpa"  # sdpa | eager (naive reference)
     layer_types: tuple[str, ...] | None = None  # per layer: full | sliding; None: all full
     sliding_window: int | None = None  # tokens a sliding layer sees (itself included)
-    attention_sinks: bool = False    # gpt-oss: a learned per-head logit that absorbs probability mass
+    attention_sinks: bool = False  # gpt-oss: a learned per-head logit that absorbs probability mass
     attn_scale: float | None = None  # softmax scale; None: head_dim ** -0.5 (Gemma-3: query_pre_attn_scalar ** -0.5)
     attn_softcap: float | None = None  # tanh soft-cap of attention logits (Gemma-2 style)
     qkv_bias: bool = True
     out_bias: bool = True
     # MLA (DeepSeek-V3); head_dim is then qk_nope_head_dim + qk_rope_head_dim
-    q_lora_rank: int | None = None   # None: full-rank query projection
+    q_lora_rank: int | None = None  # None: full-rank query projection
     kv_lora_rank: int | None = None
     qk_nope_head_dim: int | None = None
     qk_rope_head_dim: int | None = None
     v_head_dim: int | None = None
 
     # --- MLP ---
-    mlp: str = "gelu"                # gelu | swiglu | geglu
+    mlp: str = "gelu"  # gelu | swiglu | geglu
     gelu_approximation: str = "tanh"  # tanh (GPT-2 "gelu_new", Gemma) | none (exact erf)
     mlp_bias: bool = True
     swiglu_limit: float | None = None  # gpt-oss: clamp gate/up to this and use its alpha=1.702, (up + 1) form
@@ -116,17 +116,17 @@ class ModelConfig:
     experts_top_k: int = 0
     n_shared_experts: int = 0
     expert_hidden: int | None = None  # None: mlp_hidden
-    moe_dense_first: int = 0         # first k layers use a dense MLP (DeepSeek-V3: 3)
-    router: str = "softmax_topk"     # softmax_topk (Qwen3) | topk_softmax (gpt-oss) | sigmoid (DeepSeek-V3)
-    router_bias: bool = False        # learned bias on router logits (gpt-oss)
-    router_norm_topk: bool = False   # renormalise the selected weights to sum to 1
-    router_scale: float = 1.0        # multiply routed weights (DeepSeek-V3 routed_scaling_factor)
-    router_groups: int = 1           # group-limited routing (DeepSeek-V3 n_group)
-    router_topk_groups: int = 1      # groups a token may use (DeepSeek-V3 topk_group)
+    moe_dense_first: int = 0  # first k layers use a dense MLP (DeepSeek-V3: 3)
+    router: str = "softmax_topk"  # softmax_topk (Qwen3) | topk_softmax (gpt-oss) | sigmoid (DeepSeek-V3)
+    router_bias: bool = False  # learned bias on router logits (gpt-oss)
+    router_norm_topk: bool = False  # renormalise the selected weights to sum to 1
+    router_scale: float = 1.0  # multiply routed weights (DeepSeek-V3 routed_scaling_factor)
+    router_groups: int = 1  # group-limited routing (DeepSeek-V3 n_group)
+    router_topk_groups: int = 1  # groups a token may use (DeepSeek-V3 topk_group)
 
     # --- embeddings and head ---
     tie_embeddings: bool = True
-    scale_embeddings: bool = False   # multiply input embeddings by sqrt(d_model) (Gemma)
+    scale_embeddings: bool = False  # multiply input embeddings by sqrt(d_model) (Gemma)
     final_logit_softcap: float | None = None
     dropout: float = 0.0
 
@@ -174,7 +174,7 @@ class ModelConfig:
     def softmax_scale(self) -> float:
         if self.attn_scale is not None:
             return self.attn_scale
-        scale = self.head_size ** -0.5
+        scale = self.head_size**-0.5
         if self.rope_scaling == "yarn" and self.rope_mscale_all_dim:
             m = 0.1 * self.rope_mscale_all_dim * math.log(self.rope_factor) + 1.0
             scale *= m * m
@@ -207,8 +207,12 @@ class ModelConfig:
             if key not in known:
                 close = _closest(key, known)
                 hint = f" Did you mean '{close}'?" if close else ""
-                raise ConfigError(f"unknown field.{hint} Known fields: {', '.join(sorted(known))}.",
-                                  variant=variant, file=file, field=key)
+                raise ConfigError(
+                    f"unknown field.{hint} Known fields: {', '.join(sorted(known))}.",
+                    variant=variant,
+                    file=file,
+                    field=key,
+                )
             kwargs[key] = _coerce(value, _field_types()[key], variant=variant, file=file, field=key)
         try:
             return cls(**kwargs)
@@ -226,6 +230,7 @@ def _default(f: dataclasses.Field) -> Any:
 
 def _closest(key: str, known) -> str | None:
     import difflib
+
     hits = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
     return hits[0] if hits else None
 
@@ -277,12 +282,14 @@ def _coerce(value: Any, tp: Any, *, variant, file, field) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
-    raise ConfigError(f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__}).",
-                      variant=variant, file=file, field=field)
+    raise ConfigError(
+        f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__}).", variant=variant, file=file, field=field
+    )
 
 
 def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
     """Reject configs that cannot describe a real model; return the config unchanged otherwise."""
+
     def fail(field_name: str, message: str):
         raise ConfigError(message, variant=cfg.name, file=file, field=field_name)
 
@@ -292,8 +299,7 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
     for name in ("vocab_size", "d_model", "n_layers", "n_heads", "context_length"):
         if getattr(cfg, name) < 1:
             fail(name, f"must be a positive integer, got {getattr(cfg, name)}.")
-    for name in ("n_kv_heads", "head_dim", "mlp_hidden", "expert_hidden", "sliding_window",
-                 "rope_original_context"):
+    for name in ("n_kv_heads", "head_dim", "mlp_hidden", "expert_hidden", "sliding_window", "rope_original_context"):
         value = getattr(cfg, name)
         if value is not None and value < 1:
             fail(name, f"must be a positive integer or null, got {value}.")
@@ -349,7 +355,10 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
         if not 1 <= cfg.experts_top_k <= cfg.n_experts:
             fail("experts_top_k", f"must be between 1 and n_experts ({cfg.n_experts}), got {cfg.experts_top_k}.")
         if cfg.n_experts % cfg.router_groups:
-            fail("router_groups", f"n_experts ({cfg.n_experts}) must be divisible by router_groups ({cfg.router_groups}).")
+            fail(
+                "router_groups",
+                f"n_experts ({cfg.n_experts}) must be divisible by router_groups ({cfg.router_groups}).",
+            )
         if not 1 <= cfg.router_topk_groups <= cfg.router_groups:
             fail("router_topk_groups", f"must be between 1 and router_groups ({cfg.router_groups}).")
         if cfg.router_groups > 1 and cfg.experts_top_k > cfg.router_topk_groups * (cfg.n_experts // cfg.router_groups):

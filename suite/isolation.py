@@ -15,6 +15,7 @@ The cap (RLIMIT_AS) is measured from the child's virtual size after its imports,
 the work itself may add. Live children are tracked so an interrupted parent can kill them all
 (`kill_all`). No torch here: the child imports only what its target needs.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -42,7 +43,7 @@ class IsolationFailure(RuntimeError):
     def __init__(self, message: str, kind: str = "error", details: str = ""):
         super().__init__(message)
         self.kind = kind
-        self.details = details      # the child's traceback, or the tail of its output
+        self.details = details  # the child's traceback, or the tail of its output
 
 
 def is_oom_text(text: str) -> bool:
@@ -50,14 +51,14 @@ def is_oom_text(text: str) -> bool:
 
 
 # ---------------------------------------------------------------- parent side
-_LIVE: dict[subprocess.Popen, bool] = {}   # running children -> started in their own group (to kill on interrupt)
+_LIVE: dict[subprocess.Popen, bool] = {}  # running children -> started in their own group (to kill on interrupt)
 _LIVE_LOCK = threading.Lock()
 
 
 def _kill(proc: subprocess.Popen, group: bool) -> None:
     try:
         if group:
-            os.killpg(proc.pid, signal.SIGKILL)   # the child's session: its own children die too
+            os.killpg(proc.pid, signal.SIGKILL)  # the child's session: its own children die too
         else:
             proc.kill()
     except (ProcessLookupError, PermissionError):
@@ -81,9 +82,17 @@ def _tail(path: Path, limit: int = 1500) -> str:
     return text[-limit:]
 
 
-def call_isolated(target: str, payload: Any, *, timeout: float | None = None, memory_cap: int | None = None,
-                  setup: str | None = None, env: dict[str, str] | None = None, label: str = "subprocess",
-                  own_group: bool = False) -> Any:
+def call_isolated(
+    target: str,
+    payload: Any,
+    *,
+    timeout: float | None = None,
+    memory_cap: int | None = None,
+    setup: str | None = None,
+    env: dict[str, str] | None = None,
+    label: str = "subprocess",
+    own_group: bool = False,
+) -> Any:
     """`target(payload)` ("module:qualname") in a fresh interpreter; returns what it returned.
 
     `setup(payload)` runs first, before the `memory_cap` (bytes the work may add to the address
@@ -94,15 +103,22 @@ def call_isolated(target: str, payload: Any, *, timeout: float | None = None, me
     """
     with tempfile.TemporaryDirectory(prefix="archbench-iso-") as tmp:
         task, result, log = Path(tmp, "task.json"), Path(tmp, "result.json"), Path(tmp, "child.log")
-        task.write_text(json.dumps(dict(target=target, payload=payload, setup=setup, memory_cap=memory_cap),
-                                   default=str))
+        task.write_text(
+            json.dumps(dict(target=target, payload=payload, setup=setup, memory_cap=memory_cap), default=str)
+        )
         child_env = {**os.environ, **(env or {})}
         child_env["PYTHONPATH"] = os.pathsep.join(
-            [str(_PACKAGE_ROOT)] + [p for p in child_env.get("PYTHONPATH", "").split(os.pathsep) if p])
+            [str(_PACKAGE_ROOT)] + [p for p in child_env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        )
         with open(log, "wb") as log_file:
-            proc = subprocess.Popen([sys.executable, "-m", "suite.isolation", str(task), str(result)],
-                                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                    env=child_env, start_new_session=own_group)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "suite.isolation", str(task), str(result)],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=child_env,
+                start_new_session=own_group,
+            )
         with _LIVE_LOCK:
             _LIVE[proc] = own_group
         try:
@@ -152,6 +168,7 @@ def _vm_size() -> int:
 def cap_address_space(extra_bytes: int) -> None:
     """Let this process's address space grow by at most `extra_bytes` from now on."""
     import resource
+
     limit = _vm_size() + int(extra_bytes)
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
@@ -176,12 +193,15 @@ def _child(task_path: str, result_path: str) -> int:
         if task.get("memory_cap"):
             cap_address_space(task["memory_cap"])
         out: dict[str, Any] = {"result": fn(task["payload"])}
-    except MemoryError as exc:   # includes RLIMIT_AS refusals and torch's CPU "can't allocate"
+    except MemoryError as exc:  # includes RLIMIT_AS refusals and torch's CPU "can't allocate"
         out = {"error": f"{type(exc).__name__}: {exc}", "kind": "oom"}
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
         text = f"{type(exc).__name__}: {exc}"
-        out = {"error": text, "kind": "oom" if is_oom_text(text) else "error",
-               "traceback": traceback.format_exc()[-3000:]}
+        out = {
+            "error": text,
+            "kind": "oom" if is_oom_text(text) else "error",
+            "traceback": traceback.format_exc()[-3000:],
+        }
     tmp = Path(result_path).with_suffix(".tmp")
     tmp.write_text(json.dumps(out, default=str))
     os.replace(tmp, result_path)

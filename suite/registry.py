@@ -10,6 +10,7 @@ A file is a mapping of variant names to fields:
 A variant is its base's resolved fields updated by its own. Files are read with
 `yaml.safe_load` only. Every error names the file, the variant and the field.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,15 +39,15 @@ def data_dir(name: str) -> Path:
 class Entry:
     name: str
     file: str
-    fields: dict[str, Any]      # as written, without `base`
+    fields: dict[str, Any]  # as written, without `base`
     base: str | None
 
 
 @dataclass(frozen=True)
 class Resolved:
     config: ModelConfig
-    origin: dict[str, str]      # field -> "variant (file)" that set it; absent: dataclass default
-    chain: tuple[str, ...]      # the variant, its base, its base's base...
+    origin: dict[str, str]  # field -> "variant (file)" that set it; absent: dataclass default
+    chain: tuple[str, ...]  # the variant, its base, its base's base...
 
 
 class Registry:
@@ -80,20 +81,29 @@ class Registry:
             if not isinstance(body, dict):
                 raise ConfigError(f"expected a mapping of fields, got {body!r}.", file=file, variant=name)
             if name in self.entries:
-                raise ConfigError(f"duplicate variant name; it is also defined in {self.entries[name].file}.",
-                                  file=file, variant=name)
+                raise ConfigError(
+                    f"duplicate variant name; it is also defined in {self.entries[name].file}.", file=file, variant=name
+                )
             body = dict(body)
             base = body.pop("base", None)
             if base is not None and not isinstance(base, str):
-                raise ConfigError(f"expected the name of a variant, got {base!r}.", file=file, variant=name, field="base")
+                raise ConfigError(
+                    f"expected the name of a variant, got {base!r}.", file=file, variant=name, field="base"
+                )
             if "name" in body:
-                raise ConfigError("the variant name is the mapping key; do not set 'name'.", file=file, variant=name, field="name")
+                raise ConfigError(
+                    "the variant name is the mapping key; do not set 'name'.", file=file, variant=name, field="name"
+                )
             for key in body:
                 if key not in known:
                     close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
                     hint = f" Did you mean '{close[0]}'?" if close else ""
-                    raise ConfigError(f"unknown field.{hint} See `archbench show --fields` for the list.",
-                                      file=file, variant=name, field=str(key))
+                    raise ConfigError(
+                        f"unknown field.{hint} See `archbench show --fields` for the list.",
+                        file=file,
+                        variant=name,
+                        field=str(key),
+                    )
             self.entries[name] = Entry(name=name, file=file, fields=body, base=base)
 
     # ---------------------------------------------------------------- resolving
@@ -109,13 +119,18 @@ class Registry:
         current: str | None = name
         while current is not None:
             if current in chain:
-                cycle = " -> ".join(chain[chain.index(current):] + [current])
-                raise ConfigError(f"'base:' inheritance has a cycle: {cycle}.",
-                                  file=self.entries[name].file, variant=name, field="base")
+                cycle = " -> ".join(chain[chain.index(current) :] + [current])
+                raise ConfigError(
+                    f"'base:' inheritance has a cycle: {cycle}.",
+                    file=self.entries[name].file,
+                    variant=name,
+                    field="base",
+                )
             if current not in self.entries:
                 child = self.entries[chain[-1]]
-                raise ConfigError(_unknown(current, self.entries, "base variant"), file=child.file,
-                                  variant=child.name, field="base")
+                raise ConfigError(
+                    _unknown(current, self.entries, "base variant"), file=child.file, variant=child.name, field="base"
+                )
             chain.append(current)
             current = self.entries[current].base
         merged: dict[str, Any] = {}
@@ -145,8 +160,12 @@ def _build(merged: dict[str, Any], origin: dict[str, str], leaf: Entry) -> Model
         return ModelConfig.from_dict(merged, file=leaf.file)
     except ConfigError as exc:
         if exc.field and exc.field in origin and not origin[exc.field].endswith(f"({leaf.file})"):
-            raise ConfigError(f"{exc.reason} (the value is inherited from {origin[exc.field]})",
-                              variant=leaf.name, file=leaf.file, field=exc.field) from None
+            raise ConfigError(
+                f"{exc.reason} (the value is inherited from {origin[exc.field]})",
+                variant=leaf.name,
+                file=leaf.file,
+                field=exc.field,
+            ) from None
         raise
 
 
@@ -170,15 +189,21 @@ def load_variant(spec: str, registry_dirs: Iterable[str | Path] = ()) -> ModelCo
     path = Path(spec)
     if path.exists():
         if path.is_dir() or path.suffix == ".json":
-            raise ConfigError("a folder or .json file is a Hugging Face checkpoint/config, not a registry variant; "
-                              "open it through the hf layer (suite.hf.resolve.resolve_any).", file=str(path))
+            raise ConfigError(
+                "a folder or .json file is a Hugging Face checkpoint/config, not a registry variant; "
+                "open it through the hf layer (suite.hf.resolve.resolve_any).",
+                file=str(path),
+            )
         registry = Registry(registry_dirs)
         local = Registry([], builtin=False)
         local.add_file(path)
         names = local.names()
         if len(names) != 1:
-            raise ConfigError(f"a variant file given as a path must hold exactly one variant, found {len(names)}: "
-                              f"{', '.join(names)}; name one of them instead.", file=str(path))
+            raise ConfigError(
+                f"a variant file given as a path must hold exactly one variant, found {len(names)}: "
+                f"{', '.join(names)}; name one of them instead.",
+                file=str(path),
+            )
         for entry in local.entries.values():
             if entry.name in registry.entries and registry.entries[entry.name].file != entry.file:
                 registry.entries.pop(entry.name)
@@ -226,11 +251,14 @@ def proxy(cfg: ModelConfig, scale: str = "tiny") -> ModelConfig:
     kinds = cfg.layer_kinds
     period = _pattern_period(kinds)
     moe_dense = min(cfg.moe_dense_first, 1) if cfg.is_moe else 0
-    body = kinds[cfg.moe_dense_first:] if cfg.is_moe else kinds
+    body = kinds[cfg.moe_dense_first :] if cfg.is_moe else kinds
     period = _pattern_period(body) if body else period
     n_layers = moe_dense + max(2, period)
-    pattern = (kinds[:moe_dense] + tuple(body[i % len(body)] for i in range(n_layers - moe_dense))
-               if body else kinds[:n_layers])
+    pattern = (
+        kinds[:moe_dense] + tuple(body[i % len(body)] for i in range(n_layers - moe_dense))
+        if body
+        else kinds[:n_layers]
+    )
     group = cfg.n_heads // cfg.kv_heads
     if cfg.kv_heads == 1:
         n_heads, n_kv = s["heads"], 1
@@ -239,8 +267,12 @@ def proxy(cfg: ModelConfig, scale: str = "tiny") -> ModelConfig:
         n_heads = n_kv * group
     ratio = d / cfg.d_model
     changes: dict[str, Any] = dict(
-        name=f"{cfg.name}@{scale}", vocab_size=s["vocab"], d_model=d, n_layers=n_layers,
-        n_heads=n_heads, n_kv_heads=None if cfg.n_kv_heads is None else n_kv,
+        name=f"{cfg.name}@{scale}",
+        vocab_size=s["vocab"],
+        d_model=d,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        n_kv_heads=None if cfg.n_kv_heads is None else n_kv,
         head_dim=None if cfg.head_dim is None and d % n_heads == 0 else s["head_dim"],
         mlp_hidden=None if cfg.mlp_hidden is None else _round(cfg.hidden * ratio),
         context_length=min(cfg.context_length, s["context"]),
@@ -250,7 +282,7 @@ def proxy(cfg: ModelConfig, scale: str = "tiny") -> ModelConfig:
         changes["head_dim"] = s["head_dim"]
     if cfg.attn_scale is not None:
         # keep the ratio of the published scale to head_dim ** -0.5
-        changes["attn_scale"] = cfg.attn_scale / cfg.head_size ** -0.5 * (changes["head_dim"] or d // n_heads) ** -0.5
+        changes["attn_scale"] = cfg.attn_scale / cfg.head_size**-0.5 * (changes["head_dim"] or d // n_heads) ** -0.5
     if cfg.sliding_window:
         changes["sliding_window"] = max(8, min(cfg.sliding_window, changes["context_length"] // 4))
     if cfg.rope_original_context:
@@ -259,17 +291,26 @@ def proxy(cfg: ModelConfig, scale: str = "tiny") -> ModelConfig:
         top_k = min(cfg.experts_top_k, 2)
         n_experts = min(64, max(top_k, round(cfg.n_experts * top_k / cfg.experts_top_k)))
         groups = cfg.router_groups if n_experts % cfg.router_groups == 0 else 1
-        changes.update(n_experts=n_experts, experts_top_k=top_k, moe_dense_first=moe_dense,
-                       router_groups=groups, router_topk_groups=min(cfg.router_topk_groups, groups),
-                       expert_hidden=None if cfg.expert_hidden is None else _round(cfg.expert_size * ratio))
+        changes.update(
+            n_experts=n_experts,
+            experts_top_k=top_k,
+            moe_dense_first=moe_dense,
+            router_groups=groups,
+            router_topk_groups=min(cfg.router_topk_groups, groups),
+            expert_hidden=None if cfg.expert_hidden is None else _round(cfg.expert_size * ratio),
+        )
         if groups > 1 and top_k > changes["router_topk_groups"] * (n_experts // groups):
             changes["router_topk_groups"] = groups
     if cfg.attention == "mla":
         changes.update(
             q_lora_rank=None if cfg.q_lora_rank is None else _round(cfg.q_lora_rank * ratio),
-            kv_lora_rank=_round(cfg.kv_lora_rank * ratio), qk_rope_head_dim=8,
-            qk_nope_head_dim=s["head_dim"], v_head_dim=s["head_dim"], head_dim=None)
-    return dataclasses.replace(cfg, **changes)   # validated on construction
+            kv_lora_rank=_round(cfg.kv_lora_rank * ratio),
+            qk_rope_head_dim=8,
+            qk_nope_head_dim=s["head_dim"],
+            v_head_dim=s["head_dim"],
+            head_dim=None,
+        )
+    return dataclasses.replace(cfg, **changes)  # validated on construction
 
 
 def resolve_config(spec: str, registry_dirs: Iterable[str | Path] = (), scale: str | None = None) -> ModelConfig:

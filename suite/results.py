@@ -11,6 +11,7 @@ so the loader can drop a torn last line and an incomplete attempt (with a warnin
 returning half a cell. When a cell was computed more than once in a folder (`--force`), only its
 latest complete attempt is kept.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,16 @@ STATUSES = ("ok", "error", "oom", "timeout")
 CELL_COLUMNS = ["run_id", "cell_id", "variant", "family", "scale", "probe"]
 ROW_COLUMNS = ["metric", "value", "unit", "lower_is_better", "status", "error"]
 BOOKKEEPING_COLUMNS = ["attempt", "cell_rows", "cell_seconds"]
-PROVENANCE_COLUMNS = ["git_sha", "archbench_version", "torch_version", "python_version",
-                      "device", "cpu_model", "threads", "date"]
+PROVENANCE_COLUMNS = [
+    "git_sha",
+    "archbench_version",
+    "torch_version",
+    "python_version",
+    "device",
+    "cpu_model",
+    "threads",
+    "date",
+]
 SCHEMA_COLUMNS = CELL_COLUMNS + ROW_COLUMNS + ["extra"] + BOOKKEEPING_COLUMNS + PROVENANCE_COLUMNS
 SETTINGS_PREFIX = "settings."
 
@@ -46,12 +55,16 @@ def _git_sha() -> str:
     """The checkout's commit (with `+dirty` when the tree has changes), or "unknown" (e.g. a wheel)."""
     here = Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                             timeout=5)
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
         if sha.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -77,18 +90,27 @@ def _version(dist: str) -> str:
 def provenance() -> dict[str, Any]:
     """Where and with what the numbers were measured; merged into every row of a run."""
     from suite import __version__
+
     device, threads = "cpu", os.cpu_count() or 1
     try:
         import torch
+
         threads = torch.get_num_threads()
         if torch.cuda.is_available():
             device = f"cuda:{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
         torch_version = torch.__version__
     except ImportError:
         torch_version = "unknown"
-    return dict(git_sha=_git_sha(), archbench_version=__version__, torch_version=torch_version,
-                python_version=platform.python_version(), device=device, cpu_model=_cpu_model(),
-                threads=int(threads), date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return dict(
+        git_sha=_git_sha(),
+        archbench_version=__version__,
+        torch_version=torch_version,
+        python_version=platform.python_version(),
+        device=device,
+        cpu_model=_cpu_model(),
+        threads=int(threads),
+        date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
 
 
 def new_run_id() -> str:
@@ -115,10 +137,20 @@ def flatten_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return {f"{SETTINGS_PREFIX}{k}": _plain(v) for k, v in sorted(settings.items())}
 
 
-def make_row(*, cell: dict[str, Any], metric: str, value: float | None, unit: str = "",
-             lower_is_better: bool | None = None, status: str = "ok", error: str = "",
-             settings: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
-             bookkeeping: dict[str, Any] | None = None, prov: dict[str, Any] | None = None) -> dict:
+def make_row(
+    *,
+    cell: dict[str, Any],
+    metric: str,
+    value: float | None,
+    unit: str = "",
+    lower_is_better: bool | None = None,
+    status: str = "ok",
+    error: str = "",
+    settings: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    bookkeeping: dict[str, Any] | None = None,
+    prov: dict[str, Any] | None = None,
+) -> dict:
     """One tidy row. `cell` holds run_id, cell_id, variant, family, scale, probe."""
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
@@ -127,8 +159,7 @@ def make_row(*, cell: dict[str, Any], metric: str, value: float | None, unit: st
         if math.isnan(value):
             value = None
     row = {k: cell.get(k) for k in CELL_COLUMNS}
-    row.update(metric=metric, value=value, unit=unit, lower_is_better=lower_is_better,
-               status=status, error=error or "")
+    row.update(metric=metric, value=value, unit=unit, lower_is_better=lower_is_better, status=status, error=error or "")
     row.update(flatten_settings(settings or {}))
     row["extra"] = json.dumps(extra or {}, sort_keys=True, default=str)
     row.update(bookkeeping or {})
@@ -210,8 +241,7 @@ def read_jsonl(path: str | Path, *, latest: bool = True) -> list[dict]:
         expected[a] = max(expected.get(a, 0), int(r.get("cell_rows") or 0))
     incomplete = {a for a, n in counts.items() if a is not None and n < expected[a]}
     if incomplete:
-        warnings.warn(f"{path}: dropped {len(incomplete)} incomplete cell attempt(s) (crash mid-write)",
-                      stacklevel=2)
+        warnings.warn(f"{path}: dropped {len(incomplete)} incomplete cell attempt(s) (crash mid-write)", stacklevel=2)
         rows = [r for r in rows if r.get("attempt") not in incomplete]
     if latest:
         last_attempt: dict[str, str] = {}
@@ -278,4 +308,3 @@ def write_parquet(directory: str | Path, df: pd.DataFrame | None = None) -> Path
 
 def settings_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c.startswith(SETTINGS_PREFIX)]
-

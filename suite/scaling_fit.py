@@ -8,6 +8,7 @@
   the crossing located by linear interpolation of log(a / b) against log x between the two
   bracketing points. None when they never swap within the measured range.
 """
+
 from __future__ import annotations
 
 import math
@@ -62,24 +63,26 @@ def fit_exponent(xs: Sequence[float], ys: Sequence[float]) -> Fit:
 def local_exponents(xs: Sequence[float], ys: Sequence[float]) -> list[tuple[float, float, float]]:
     """Slopes between consecutive points, (x_lo, x_hi, exponent): where a curve bends."""
     pairs = sorted(_positive_pairs(xs, ys))
-    return [(x0, x1, math.log(y1 / y0) / math.log(x1 / x0))
-            for (x0, y0), (x1, y1) in zip(pairs, pairs[1:]) if x1 != x0]
+    return [(x0, x1, math.log(y1 / y0) / math.log(x1 / x0)) for (x0, y0), (x1, y1) in zip(pairs, pairs[1:]) if x1 != x0]
 
 
 def crossover(xs: Sequence[float], ys_a: Sequence[float], ys_b: Sequence[float]) -> float | None:
     """The first x at which `a` and `b` swap order, or None. Points where either is missing or
     non-positive are skipped. An exact tie at a measured x counts as the crossing only when the
     order differs on its two sides."""
-    pts = sorted((float(x), float(a), float(b)) for x, a, b in zip(xs, ys_a, ys_b)
-                 if x is not None and a is not None and b is not None and x > 0 and a > 0 and b > 0)
+    pts = sorted(
+        (float(x), float(a), float(b))
+        for x, a, b in zip(xs, ys_a, ys_b)
+        if x is not None and a is not None and b is not None and x > 0 and a > 0 and b > 0
+    )
     signs = [(x, math.log(a / b)) for x, a, b in pts]
-    last = None   # (x, log-ratio) of the last point with a definite order
+    last = None  # (x, log-ratio) of the last point with a definite order
     for x, r in signs:
         if r == 0:
             continue
         if last is not None and (last[1] > 0) != (r > 0):
             (x0, r0), (x1, r1) = last, (x, r)
-            t = r0 / (r0 - r1)                        # where the log-ratio line crosses zero
+            t = r0 / (r0 - r1)  # where the log-ratio line crosses zero
             return math.exp(math.log(x0) + t * (math.log(x1) - math.log(x0)))
         last = (x, r)
     return None
@@ -87,15 +90,24 @@ def crossover(xs: Sequence[float], ys_a: Sequence[float], ys_b: Sequence[float])
 
 def cheaper_beyond(xs: Sequence[float], ys_a: Sequence[float], ys_b: Sequence[float]) -> str | None:
     """'a' or 'b': which is cheaper at the largest x where both were measured (None on a tie)."""
-    pts = sorted((float(x), float(a), float(b)) for x, a, b in zip(xs, ys_a, ys_b)
-                 if x is not None and a is not None and b is not None)
+    pts = sorted(
+        (float(x), float(a), float(b))
+        for x, a, b in zip(xs, ys_a, ys_b)
+        if x is not None and a is not None and b is not None
+    )
     if not pts or pts[-1][1] == pts[-1][2]:
         return None
     return "a" if pts[-1][1] < pts[-1][2] else "b"
 
 
-def crossover_table(df, metric: str, *, x: str = "settings.context", by: Sequence[str] = ("settings.phase",),
-                    variants: Sequence[str] | None = None):
+def crossover_table(
+    df,
+    metric: str,
+    *,
+    x: str = "settings.context",
+    by: Sequence[str] = ("settings.phase",),
+    variants: Sequence[str] | None = None,
+):
     """For every pair of variants (and every value of the `by` columns present): the context at
     which their `metric` curves cross, from a tidy results DataFrame (status ok rows only).
     Columns: variant_a, variant_b, *by, crossover (NaN when none), cheaper_beyond (a variant name)."""
@@ -114,7 +126,7 @@ def crossover_table(df, metric: str, *, x: str = "settings.context", by: Sequenc
         key = key if isinstance(key, tuple) else (key,)
         curves = {v: g.groupby("_x")["_y"].median() for v, g in group.groupby("variant")}
         for i, a in enumerate(names):
-            for b in names[i + 1:]:
+            for b in names[i + 1 :]:
                 if a not in curves or b not in curves:
                     continue
                 joined = pd.concat([curves[a], curves[b]], axis=1, join="inner").dropna()
@@ -123,7 +135,13 @@ def crossover_table(df, metric: str, *, x: str = "settings.context", by: Sequenc
                 xs, ya, yb = list(joined.index), list(joined.iloc[:, 0]), list(joined.iloc[:, 1])
                 c = crossover(xs, ya, yb)
                 winner = cheaper_beyond(xs, ya, yb)
-                out.append(dict(variant_a=a, variant_b=b, **dict(zip(keys, key)),
-                                crossover=math.nan if c is None else c,
-                                cheaper_beyond={"a": a, "b": b}.get(winner)))
+                out.append(
+                    dict(
+                        variant_a=a,
+                        variant_b=b,
+                        **dict(zip(keys, key)),
+                        crossover=math.nan if c is None else c,
+                        cheaper_beyond={"a": a, "b": b}.get(winner),
+                    )
+                )
     return pd.DataFrame(out, columns=["variant_a", "variant_b", *keys, "crossover", "cheaper_beyond"])

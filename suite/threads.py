@@ -1,4 +1,5 @@
 """The one thread-pinning helper: how many intra-op threads torch uses while some work runs."""
+
 from __future__ import annotations
 
 import os
@@ -22,6 +23,7 @@ def pinned_threads(n: int | None, *, unset: str = "all") -> Iterator[int]:
     measured probes want) or "keep" (leave torch's current number alone).
     """
     import torch  # here, not at the top: the define layer does not import torch
+
     if unset not in ("all", "keep"):
         raise ValueError(f"unset is 'all' or 'keep', got {unset!r}")
     before = torch.get_num_threads()

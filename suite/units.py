@@ -1,4 +1,5 @@
 """Numbers as people read them and sizes as people write them: the one formatter and the one size parser."""
+
 from __future__ import annotations
 
 import math
@@ -7,7 +8,7 @@ from typing import Any
 
 from suite.config import ConfigError
 
-_BINARY = (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10))
+_BINARY = (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
 _SI = (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3))
 _SI_FLOP = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3))
 
@@ -55,15 +56,29 @@ def sig(x: float, digits: int = 3, trim: bool = False) -> str:
     """`digits` significant figures without scientific notation for everyday magnitudes."""
     if x == 0:
         return "0"
-    if abs(x) >= 10 ** digits:
+    if abs(x) >= 10**digits:
         return f"{x:,.0f}"
     decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
     text = f"{x:.{decimals}f}"
     return text.rstrip("0").rstrip(".") if trim and "." in text else text
 
 
-_SIZE_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-               "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 
 
 def parse_size(text) -> int:
@@ -74,6 +89,5 @@ def parse_size(text) -> int:
         return int(text)
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+]?[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
     if not m or m.group(2) not in _SIZE_UNITS or float(m.group(1)) <= 0:
-        raise ConfigError(f"cannot read a memory size from {text!r}; write e.g. 80GB, 8GiB or 24e9.",
-                          field="memory")
+        raise ConfigError(f"cannot read a memory size from {text!r}; write e.g. 80GB, 8GiB or 24e9.", field="memory")
     return int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])

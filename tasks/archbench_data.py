@@ -6,6 +6,7 @@ The documents come from `suite.quality.taskdata` (seeded generators, cached once
 unknown keywords are ignored. `context_length` in the metadata sets the training context that
 the passkey length factors multiply (default 256, the `tiny` proxy context).
 """
+
 from __future__ import annotations
 
 import datasets
@@ -30,8 +31,11 @@ def copy(length: int = 32, n_docs: int = 200, **_) -> dict[str, datasets.Dataset
 
 
 def passkey(length_factor: float = 1, context_length: int = 256, n_docs: int = 100, **_) -> dict[str, datasets.Dataset]:
-    return _dataset(taskdata.task_docs("passkey", length_factor=float(length_factor),
-                                       context_length=int(context_length), n_docs=int(n_docs))[0])
+    return _dataset(
+        taskdata.task_docs(
+            "passkey", length_factor=float(length_factor), context_length=int(context_length), n_docs=int(n_docs)
+        )[0]
+    )
 
 
 def exact(doc: dict, results: list[str]) -> dict[str, float]:

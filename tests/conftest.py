@@ -23,9 +23,11 @@ def fresh_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def write_yaml(tmp_path):
     """Write a YAML text into a fresh registry folder and return the folder."""
+
     def write(text: str, name: str = "variants.yaml"):
         folder = tmp_path / "reg"
         folder.mkdir(exist_ok=True)
         (folder / name).write_text(text)
         return folder
+
     return write

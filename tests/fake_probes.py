@@ -3,6 +3,7 @@
 Imported only by tests (`--probe-module tests/fake_probes.py` or `probe_modules=[...]`), so they
 never appear in the real registry.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,14 +16,23 @@ from suite.probes import Row, probe
 @probe("fake_ok", family="fake", defaults={"x": 1})
 def fake_ok(config, settings):
     """A number that depends on the config and the settings."""
-    return [Row("fake_metric", float(config.d_model * config.n_layers * settings["x"]), unit="count",
-                lower_is_better=True, extra={"samples": [1.0, 2.0]})]
+    return [
+        Row(
+            "fake_metric",
+            float(config.d_model * config.n_layers * settings["x"]),
+            unit="count",
+            lower_is_better=True,
+            extra={"samples": [1.0, 2.0]},
+        )
+    ]
 
 
 @probe("fake_isolated", family="fake", isolate=True, defaults={"x": 1})
 def fake_isolated(config, settings):
-    return [Row("fake_metric", float(config.d_model * settings["x"]), unit="count", lower_is_better=True),
-            Row("fake_pid", float(os.getpid()), settings={"row_level": "yes"})]
+    return [
+        Row("fake_metric", float(config.d_model * settings["x"]), unit="count", lower_is_better=True),
+        Row("fake_pid", float(os.getpid()), settings={"row_level": "yes"}),
+    ]
 
 
 @probe("fake_raise", family="fake")
@@ -34,7 +44,7 @@ def fake_raise(config, settings):
 def fake_oom(config, settings):
     """Touches more memory than the cell's cap allows (RLIMIT_AS): a MemoryError in the worker."""
     block = bytearray(settings["bytes"])
-    block[:: 4096] = b"x" * len(block[:: 4096])
+    block[::4096] = b"x" * len(block[::4096])
     return [Row("fake_metric", float(len(block)))]
 
 

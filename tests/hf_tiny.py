@@ -6,45 +6,112 @@ llama3 / linear RoPE, MoE with dense-first layers, group-limited routing, MLA wi
 Every parameter is perturbed (transformers initialises norms to 1 or 0, biases and sinks to 0,
 which would hide a norm offset or a missing bias) and so is DeepSeek's correction-bias buffer.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 
-_LLAMA = dict(vocab_size=97, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
-              num_key_value_heads=2, max_position_embeddings=128)
+_LLAMA = dict(
+    vocab_size=97,
+    hidden_size=32,
+    intermediate_size=48,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=128,
+)
 
 TINY: dict[str, dict] = {
     "gpt2": dict(vocab_size=97, n_positions=64, n_embd=32, n_layer=2, n_head=4, bos_token_id=0, eos_token_id=0),
-    "llama": dict(_LLAMA, head_dim=8, rope_parameters={
-        "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
-        "high_freq_factor": 4.0, "original_max_position_embeddings": 16}),
+    "llama": dict(
+        _LLAMA,
+        head_dim=8,
+        rope_parameters={
+            "rope_type": "llama3",
+            "rope_theta": 500000.0,
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 16,
+        },
+    ),
     "mistral": dict(_LLAMA, head_dim=8, sliding_window=5),
     "qwen2": dict(_LLAMA, num_hidden_layers=3, use_sliding_window=True, sliding_window=5, max_window_layers=1),
     "qwen3": dict(_LLAMA, head_dim=16, tie_word_embeddings=True),
-    "qwen3_moe": dict(_LLAMA, num_hidden_layers=3, head_dim=8, moe_intermediate_size=16, num_experts=8,
-                      num_experts_per_tok=2, norm_topk_prob=True, mlp_only_layers=[0]),
-    "gemma3_text": dict(_LLAMA, num_hidden_layers=3, head_dim=8, query_pre_attn_scalar=12, sliding_window=5,
-                        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
-                        rope_parameters={"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6},
-                                         "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}),
+    "qwen3_moe": dict(
+        _LLAMA,
+        num_hidden_layers=3,
+        head_dim=8,
+        moe_intermediate_size=16,
+        num_experts=8,
+        num_experts_per_tok=2,
+        norm_topk_prob=True,
+        mlp_only_layers=[0],
+    ),
+    "gemma3_text": dict(
+        _LLAMA,
+        num_hidden_layers=3,
+        head_dim=8,
+        query_pre_attn_scalar=12,
+        sliding_window=5,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+        rope_parameters={
+            "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6},
+            "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+        },
+    ),
     "olmo2": dict(_LLAMA, eos_token_id=0, pad_token_id=0),
-    "gpt_oss": dict(_LLAMA, intermediate_size=16, head_dim=8, num_local_experts=4, num_experts_per_tok=2,
-                    sliding_window=5, rope_parameters={
-                        "rope_type": "yarn", "rope_theta": 150000.0, "factor": 32.0, "beta_fast": 32.0,
-                        "beta_slow": 1.0, "truncate": False, "original_max_position_embeddings": 16}),
-    "deepseek_v3": dict(_LLAMA, num_key_value_heads=4, moe_intermediate_size=16, n_routed_experts=8,
-                        n_shared_experts=1, num_experts_per_tok=2, n_group=4, topk_group=2, first_k_dense_replace=1,
-                        q_lora_rank=16, kv_lora_rank=16, qk_rope_head_dim=4, qk_nope_head_dim=8, v_head_dim=8,
-                        rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 40.0,
-                                         "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0,
-                                         "original_max_position_embeddings": 16}),
+    "gpt_oss": dict(
+        _LLAMA,
+        intermediate_size=16,
+        head_dim=8,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        sliding_window=5,
+        rope_parameters={
+            "rope_type": "yarn",
+            "rope_theta": 150000.0,
+            "factor": 32.0,
+            "beta_fast": 32.0,
+            "beta_slow": 1.0,
+            "truncate": False,
+            "original_max_position_embeddings": 16,
+        },
+    ),
+    "deepseek_v3": dict(
+        _LLAMA,
+        num_key_value_heads=4,
+        moe_intermediate_size=16,
+        n_routed_experts=8,
+        n_shared_experts=1,
+        num_experts_per_tok=2,
+        n_group=4,
+        topk_group=2,
+        first_k_dense_replace=1,
+        q_lora_rank=16,
+        kv_lora_rank=16,
+        qk_rope_head_dim=4,
+        qk_nope_head_dim=8,
+        v_head_dim=8,
+        rope_parameters={
+            "rope_type": "yarn",
+            "rope_theta": 10000.0,
+            "factor": 40.0,
+            "beta_fast": 32.0,
+            "beta_slow": 1.0,
+            "mscale": 1.0,
+            "mscale_all_dim": 1.0,
+            "original_max_position_embeddings": 16,
+        },
+    ),
 }
 
 
 def quiet() -> None:
     import transformers
+
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
 
@@ -52,6 +119,7 @@ def quiet() -> None:
 def make_model(model_type: str, seed: int = 0, correction_bias: float = 0.0, **overrides):
     """A random transformers model of `model_type` (every parameter perturbed)."""
     from transformers import AutoConfig, AutoModelForCausalLM
+
     quiet()
     torch.manual_seed(seed)
     config = AutoConfig.for_model(model_type, **{**TINY[model_type], **overrides})

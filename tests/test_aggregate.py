@@ -1,11 +1,21 @@
 """Aggregation on hand-made tidy frames: leaderboard, ranks, ratios, Pareto, win rates, exponents, ladder."""
+
 import math
 
 import pandas as pd
 import pytest
 
-from suite.analysis.aggregate import (canonical_settings, column_label, ladder, leaderboard, pareto_front, ranks,
-                             ratio_to_baseline, scaling_exponents, win_rates)
+from suite.analysis.aggregate import (
+    canonical_settings,
+    column_label,
+    ladder,
+    leaderboard,
+    pareto_front,
+    ranks,
+    ratio_to_baseline,
+    scaling_exponents,
+    win_rates,
+)
 
 
 def frame(rows):
@@ -15,27 +25,38 @@ def frame(rows):
         variant, metric, value, settings = r[:4]
         lower = r[4] if len(r) > 4 else None
         status = r[5] if len(r) > 5 else "ok"
-        records.append(dict(variant=variant, family=variant.split("/")[0], scale="tiny", metric=metric,
-                            value=value, lower_is_better=lower, status=status,
-                            **{f"settings.{k}": v for k, v in settings.items()}))
+        records.append(
+            dict(
+                variant=variant,
+                family=variant.split("/")[0],
+                scale="tiny",
+                metric=metric,
+                value=value,
+                lower_is_better=lower,
+                status=status,
+                **{f"settings.{k}": v for k, v in settings.items()},
+            )
+        )
     return pd.DataFrame.from_records(records)
 
 
-DF = frame([
-    # decode latency at two contexts: only 256 is measured for every variant -> canonical 256
-    ("a", "decode_ms_per_token", 1.0, {"context": 128}, True),
-    ("a", "decode_ms_per_token", 2.0, {"context": 256}, True),
-    ("b", "decode_ms_per_token", 3.0, {"context": 256}, True),
-    ("c", "decode_ms_per_token", 4.0, {"context": 256}, True),
-    ("c", "decode_ms_per_token", 9.0, {"context": 512}, True),
-    ("a", "mqar_accuracy", 0.5, {}, False),
-    ("b", "mqar_accuracy", 0.9, {}, False),
-    ("c", "mqar_accuracy", 0.9, {}, False),
-    ("a", "params_total", 100.0, {}, None),
-    ("b", "params_total", 200.0, {}, None),
-    ("c", "params_total", 50.0, {}, None),
-    ("d", "mqar_accuracy", float("nan"), {}, False, "oom"),
-])
+DF = frame(
+    [
+        # decode latency at two contexts: only 256 is measured for every variant -> canonical 256
+        ("a", "decode_ms_per_token", 1.0, {"context": 128}, True),
+        ("a", "decode_ms_per_token", 2.0, {"context": 256}, True),
+        ("b", "decode_ms_per_token", 3.0, {"context": 256}, True),
+        ("c", "decode_ms_per_token", 4.0, {"context": 256}, True),
+        ("c", "decode_ms_per_token", 9.0, {"context": 512}, True),
+        ("a", "mqar_accuracy", 0.5, {}, False),
+        ("b", "mqar_accuracy", 0.9, {}, False),
+        ("c", "mqar_accuracy", 0.9, {}, False),
+        ("a", "params_total", 100.0, {}, None),
+        ("b", "params_total", 200.0, {}, None),
+        ("c", "params_total", 50.0, {}, None),
+        ("d", "mqar_accuracy", float("nan"), {}, False, "oom"),
+    ]
+)
 
 
 def test_leaderboard_picks_the_largest_context_measured_for_every_variant():
@@ -43,16 +64,15 @@ def test_leaderboard_picks_the_largest_context_measured_for_every_variant():
     assert list(board.index) == ["a", "b", "c", "d"]
     assert board["decode_ms_per_token"].tolist()[:3] == [2.0, 3.0, 4.0]
     assert board.attrs["settings"]["decode_ms_per_token"] == {"settings.context": 256}
-    assert board.attrs["lower_is_better"] == {"decode_ms_per_token": True, "mqar_accuracy": False,
-                                              "params_total": None}
-    assert math.isnan(board.loc["d", "mqar_accuracy"])          # failed rows are not numbers
+    assert board.attrs["lower_is_better"] == {"decode_ms_per_token": True, "mqar_accuracy": False, "params_total": None}
+    assert math.isnan(board.loc["d", "mqar_accuracy"])  # failed rows are not numbers
     assert column_label(board, "decode_ms_per_token") == "Decode latency/token (ms) @ context=256"
 
 
 def test_leaderboard_canonical_override_and_key_metric_default():
     board = leaderboard(DF, ["decode_ms_per_token"], canonical={"decode_ms_per_token": {"settings.context": 128}})
     assert board["decode_ms_per_token"].dropna().to_dict() == {"a": 1.0}
-    default = leaderboard(DF)                                   # key metrics present, METRICS order
+    default = leaderboard(DF)  # key metrics present, METRICS order
     assert list(default.columns) == ["params_total", "decode_ms_per_token", "mqar_accuracy"]
 
 
@@ -62,16 +82,17 @@ def test_leaderboard_takes_the_median_of_repeated_rows():
 
 
 def test_canonical_settings_prefers_coverage_then_batch_one_then_context():
-    rows = frame([(v, "prefill_ms", 1.0, {"context": c, "batch": b}, True)
-                  for v in "ab" for c in (64, 128) for b in (1, 8)] +
-                 [("a", "prefill_ms", 1.0, {"context": 1024, "batch": 1}, True)])
+    rows = frame(
+        [(v, "prefill_ms", 1.0, {"context": c, "batch": b}, True) for v in "ab" for c in (64, 128) for b in (1, 8)]
+        + [("a", "prefill_ms", 1.0, {"context": 1024, "batch": 1}, True)]
+    )
     assert canonical_settings(rows) == {"settings.context": 128, "settings.batch": 1}
 
 
 def test_ranks_respect_direction_and_skip_undirected_metrics():
     r = ranks(leaderboard(DF, ["decode_ms_per_token", "mqar_accuracy", "params_total"]))
     assert r["decode_ms_per_token"].tolist()[:3] == [1.0, 2.0, 3.0]
-    assert r["mqar_accuracy"].tolist()[:3] == [3.0, 1.0, 1.0]   # higher is better; ties share rank 1
+    assert r["mqar_accuracy"].tolist()[:3] == [3.0, 1.0, 1.0]  # higher is better; ties share rank 1
     assert r["params_total"].isna().all()
 
 
@@ -95,16 +116,28 @@ def test_mean_win_rate():
 
 
 def test_pareto_front_respects_directions():
-    df = frame([
-        ("fast-bad", "decode_ms_per_token", 1.0, {}, True), ("fast-bad", "mqar_accuracy", 0.2, {}, False),
-        ("slow-good", "decode_ms_per_token", 5.0, {}, True), ("slow-good", "mqar_accuracy", 0.9, {}, False),
-        ("middle", "decode_ms_per_token", 3.0, {}, True), ("middle", "mqar_accuracy", 0.6, {}, False),
-        ("dominated", "decode_ms_per_token", 4.0, {}, True), ("dominated", "mqar_accuracy", 0.5, {}, False),
-        ("tied", "decode_ms_per_token", 5.0, {}, True), ("tied", "mqar_accuracy", 0.9, {}, False),
-    ])
+    df = frame(
+        [
+            ("fast-bad", "decode_ms_per_token", 1.0, {}, True),
+            ("fast-bad", "mqar_accuracy", 0.2, {}, False),
+            ("slow-good", "decode_ms_per_token", 5.0, {}, True),
+            ("slow-good", "mqar_accuracy", 0.9, {}, False),
+            ("middle", "decode_ms_per_token", 3.0, {}, True),
+            ("middle", "mqar_accuracy", 0.6, {}, False),
+            ("dominated", "decode_ms_per_token", 4.0, {}, True),
+            ("dominated", "mqar_accuracy", 0.5, {}, False),
+            ("tied", "decode_ms_per_token", 5.0, {}, True),
+            ("tied", "mqar_accuracy", 0.9, {}, False),
+        ]
+    )
     front = pareto_front(df, "decode_ms_per_token", "mqar_accuracy")
     assert front.set_index("variant")["on_front"].to_dict() == {
-        "fast-bad": True, "middle": True, "dominated": False, "slow-good": True, "tied": True}
+        "fast-bad": True,
+        "middle": True,
+        "dominated": False,
+        "slow-good": True,
+        "tied": True,
+    }
     assert front["x"].is_monotonic_increasing
     flipped = pareto_front(df, "decode_ms_per_token", "mqar_accuracy", x_lower_is_better=False)
     assert set(flipped.loc[flipped["on_front"], "variant"]) == {"slow-good", "tied"}
@@ -113,7 +146,7 @@ def test_pareto_front_respects_directions():
 def test_scaling_exponents_recover_known_powers_and_record_the_range():
     rows = []
     for L in (64, 128, 256, 512):
-        rows.append(("quad", "prefill_ms", 0.001 * L ** 2, {"context": L, "phase": "prefill"}, True))
+        rows.append(("quad", "prefill_ms", 0.001 * L**2, {"context": L, "phase": "prefill"}, True))
         rows.append(("lin", "prefill_ms", 0.5 * L, {"context": L, "phase": "prefill"}, True))
         rows.append(("lin", "prefill_ms", 7.0, {"context": L, "phase": "decode"}, True))
     rows.append(("one", "prefill_ms", 1.0, {"context": 64, "phase": "prefill"}, True))
@@ -123,16 +156,20 @@ def test_scaling_exponents_recover_known_powers_and_record_the_range():
     assert fit.loc[("lin", "decode"), "exponent"] == pytest.approx(0.0, abs=1e-12)
     assert fit.loc[("quad", "prefill"), ["x_min", "x_max", "n"]].tolist() == [64, 512, 4]
     assert fit.loc[("quad", "prefill"), "r2"] == pytest.approx(1.0)
-    assert "one" not in fit.index.get_level_values(0)               # one point: no fit
+    assert "one" not in fit.index.get_level_values(0)  # one point: no fit
 
 
 def test_ladder_deltas_rung_by_rung_in_name_order():
-    df = frame([
-        ("ladder/01-rope", "params_total", 110.0, {}), ("ladder/00-gpt2", "params_total", 100.0, {}),
-        ("ladder/02-gqa", "params_total", 88.0, {}), ("other", "params_total", 1.0, {}),
-        ("ladder/00-gpt2", "kv_cache_bytes_per_token", 8.0, {}, True),
-        ("ladder/02-gqa", "kv_cache_bytes_per_token", 2.0, {}, True),
-    ])
+    df = frame(
+        [
+            ("ladder/01-rope", "params_total", 110.0, {}),
+            ("ladder/00-gpt2", "params_total", 100.0, {}),
+            ("ladder/02-gqa", "params_total", 88.0, {}),
+            ("other", "params_total", 1.0, {}),
+            ("ladder/00-gpt2", "kv_cache_bytes_per_token", 8.0, {}, True),
+            ("ladder/02-gqa", "kv_cache_bytes_per_token", 2.0, {}, True),
+        ]
+    )
     out = ladder(df, family=None)
     params = out[out["metric"] == "params_total"]
     assert params["rung"].tolist() == ["ladder/00-gpt2", "ladder/01-rope", "ladder/02-gqa"]
@@ -154,8 +191,14 @@ def test_aggregation_on_an_empty_frame():
 
 def test_leaderboard_reads_a_metric_from_its_home_probe():
     """prefill_ms comes from both `latency` and `scaling`; the leaderboard reads the latency probe's."""
-    df = frame([("a", "prefill_ms", 1.0, {"context": 128}, True), ("a", "prefill_ms", 50.0, {"context": 256}, True),
-                ("b", "prefill_ms", 2.0, {"context": 128}, True), ("b", "prefill_ms", 60.0, {"context": 256}, True)])
+    df = frame(
+        [
+            ("a", "prefill_ms", 1.0, {"context": 128}, True),
+            ("a", "prefill_ms", 50.0, {"context": 256}, True),
+            ("b", "prefill_ms", 2.0, {"context": 128}, True),
+            ("b", "prefill_ms", 60.0, {"context": 256}, True),
+        ]
+    )
     df["probe"] = ["latency", "scaling", "latency", "scaling"]
     board = leaderboard(df, ["prefill_ms"])
     assert board["prefill_ms"].to_dict() == {"a": 1.0, "b": 2.0}

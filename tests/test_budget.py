@@ -1,5 +1,6 @@
 """Serving budget: max context / batch in a memory budget, the decode roofline, devices, and the
 `archbench budget` / `archbench calibrate` commands."""
+
 import json
 
 import pytest
@@ -14,10 +15,19 @@ REGISTRY = Registry()
 GB = 10**9
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("80GB", 80 * 10**9), ("80G", 80 * 10**9), ("8GiB", 8 * 2**30), ("24e9", 24 * 10**9),
-    (24e9, 24 * 10**9), ("1.5TB", 1_500 * 10**9), (" 16 gib ", 16 * 2**30), ("512MiB", 512 * 2**20),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("80GB", 80 * 10**9),
+        ("80G", 80 * 10**9),
+        ("8GiB", 8 * 2**30),
+        ("24e9", 24 * 10**9),
+        (24e9, 24 * 10**9),
+        ("1.5TB", 1_500 * 10**9),
+        (" 16 gib ", 16 * 2**30),
+        ("512MiB", 512 * 2**20),
+    ],
+)
 def test_parse_size(text, expected):
     assert parse_size(text) == expected
 
@@ -33,7 +43,7 @@ def test_max_context_is_what_the_free_memory_holds():
     cfg = REGISTRY.get("llama-3.1-8b")
     free = 80 * GB - costs.weights_bytes(cfg, "bf16")
     fit = budget.max_context(cfg, 80 * GB, dtype="bf16")
-    assert fit["memory_max_context"] == free // 131_072                # 128 KiB per token
+    assert fit["memory_max_context"] == free // 131_072  # 128 KiB per token
     assert fit["max_context"] == 131_072 and fit["limited_by"] == "trained_context"
     fit8 = budget.max_context(cfg, 80 * GB, dtype="bf16", batch=8)
     assert fit8["memory_max_context"] == free // (8 * 131_072)
@@ -60,11 +70,11 @@ def test_gpt_oss_120b_fits_one_80gb_gpu_only_in_mxfp4():
 
 
 def test_bounded_sliding_cache_has_no_memory_limit():
-    cfg = REGISTRY.get("mistral-7b-v0.1")                # every layer slides (window 4096)
+    cfg = REGISTRY.get("mistral-7b-v0.1")  # every layer slides (window 4096)
     fit = budget.max_context(cfg, 24 * GB, dtype="bf16")
     assert fit["memory_max_context"] is None and fit["max_context"] == cfg.context_length
     tight = budget.max_context(cfg, costs.weights_bytes(cfg) + 1000 * 131_072, dtype="bf16")
-    assert tight["memory_max_context"] == 1000              # the window does not fit: limited by memory
+    assert tight["memory_max_context"] == 1000  # the window does not fit: limited by memory
 
 
 def test_max_batch():
@@ -87,7 +97,7 @@ def test_decode_roofline_dense_batch_one_is_bandwidth_bound():
     assert r["kv_cache_bytes_read"] == 8192 * 131_072
     assert r["bound"] == "bandwidth"
     assert r["tokens_per_s"] == pytest.approx(h100.bandwidth / (weights + 8192 * 131_072))
-    assert 150 < r["tokens_per_s"] < 250                    # ~17 GB per token at 3.35 TB/s
+    assert 150 < r["tokens_per_s"] < 250  # ~17 GB per token at 3.35 TB/s
 
 
 def test_decode_roofline_goes_compute_bound_with_batch():
@@ -146,8 +156,26 @@ def test_cli_budget_json(capsys):
 
 
 def test_cli_budget_custom_device_batch_and_context(capsys):
-    assert main(["budget", "qwen3-8b", "--memory", "24e9", "--batch", "4", "--context", "2048",
-                 "--device-peak", "1e13", "--device-bandwidth", "1e11", "--json"]) == 0
+    assert (
+        main(
+            [
+                "budget",
+                "qwen3-8b",
+                "--memory",
+                "24e9",
+                "--batch",
+                "4",
+                "--context",
+                "2048",
+                "--device-peak",
+                "1e13",
+                "--device-bandwidth",
+                "1e11",
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["device"]["name"] == "custom" and data["decode"]["batch"] == 4
     assert data["memory_budget"] == 24 * GB and data["context"] == 2048
@@ -159,11 +187,14 @@ def test_cli_budget_text_warns_when_weights_do_not_fit(capsys):
     assert "weights alone do not fit" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--memory", "lots"], "cannot read a memory size from 'lots'"),
-    (["--dtype", "fp4"], "unknown dtype 'fp4'"),
-    (["--device", "tpu"], "unknown device 'tpu'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--memory", "lots"], "cannot read a memory size from 'lots'"),
+        (["--dtype", "fp4"], "unknown dtype 'fp4'"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+    ],
+)
 def test_cli_budget_errors(capsys, argv, message):
     assert main(["budget", "llama-3.1-8b", *argv]) == 2
     assert message in capsys.readouterr().err
@@ -171,8 +202,7 @@ def test_cli_budget_errors(capsys, argv, message):
 
 def test_cli_calibrate_writes_a_device_file(tmp_path, capsys):
     out = tmp_path / "dev.json"
-    assert main(["calibrate", "--size", "64", "--copy-mib", "1", "--repeats", "1", "--output", str(out),
-                 "--json"]) == 0
+    assert main(["calibrate", "--size", "64", "--copy-mib", "1", "--repeats", "1", "--output", str(out), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert json.loads(out.read_text())["peak_flops"] == printed["peak_flops"] > 0
     assert main(["budget", "gpt2-small", "--device", str(out), "--memory", "8GB", "--json"]) == 0

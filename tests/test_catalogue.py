@@ -1,34 +1,35 @@
 """The published-architecture catalogue: every count equals the figure transformers gives for the
 official config, and every variant says what the official config.json says."""
+
 from pathlib import Path
 
 import pytest
 
-from suite.hf.model_types import config_from_hf
-from suite.config import IDENTITY_FIELDS, ModelConfig
-from suite.model import build_model
 from suite.analytic.params import count_params
+from suite.config import IDENTITY_FIELDS, ModelConfig
+from suite.hf.model_types import config_from_hf
+from suite.model import build_model
 from suite.registry import Registry
 
 # variant -> (total, input embedding, active, active excluding the input embedding), from transformers'
 # own models instantiated on the meta device for the official configs (shared/reference/published_configs.json);
 # the papers' figures in the comments.
 PUBLISHED = {
-    "gpt2-small": (124_439_808, 39_383_808, None, None),                  # 124M
-    "gpt2-medium": (354_823_168, 52_511_744, None, None),                 # 355M
-    "gpt2-large": (774_030_080, 65_639_680, None, None),                  # 774M
-    "gpt2-xl": (1_557_611_200, 82_049_600, None, None),                   # 1.5B
-    "gpt-oss-20b": (20_914_757_184, 579_133_440, 4_187_440_704, 3_608_307_264),     # 20.91B / 3.61B
-    "gpt-oss-120b": (116_829_156_672, 579_133_440, 5_711_982_912, 5_132_849_472),   # 116.83B / 5.13B
-    "qwen3-0.6b": (596_049_920, 155_582_464, None, None),                 # 0.6B, 0.44B non-embedding
-    "qwen3-8b": (8_190_735_360, 622_329_856, None, None),                 # 8.2B
-    "qwen3-30b-a3b": (30_532_122_624, 311_164_928, 3_353_032_704, 3_041_867_776),   # 30.5B / 3.3B
-    "llama-3.2-1b": (1_235_814_400, 262_668_288, None, None),             # 1.23B
-    "llama-3.1-8b": (8_030_261_248, 525_336_576, None, None),             # 8.03B
-    "mistral-7b-v0.1": (7_241_732_096, 131_072_000, None, None),          # 7.24B
-    "gemma-3-1b": (999_885_952, 301_989_888, None, None),                 # 302M + 698M
-    "gemma-3-27b": (27_009_346_304, 1_409_630_208, None, None),           # 25.6B non-embedding (text)
-    "olmo-2-7b": (7_298_617_344, 411_041_792, None, None),                # 7.3B
+    "gpt2-small": (124_439_808, 39_383_808, None, None),  # 124M
+    "gpt2-medium": (354_823_168, 52_511_744, None, None),  # 355M
+    "gpt2-large": (774_030_080, 65_639_680, None, None),  # 774M
+    "gpt2-xl": (1_557_611_200, 82_049_600, None, None),  # 1.5B
+    "gpt-oss-20b": (20_914_757_184, 579_133_440, 4_187_440_704, 3_608_307_264),  # 20.91B / 3.61B
+    "gpt-oss-120b": (116_829_156_672, 579_133_440, 5_711_982_912, 5_132_849_472),  # 116.83B / 5.13B
+    "qwen3-0.6b": (596_049_920, 155_582_464, None, None),  # 0.6B, 0.44B non-embedding
+    "qwen3-8b": (8_190_735_360, 622_329_856, None, None),  # 8.2B
+    "qwen3-30b-a3b": (30_532_122_624, 311_164_928, 3_353_032_704, 3_041_867_776),  # 30.5B / 3.3B
+    "llama-3.2-1b": (1_235_814_400, 262_668_288, None, None),  # 1.23B
+    "llama-3.1-8b": (8_030_261_248, 525_336_576, None, None),  # 8.03B
+    "mistral-7b-v0.1": (7_241_732_096, 131_072_000, None, None),  # 7.24B
+    "gemma-3-1b": (999_885_952, 301_989_888, None, None),  # 302M + 698M
+    "gemma-3-27b": (27_009_346_304, 1_409_630_208, None, None),  # 25.6B non-embedding (text)
+    "olmo-2-7b": (7_298_617_344, 411_041_792, None, None),  # 7.3B
     "deepseek-v3": (671_026_404_352, 926_679_040, 37_552_282_624, 36_625_603_584),  # 671B / 37B (36.6B)
 }
 
@@ -53,8 +54,12 @@ def test_parameter_counts_match_published(registry, name):
 
 
 def test_every_catalogue_variant_is_covered_and_sourced(registry):
-    published = [n for n in registry.names() if not n.startswith("ladder/") and registry.entries[n].file.startswith(
-        str(Path(registry.entries["gpt2-small"].file).parent))]
+    published = [
+        n
+        for n in registry.names()
+        if not n.startswith("ladder/")
+        and registry.entries[n].file.startswith(str(Path(registry.entries["gpt2-small"].file).parent))
+    ]
     assert set(PUBLISHED) <= set(published)
     for name in PUBLISHED:
         cfg = registry.get(name)
@@ -64,17 +69,30 @@ def test_every_catalogue_variant_is_covered_and_sourced(registry):
 
 # ---------------------------------------------------- catalogue == official config.json
 HF_CONFIGS = Path(__file__).parent / "data" / "hf_configs"
-OFFICIAL = {"gpt2-small": "gpt2", "llama-3.1-8b": "llama-3.1-8b", "qwen3-0.6b": "qwen3-0.6b",
-            "qwen3-30b-a3b": "qwen3-30b-a3b", "mistral-7b-v0.1": "mistral-7b-v0.1", "gemma-3-1b": "gemma-3-1b",
-            "gemma-3-27b": "gemma-3-27b", "olmo-2-7b": "olmo-2-7b", "gpt-oss-20b": "gpt-oss-20b",
-            "deepseek-v3": "deepseek-v3"}
+OFFICIAL = {
+    "gpt2-small": "gpt2",
+    "llama-3.1-8b": "llama-3.1-8b",
+    "qwen3-0.6b": "qwen3-0.6b",
+    "qwen3-30b-a3b": "qwen3-30b-a3b",
+    "mistral-7b-v0.1": "mistral-7b-v0.1",
+    "gemma-3-1b": "gemma-3-1b",
+    "gemma-3-27b": "gemma-3-27b",
+    "olmo-2-7b": "olmo-2-7b",
+    "gpt-oss-20b": "gpt-oss-20b",
+    "deepseek-v3": "deepseek-v3",
+}
 
 
 def math_of(cfg: ModelConfig) -> dict:
     """The fields that define the function, with equivalent spellings made equal (head_dim null vs 64...)."""
     out = {k: v for k, v in cfg.to_dict().items() if k not in IDENTITY_FIELDS and k != "dropout"}
-    out.update(head_dim=cfg.head_size, n_kv_heads=cfg.kv_heads, mlp_hidden=cfg.hidden,
-               layer_types=list(cfg.layer_kinds), expert_hidden=cfg.expert_size if cfg.is_moe else None)
+    out.update(
+        head_dim=cfg.head_size,
+        n_kv_heads=cfg.kv_heads,
+        mlp_hidden=cfg.hidden,
+        layer_types=list(cfg.layer_kinds),
+        expert_hidden=cfg.expert_size if cfg.is_moe else None,
+    )
     if "sliding" not in cfg.layer_kinds:
         out.update(sliding_window=None, rope_theta_local=None)
     return out
@@ -95,7 +113,7 @@ def test_published_components(registry):
     gemma = registry.get("gemma-3-27b")
     assert gemma.layer_kinds[:6] == ("sliding",) * 5 + ("full",) and gemma.norm_placement == "sandwich"
     assert gemma.rope_scaling == "linear" and gemma.rope_factor == 8 and gemma.rope_theta_local == 10000
-    assert gemma.attn_scale == pytest.approx(168 ** -0.5) and gemma.mlp == "geglu" and gemma.scale_embeddings
+    assert gemma.attn_scale == pytest.approx(168**-0.5) and gemma.mlp == "geglu" and gemma.scale_embeddings
     ds = registry.get("deepseek-v3")
     assert ds.attention == "mla" and ds.n_shared_experts == 1 and ds.moe_dense_first == 3
     assert (ds.router, ds.router_groups, ds.router_topk_groups, ds.router_scale) == ("sigmoid", 8, 4, 2.5)

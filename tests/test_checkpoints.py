@@ -1,4 +1,5 @@
 """Checkpoint import: config.json -> ModelConfig mapping, weight loading and its errors, the CLI."""
+
 import importlib.util
 import json
 from pathlib import Path
@@ -18,8 +19,9 @@ from suite.hf.safetensors_store import CheckpointError
 from suite.registry import load_variant
 
 HF_CONFIGS = Path(__file__).parent / "data" / "hf_configs"
-needs_transformers = pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
-                                        reason="builds reference checkpoints with transformers")
+needs_transformers = pytest.mark.skipif(
+    importlib.util.find_spec("transformers") is None, reason="builds reference checkpoints with transformers"
+)
 
 
 def write_config(folder: Path, data: dict) -> Path:
@@ -28,9 +30,18 @@ def write_config(folder: Path, data: dict) -> Path:
     return folder
 
 
-LLAMA = {"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2,
-         "num_hidden_layers": 2, "intermediate_size": 128, "vocab_size": 100, "rms_norm_eps": 1e-5,
-         "rope_theta": 10000.0, "max_position_embeddings": 256}
+LLAMA = {
+    "model_type": "llama",
+    "hidden_size": 64,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "num_hidden_layers": 2,
+    "intermediate_size": 128,
+    "vocab_size": 100,
+    "rms_norm_eps": 1e-5,
+    "rope_theta": 10000.0,
+    "max_position_embeddings": 256,
+}
 
 
 # ------------------------------------------------------------------ config mapping
@@ -42,8 +53,17 @@ def test_config_only_folder_maps_the_architecture(tmp_path):
 
 
 def test_old_rope_scaling_and_transformers5_rope_parameters_agree(tmp_path):
-    old = dict(LLAMA, rope_theta=500000.0, rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                                         "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
+    old = dict(
+        LLAMA,
+        rope_theta=500000.0,
+        rope_scaling={
+            "rope_type": "llama3",
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 64,
+        },
+    )
     new = {k: v for k, v in old.items() if k not in ("rope_theta", "rope_scaling")}
     new["rope_parameters"] = dict(old["rope_scaling"], rope_theta=500000.0)
     a = config_from_hf(write_config(tmp_path / "a", old))
@@ -68,13 +88,19 @@ def test_unknown_key_is_refused_not_ignored(tmp_path):
     assert str(tmp_path / "m" / "config.json") in str(err.value)
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("hidden_act", "relu", "'relu' is not supported"),
-    ("rope_scaling", {"rope_type": "dynamic", "factor": 2.0}, "'dynamic' is not supported"),
-    ("rope_scaling", {"rope_type": "linear", "factor": 2.0, "extra": 1}, "not a known parameter"),
-    ("rope_scaling", {"rope_type": "yarn", "factor": 2.0, "original_max_position_embeddings": 64, "mscale": 0.7},
-     "only supported for model_type deepseek_v3"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("hidden_act", "relu", "'relu' is not supported"),
+        ("rope_scaling", {"rope_type": "dynamic", "factor": 2.0}, "'dynamic' is not supported"),
+        ("rope_scaling", {"rope_type": "linear", "factor": 2.0, "extra": 1}, "not a known parameter"),
+        (
+            "rope_scaling",
+            {"rope_type": "yarn", "factor": 2.0, "original_max_position_embeddings": 64, "mscale": 0.7},
+            "only supported for model_type deepseek_v3",
+        ),
+    ],
+)
 def test_values_that_change_the_math_are_errors(tmp_path, key, value, message):
     write_config(tmp_path / "m", dict(LLAMA, **{key: value}))
     with pytest.raises(ConfigError) as err:
@@ -84,9 +110,18 @@ def test_values_that_change_the_math_are_errors(tmp_path, key, value, message):
 
 
 def test_qwen3_moe_dense_layers_must_come_first(tmp_path):
-    data = {"model_type": "qwen3_moe", "hidden_size": 32, "num_attention_heads": 4, "num_hidden_layers": 4,
-            "intermediate_size": 64, "vocab_size": 50, "num_experts": 4, "num_experts_per_tok": 2,
-            "moe_intermediate_size": 16, "mlp_only_layers": [2]}
+    data = {
+        "model_type": "qwen3_moe",
+        "hidden_size": 32,
+        "num_attention_heads": 4,
+        "num_hidden_layers": 4,
+        "intermediate_size": 64,
+        "vocab_size": 50,
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 16,
+        "mlp_only_layers": [2],
+    }
     with pytest.raises(ConfigError) as err:
         config_from_hf(write_config(tmp_path / "m", data))
     assert err.value.field == "mlp_only_layers"
@@ -204,12 +239,12 @@ def test_shape_mismatch(tmp_path):
 
 @needs_transformers
 def test_tied_head_that_differs_is_an_error(tmp_path):
-    folder = make_checkpoint("qwen3", tmp_path / "q")             # tie_word_embeddings: true
+    folder = make_checkpoint("qwen3", tmp_path / "q")  # tie_word_embeddings: true
     edit_weights(folder, lambda t: t.__setitem__("lm_head.weight", torch.randn(97, 32)))
     with pytest.raises(CheckpointError, match="lm_head.weight differs from the input embedding"):
         load_checkpoint(folder)
     edit_weights(folder, lambda t: t.__setitem__("lm_head.weight", t["model.embed_tokens.weight"].clone()))
-    load_checkpoint(folder)                                          # a stored copy of the embedding is fine
+    load_checkpoint(folder)  # a stored copy of the embedding is fine
 
 
 @needs_transformers
@@ -229,8 +264,11 @@ def test_transformers5_fused_expert_layout(tmp_path):
     folder = tmp_path / "fused"
     model.save_pretrained(folder)
     per_expert = load_checkpoint(folder)[1]
-    save_file({k: v.contiguous() for k, v in model.state_dict().items() if "rotary" not in k},
-              folder / "model.safetensors", metadata={"format": "pt"})
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items() if "rotary" not in k},
+        folder / "model.safetensors",
+        metadata={"format": "pt"},
+    )
     assert "model.layers.1.mlp.experts.gate_up_proj" in load_file(folder / "model.safetensors")
     fused = load_checkpoint(folder)[1]
     for (name, a), (_, b) in zip(per_expert.state_dict().items(), fused.state_dict().items()):
@@ -243,16 +281,17 @@ def test_mxfp4_expert_storage(tmp_path):
     mxfp4 = pytest.importorskip("transformers.integrations.mxfp4")
     folder = make_checkpoint("gpt_oss", tmp_path / "oss")
     gen = torch.Generator().manual_seed(1)
-    blocks = torch.randint(0, 256, (4, 32, 1, 16), generator=gen, dtype=torch.uint8)   # (E, 2*hidden, in/32, 16)
+    blocks = torch.randint(0, 256, (4, 32, 1, 16), generator=gen, dtype=torch.uint8)  # (E, 2*hidden, in/32, 16)
     scales = torch.randint(118, 124, (4, 32, 1), generator=gen, dtype=torch.uint8)
 
     def quantise(t):
         t.pop("model.layers.0.mlp.experts.gate_up_proj")
         t["model.layers.0.mlp.experts.gate_up_proj_blocks"] = blocks
         t["model.layers.0.mlp.experts.gate_up_proj_scales"] = scales
+
     edit_weights(folder, quantise)
     _, model = load_checkpoint(folder)
-    gate_up = mxfp4.convert_moe_packed_tensors(blocks, scales, dtype=torch.float32)    # (E, in, 2*hidden)
+    gate_up = mxfp4.convert_moe_packed_tensors(blocks, scales, dtype=torch.float32)  # (E, in, 2*hidden)
     assert torch.equal(model.blocks[0].mlp.gate, gate_up[..., ::2])
     assert torch.equal(model.blocks[0].mlp.up, gate_up[..., 1::2])
 
@@ -284,7 +323,8 @@ def test_deepseek_fp8_storage_and_mtp_layers(tmp_path):
     def quantise(t):
         t[key] = fp8
         t[key + "_scale_inv"] = torch.tensor([[0.5]])
-        t["model.layers.2.eh_proj.weight"] = torch.zeros(32, 64)      # MTP layer (num_nextn_predict_layers: 1)
+        t["model.layers.2.eh_proj.weight"] = torch.zeros(32, 64)  # MTP layer (num_nextn_predict_layers: 1)
+
     edit_weights(folder, quantise)
     _, model = load_checkpoint(folder)
     assert torch.equal(model.blocks[1].attn.q_b_proj.weight, fp8.float() * 0.5)

@@ -1,14 +1,15 @@
 """`archbench compare`: noise-aware verdicts between two runs, exit codes for CI, Markdown,
 pytest-benchmark JSON in and out. Result folders are hand-made with the results store."""
+
 import json
 
 import numpy as np
 import pytest
 
-from suite.cli import main
 from suite.analysis.benchjson import to_pytest_benchmark
 from suite.analysis.compare import bootstrap_ratio, compare, compare_entries, judge
 from suite.analysis.entries import Entry
+from suite.cli import main
 from suite.report.compare_view import markdown
 from suite.results import ResultStore, load_results, make_row
 
@@ -21,20 +22,43 @@ def _samples(median: float, spread: float, n: int = 40, seed: int = 0) -> list[f
 
 def latency(variant="v1", ms=10.0, spread=0.01, seed=0, context=64, status="ok"):
     xs = _samples(ms, spread, seed=seed)
-    return dict(variant=variant, probe="latency", metric="prefill_ms", value=float(np.median(xs)), unit="ms",
-                lower_is_better=True, settings={"context": context, "batch": 1}, extra={"samples": xs},
-                status=status)
+    return dict(
+        variant=variant,
+        probe="latency",
+        metric="prefill_ms",
+        value=float(np.median(xs)),
+        unit="ms",
+        lower_is_better=True,
+        settings={"context": context, "batch": 1},
+        extra={"samples": xs},
+        status=status,
+    )
 
 
 def analytic(variant="v1", metric="flops_decode_per_token", value=1.0e9, lower=True):
-    return dict(variant=variant, probe="analytic", metric=metric, value=value, unit="FLOP",
-                lower_is_better=lower, settings={"context": 1024}, extra={})
+    return dict(
+        variant=variant,
+        probe="analytic",
+        metric=metric,
+        value=value,
+        unit="FLOP",
+        lower_is_better=lower,
+        settings={"context": 1024},
+        extra={},
+    )
 
 
 def quality(variant="v1", mean=1.50, half=0.02):
-    return dict(variant=variant, probe="quality", metric="bits_per_byte", value=mean, unit="bits/byte",
-                lower_is_better=True, settings={"tokens": 1000},
-                extra={"values": [mean - half / 2, mean + half / 2], "ci_low": mean - half, "ci_high": mean + half})
+    return dict(
+        variant=variant,
+        probe="quality",
+        metric="bits_per_byte",
+        value=mean,
+        unit="bits/byte",
+        lower_is_better=True,
+        settings={"tokens": 1000},
+        extra={"values": [mean - half / 2, mean + half / 2], "ci_low": mean - half, "ci_high": mean + half},
+    )
 
 
 def write_run(directory, rows, run_id="r1"):
@@ -47,8 +71,9 @@ def write_run(directory, rows, run_id="r1"):
 def append_attempt(directory, row, cell_id, attempt, run_id="r3"):
     """One more attempt of a cell, as `archbench run --force` into the same folder appends it."""
     r = dict(row)
-    cell = dict(run_id=run_id, cell_id=cell_id, variant=r.pop("variant"), family="f", scale="tiny",
-                probe=r.pop("probe"))
+    cell = dict(
+        run_id=run_id, cell_id=cell_id, variant=r.pop("variant"), family="f", scale="tiny", probe=r.pop("probe")
+    )
     ResultStore(directory).append([make_row(cell=cell, bookkeeping=dict(attempt=attempt, cell_rows=1), **r)])
 
 
@@ -62,8 +87,13 @@ def verdicts(report):
 
 # ------------------------------------------------------------------- verdicts
 def test_identical_runs_are_all_same_and_exit_0(tmp_path, capsys):
-    rows = [latency(), latency(context=128), analytic(), analytic(metric="params_total", value=1e6, lower=None),
-            quality()]
+    rows = [
+        latency(),
+        latency(context=128),
+        analytic(),
+        analytic(metric="params_total", value=1e6, lower=None),
+        quality(),
+    ]
     base, cand = run_pair(tmp_path, rows, rows)
     report = compare(base, cand)
     assert {c.verdict for c in report.comparisons} == {"same"} and len(report.comparisons) == 5
@@ -114,12 +144,12 @@ def test_real_but_small_change_is_under_the_threshold(tmp_path):
 def test_rerun_confirms_a_regression_or_clears_contention(tmp_path):
     """Timed rows take the fastest attempt of a cell: noise from a busy machine (all samples of one
     attempt slow) goes away when the cell is re-run; a real regression stays."""
-    base, cand = run_pair(tmp_path, [latency(ms=10.0)], [latency(ms=30.0, seed=1)])   # a contended attempt
+    base, cand = run_pair(tmp_path, [latency(ms=10.0)], [latency(ms=30.0, seed=1)])  # a contended attempt
     assert verdicts(compare(base, cand)) == {("v1", "prefill_ms"): "regression"}
     append_attempt(cand, latency(ms=10.1, seed=2), "v1-latency-0", "retry")
     (c,) = compare(base, cand).comparisons
     assert c.verdict == "same" and c.candidate == pytest.approx(10.1, rel=0.01) and "fastest of 1 / 2" in c.note
-    append_attempt(cand, latency(ms=13.0, seed=3), "v1-latency-0", "later")   # older attempts still count
+    append_attempt(cand, latency(ms=13.0, seed=3), "v1-latency-0", "later")  # older attempts still count
     assert compare(base, cand).comparisons[0].verdict == "same"
     slow = write_run(tmp_path / "slow", [latency(ms=13.0, seed=1)], run_id="r4")
     append_attempt(slow, latency(ms=13.2, seed=4), "v1-latency-0", "retry")
@@ -140,17 +170,28 @@ def test_bootstrap_is_seeded():
 
 
 def test_analytic_flop_change_by_direction(tmp_path):
-    base, cand = run_pair(tmp_path,
-                          [analytic("v1"), analytic("v2"), analytic("v3", "params_total", 1e6, None),
-                           analytic("v4", "max_context_at_budget", 8192, False)],
-                          [analytic("v1", value=1.0e9 * (1 + 1e-6)), analytic("v2", value=0.9e9),
-                           analytic("v3", "params_total", 1e6 + 1, None),
-                           analytic("v4", "max_context_at_budget", 8191, False)])
+    base, cand = run_pair(
+        tmp_path,
+        [
+            analytic("v1"),
+            analytic("v2"),
+            analytic("v3", "params_total", 1e6, None),
+            analytic("v4", "max_context_at_budget", 8192, False),
+        ],
+        [
+            analytic("v1", value=1.0e9 * (1 + 1e-6)),
+            analytic("v2", value=0.9e9),
+            analytic("v3", "params_total", 1e6 + 1, None),
+            analytic("v4", "max_context_at_budget", 8191, False),
+        ],
+    )
     report = compare(base, cand)
-    assert verdicts(report) == {("v1", "flops_decode_per_token"): "regression",   # exact: 1e-6 counts
-                                ("v2", "flops_decode_per_token"): "improvement",
-                                ("v3", "params_total"): "changed",               # no direction
-                                ("v4", "max_context_at_budget"): "regression"}   # higher is better
+    assert verdicts(report) == {
+        ("v1", "flops_decode_per_token"): "regression",  # exact: 1e-6 counts
+        ("v2", "flops_decode_per_token"): "improvement",
+        ("v3", "params_total"): "changed",  # no direction
+        ("v4", "max_context_at_budget"): "regression",
+    }  # higher is better
     assert {c.method for c in report.comparisons} == {"exact"}
     assert report.exit_code() == 1
 
@@ -161,27 +202,39 @@ def test_analytic_within_float_tolerance_is_same(tmp_path):
 
 
 def test_quality_intervals_overlap_or_not(tmp_path):
-    base, cand = run_pair(tmp_path, [quality("v1"), quality("v2")],
-                          [quality("v1", mean=1.53, half=0.05), quality("v2", mean=1.80)])
+    base, cand = run_pair(
+        tmp_path, [quality("v1"), quality("v2")], [quality("v1", mean=1.53, half=0.05), quality("v2", mean=1.80)]
+    )
     report = compare(base, cand)
     assert verdicts(report) == {("v1", "bits_per_byte"): "same", ("v2", "bits_per_byte"): "regression"}
     assert {c.method for c in report.comparisons} == {"interval"}
 
 
 def test_failed_cell_new_and_missing_variants(tmp_path, capsys):
-    base, cand = run_pair(tmp_path, [latency("v1"), latency("gone"), analytic("v1")],
-                          [latency("v1", status="oom") | {"value": None}, latency("added"), analytic("v1")])
+    base, cand = run_pair(
+        tmp_path,
+        [latency("v1"), latency("gone"), analytic("v1")],
+        [latency("v1", status="oom") | {"value": None}, latency("added"), analytic("v1")],
+    )
     # a whole cell that crashed in the candidate: its baseline rows are failed, not missing
-    ResultStore(cand).append([make_row(cell=dict(run_id="r2", cell_id="crash", variant="v1", family="f",
-                                                 scale="tiny", probe="analytic"),
-                                       metric="", value=None, status="error", error="ValueError: boom",
-                                       bookkeeping=dict(attempt="x", cell_rows=1))])
+    ResultStore(cand).append(
+        [
+            make_row(
+                cell=dict(run_id="r2", cell_id="crash", variant="v1", family="f", scale="tiny", probe="analytic"),
+                metric="",
+                value=None,
+                status="error",
+                error="ValueError: boom",
+                bookkeeping=dict(attempt="x", cell_rows=1),
+            )
+        ]
+    )
     report = compare(base, cand)
     got = verdicts(report)
     assert got[("v1", "prefill_ms")] == "failed"
     assert got[("added", "prefill_ms")] == "new"
     assert got[("gone", "prefill_ms")] == "missing"
-    assert report.exit_code() == 1     # a newly failed cell blocks under --fail-on regression
+    assert report.exit_code() == 1  # a newly failed cell blocks under --fail-on regression
     assert main(["compare", str(base), str(cand), "--fail-on", "never"]) == 0
     capsys.readouterr()
     assert main(["compare", str(base), str(cand), "--json"]) == 1
@@ -193,10 +246,18 @@ def test_failed_cell_new_and_missing_variants(tmp_path, capsys):
 
 def test_whole_cell_failure_reports_the_error(tmp_path):
     base, cand = run_pair(tmp_path, [analytic("v1")], [latency("v1")])
-    ResultStore(cand).append([make_row(cell=dict(run_id="r2", cell_id="crash", variant="v1", family="f",
-                                                 scale="tiny", probe="analytic"),
-                                       metric="", value=None, status="error", error="ValueError: boom",
-                                       bookkeeping=dict(attempt="x", cell_rows=1))])
+    ResultStore(cand).append(
+        [
+            make_row(
+                cell=dict(run_id="r2", cell_id="crash", variant="v1", family="f", scale="tiny", probe="analytic"),
+                metric="",
+                value=None,
+                status="error",
+                error="ValueError: boom",
+                bookkeeping=dict(attempt="x", cell_rows=1),
+            )
+        ]
+    )
     report = compare(base, cand)
     failed = [c for c in report.comparisons if c.verdict == "failed"]
     assert [(c.metric, c.note) for c in failed] == [("flops_decode_per_token", "error: ValueError: boom")]
@@ -259,8 +320,17 @@ def _bench_json(path, medians, data=True, spread=0.01, seed=0):
     for i, (name, median) in enumerate(medians.items()):
         xs = sorted(_samples(median, spread, seed=seed + i))
         q1, q3 = np.quantile(xs, [0.25, 0.75])
-        stats = dict(min=xs[0], max=xs[-1], mean=float(np.mean(xs)), stddev=float(np.std(xs, ddof=1)),
-                     rounds=len(xs), median=float(np.median(xs)), iqr=float(q3 - q1), q1=float(q1), q3=float(q3))
+        stats = dict(
+            min=xs[0],
+            max=xs[-1],
+            mean=float(np.mean(xs)),
+            stddev=float(np.std(xs, ddof=1)),
+            rounds=len(xs),
+            median=float(np.median(xs)),
+            iqr=float(q3 - q1),
+            q1=float(q1),
+            q3=float(q3),
+        )
         if data:
             stats["data"] = xs
         benches.append(dict(name=name, fullname=f"tests/bench.py::{name}[ctx=64]", group=None, stats=stats))
@@ -271,14 +341,19 @@ def _bench_json(path, medians, data=True, spread=0.01, seed=0):
 @pytest.mark.parametrize("data", [True, False], ids=["raw-data", "stats-only"])
 def test_pytest_benchmark_json(tmp_path, data, capsys):
     base = _bench_json(tmp_path / "a.json", {"test_prefill": 0.010, "test_decode": 0.002, "test_gone": 1.0}, data)
-    cand = _bench_json(tmp_path / "b.json", {"test_prefill": 0.013, "test_decode": 0.00203, "test_new": 1.0},
-                       data, seed=5)
+    cand = _bench_json(
+        tmp_path / "b.json", {"test_prefill": 0.013, "test_decode": 0.00203, "test_new": 1.0}, data, seed=5
+    )
     report = compare(base, cand)
     assert report.kind == "benchmark"
     got = {c.variant.split("::")[1].removesuffix("[ctx=64]"): (c.verdict, c.method) for c in report.comparisons}
     method = "bootstrap" if data else "stats"
-    assert got == {"test_prefill": ("regression", method), "test_decode": ("same", method),
-                   "test_gone": ("missing", ""), "test_new": ("new", "")}
+    assert got == {
+        "test_prefill": ("regression", method),
+        "test_decode": ("same", method),
+        "test_gone": ("missing", ""),
+        "test_new": ("new", ""),
+    }
     assert main(["compare", str(base), str(cand), "--benchmark"]) == 1
     assert "tests/bench.py::test_prefill[ctx=64]" in capsys.readouterr().out
 
@@ -286,9 +361,9 @@ def test_pytest_benchmark_json(tmp_path, data, capsys):
 def test_export_pytest_benchmark_roundtrip(tmp_path):
     base, cand = run_pair(tmp_path, [latency(), analytic()], [latency(ms=13.0, seed=1), analytic()])
     data = to_pytest_benchmark(load_results(base))
-    (bench,) = data["benchmarks"]      # only timed rows with samples
+    (bench,) = data["benchmarks"]  # only timed rows with samples
     assert bench["name"] == "v1@tiny::prefill_ms[batch=1,context=64]"
-    assert bench["stats"]["median"] == pytest.approx(0.010, rel=0.02)   # ms -> s
+    assert bench["stats"]["median"] == pytest.approx(0.010, rel=0.02)  # ms -> s
     assert len(bench["stats"]["data"]) == 40
     out_a, out_b = tmp_path / "a.json", tmp_path / "b.json"
     assert main(["compare", str(base), str(base), "--export-benchmark", str(out_a)]) == 0
@@ -326,9 +401,27 @@ def test_bad_threshold(tmp_path, capsys):
 
 
 def test_compare_entries_without_files():
-    b = [Entry("v", "prefill_ms", {"context": 64}, 10.0, lower_is_better=True, probe="latency",
-               extra={"samples": _samples(10, 0.01)})]
-    c = [Entry("v", "prefill_ms", {"context": 64}, 13.0, lower_is_better=True, probe="latency",
-               extra={"samples": _samples(13, 0.01, seed=2)})]
+    b = [
+        Entry(
+            "v",
+            "prefill_ms",
+            {"context": 64},
+            10.0,
+            lower_is_better=True,
+            probe="latency",
+            extra={"samples": _samples(10, 0.01)},
+        )
+    ]
+    c = [
+        Entry(
+            "v",
+            "prefill_ms",
+            {"context": 64},
+            13.0,
+            lower_is_better=True,
+            probe="latency",
+            extra={"samples": _samples(13, 0.01, seed=2)},
+        )
+    ]
     (r,) = compare_entries(b, c)
     assert r.verdict == "regression" and r.blocks("regression") and not r.blocks("never")

@@ -1,5 +1,6 @@
 """A component lives in one place: every key of the component registries has its model class and
 its analytic cost, so adding a key that misses one place fails here naming the key and the place."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,13 +19,14 @@ from suite.model.position import ROPE_SCALINGS
 # the model's table for each registry that maps keys to code (the others are read as fields)
 MODEL_TABLES = {"attention": ATTENTIONS, "norm": NORMS, "router": ROUTERS, "rope_scaling": ROPE_SCALINGS}
 
-TINY = dict(vocab_size=64, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, attention="gqa", mlp_hidden=48,
-            context_length=64)
+TINY = dict(
+    vocab_size=64, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, attention="gqa", mlp_hidden=48, context_length=64
+)
 # what a key needs beside itself to make a valid tiny config
 NEEDS = {
-    ("attention", "mha"): dict(n_kv_heads=4), ("attention", "mqa"): dict(n_kv_heads=1),
-    ("attention", "mla"): dict(position="rope", kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=4,
-                               v_head_dim=8),
+    ("attention", "mha"): dict(n_kv_heads=4),
+    ("attention", "mqa"): dict(n_kv_heads=1),
+    ("attention", "mla"): dict(position="rope", kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=8),
     ("rope_scaling", "llama3"): dict(rope_original_context=16, rope_factor=4.0),
     ("rope_scaling", "yarn"): dict(rope_original_context=16, rope_factor=4.0),
     ("rope_scaling", "linear"): dict(rope_factor=2.0),
@@ -43,8 +45,9 @@ def _every_key():
 
 def _tiny(registry, key) -> ModelConfig:
     value = (key,) * TINY["n_layers"] if registry.config_field == "layer_types" else key
-    return ModelConfig(name=f"tiny-{key}", **{**TINY, **NEEDS.get((registry.config_field, key), {}),
-                                              registry.config_field: value})
+    return ModelConfig(
+        name=f"tiny-{key}", **{**TINY, **NEEDS.get((registry.config_field, key), {}), registry.config_field: value}
+    )
 
 
 @pytest.mark.parametrize("registry, key", list(_every_key()))

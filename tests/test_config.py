@@ -1,4 +1,5 @@
 """Bad input gets a one-paragraph error naming file, variant and field."""
+
 import pytest
 
 from suite.cli import main
@@ -69,24 +70,29 @@ def test_duplicate_name_across_files(write_yaml):
     assert "duplicate variant name" in msg and "one.yaml" in msg and "two.yaml" in msg
 
 
-@pytest.mark.parametrize("fields, field, text", [
-    ("n_kv_heads: 3\n  attention: gqa", "n_kv_heads", "divisible by n_kv_heads"),
-    ("n_kv_heads: 2", "attention", "'mha' needs n_kv_heads == n_heads"),
-    ("n_experts: 4\n  experts_top_k: 5", "experts_top_k", "between 1 and n_experts"),
-    ("layer_types: [full]", "layer_types", "has 1 entries but n_layers is 2"),
-    ("layer_types: [full, sliding]", "sliding_window", "no sliding_window"),
-    ("norm: batchnorm", "norm", "'batchnorm' is not one of: layernorm, rmsnorm"),
-    ("d_model: 66", "head_dim", "not divisible by n_heads"),
-    ("swiglu_limit: 7.0", "swiglu_limit", "only applies to mlp 'swiglu'"),
-])
+@pytest.mark.parametrize(
+    "fields, field, text",
+    [
+        ("n_kv_heads: 3\n  attention: gqa", "n_kv_heads", "divisible by n_kv_heads"),
+        ("n_kv_heads: 2", "attention", "'mha' needs n_kv_heads == n_heads"),
+        ("n_experts: 4\n  experts_top_k: 5", "experts_top_k", "between 1 and n_experts"),
+        ("layer_types: [full]", "layer_types", "has 1 entries but n_layers is 2"),
+        ("layer_types: [full, sliding]", "sliding_window", "no sliding_window"),
+        ("norm: batchnorm", "norm", "'batchnorm' is not one of: layernorm, rmsnorm"),
+        ("d_model: 66", "head_dim", "not divisible by n_heads"),
+        ("swiglu_limit: 7.0", "swiglu_limit", "only applies to mlp 'swiglu'"),
+    ],
+)
 def test_impossible_shapes(write_yaml, fields, field, text):
     msg = error_of(write_yaml(GOOD + f"child:\n  base: base-model\n  {fields}\n"))
     assert f"field '{field}'" in msg and text in msg and "variants.yaml" in msg and "variant 'child'" in msg
 
 
 def test_inherited_bad_value_names_where_it_came_from(write_yaml):
-    folder = write_yaml("parent:\n  d_model: 64\n  n_heads: 4\n  n_kv_heads: 3\n  attention: gqa\n"
-                        "child:\n  base: parent\n  vocab_size: 256\n")
+    folder = write_yaml(
+        "parent:\n  d_model: 64\n  n_heads: 4\n  n_kv_heads: 3\n  attention: gqa\n"
+        "child:\n  base: parent\n  vocab_size: 256\n"
+    )
     with pytest.raises(ConfigError) as info:
         Registry([folder], builtin=False).get("child")
     assert "variant 'child'" in str(info.value)
@@ -96,7 +102,11 @@ def test_cli_prints_one_paragraph_and_exits_2(write_yaml, capsys):
     folder = write_yaml(GOOD + "child:\n  base: base-model\n  n_heads: 5\n")
     assert main(["show", "child", "--registry", str(folder)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("archbench: error: In file") and "field 'head_dim'" in err and "not divisible by n_heads (5)" in err
+    assert (
+        err.startswith("archbench: error: In file")
+        and "field 'head_dim'" in err
+        and "not divisible by n_heads (5)" in err
+    )
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
@@ -115,6 +125,7 @@ def test_an_invalid_config_cannot_be_constructed():
     import dataclasses
 
     from suite.config import ConfigError, ModelConfig
+
     with pytest.raises(ConfigError, match="field 'head_dim': d_model \\(768\\) is not divisible by n_heads \\(7\\)"):
         ModelConfig(n_heads=7)
     good = ModelConfig()

@@ -4,6 +4,7 @@
 (every key a row has, minus run id, timings and provenance), and the JSON of `list`, `show`,
 `budget` and `import --check`. A refactor may add keys; it may not change or drop one.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,20 @@ from pathlib import Path
 import pytest
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
-RUN_SPECIFIC = {"run_id", "attempt", "cell_seconds", "git_sha", "date", "archbench_version",
-                "torch_version", "python_version", "device", "cpu_model", "threads", "cell_id"}
+RUN_SPECIFIC = {
+    "run_id",
+    "attempt",
+    "cell_seconds",
+    "git_sha",
+    "date",
+    "archbench_version",
+    "torch_version",
+    "python_version",
+    "device",
+    "cpu_model",
+    "threads",
+    "cell_id",
+}
 # Parity errors of a random tiny model are floating-point noise: equal to within this.
 NOISY_KEYS = {"max_abs_diff", "decode_max_abs_diff"}
 
@@ -42,8 +55,9 @@ def assert_same(expected, actual, path="$"):
         for i, (e, a) in enumerate(zip(expected, actual)):
             assert_same(e, a, f"{path}[{i}]")
     elif isinstance(expected, float) and not isinstance(actual, bool) and isinstance(actual, (int, float)):
-        assert math.isclose(expected, actual, rel_tol=1e-12, abs_tol=0.0) or expected == actual, \
+        assert math.isclose(expected, actual, rel_tol=1e-12, abs_tol=0.0) or expected == actual, (
             f"{path}: {actual} != {expected}"
+        )
     else:
         assert actual == expected, f"{path}: {actual!r} != {expected!r}"
 
@@ -65,29 +79,35 @@ def test_quick_suite_analytic_rows_unchanged(tmp_path):
     assert set(actual) == {_row_key(r) for r in expected}
     for row in expected:
         got = actual[_row_key(row)]
-        if isinstance(row.get("extra"), str):    # extra is a JSON string in the store: compare parsed
+        if isinstance(row.get("extra"), str):  # extra is a JSON string in the store: compare parsed
             row, got = dict(row), dict(got)
             assert_same(json.loads(row.pop("extra")), json.loads(got.pop("extra")), f"{_row_key(row)}.extra")
         assert_same(row, got, str(_row_key(row)))
 
 
-@pytest.mark.parametrize("args, golden", [
-    (("list", "--json"), "list.json"),
-    (("show", "gpt2-small", "--json"), "show_gpt2-small.json"),
-    (("show", "deepseek-v3", "--json"), "show_deepseek-v3.json"),
-    (("show", "gpt-oss-20b", "--json"), "show_gpt-oss-20b.json"),
-    (("show", "qwen3-0.6b", "--scale", "tiny", "--json"), "show_qwen3-0.6b_tiny.json"),
-    (("budget", "gpt-oss-120b", "--memory", "80GB", "--dtype", "mxfp4", "--json"), "budget_gpt-oss-120b.json"),
-    (("budget", "llama-3.1-8b", "--device", "h100", "--json"), "budget_llama-3.1-8b.json"),
-], ids=lambda v: v if isinstance(v, str) else None)
+@pytest.mark.parametrize(
+    "args, golden",
+    [
+        (("list", "--json"), "list.json"),
+        (("show", "gpt2-small", "--json"), "show_gpt2-small.json"),
+        (("show", "deepseek-v3", "--json"), "show_deepseek-v3.json"),
+        (("show", "gpt-oss-20b", "--json"), "show_gpt-oss-20b.json"),
+        (("show", "qwen3-0.6b", "--scale", "tiny", "--json"), "show_qwen3-0.6b_tiny.json"),
+        (("budget", "gpt-oss-120b", "--memory", "80GB", "--dtype", "mxfp4", "--json"), "budget_gpt-oss-120b.json"),
+        (("budget", "llama-3.1-8b", "--device", "h100", "--json"), "budget_llama-3.1-8b.json"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
 def test_cli_json_unchanged(args, golden):
     assert_same(json.loads((GOLDEN / golden).read_text()), json.loads(cli(*args)))
 
 
-@pytest.mark.parametrize("model_type, golden", [("llama", "import_check_llama.json"),
-                                                ("gpt_oss", "import_check_gptoss.json")])
+@pytest.mark.parametrize(
+    "model_type, golden", [("llama", "import_check_llama.json"), ("gpt_oss", "import_check_gptoss.json")]
+)
 def test_import_check_json_unchanged(tmp_path, model_type, golden):
     from hf_tiny import make_checkpoint
+
     folder = make_checkpoint(model_type, tmp_path / f"tiny_{model_type.replace('_', '')}")
     actual = json.loads(cli("import", str(folder), "--check", "--json").replace(str(folder), "{dir}"))
     assert_same(json.loads((GOLDEN / golden).read_text()), actual)

@@ -1,12 +1,13 @@
 """The GPT-2 -> gpt-oss evolution ladder: one declared change per rung, fixed width and depth."""
+
 import re
 
 import pytest
 import torch
 
+from suite.analytic.params import count_params
 from suite.config import IDENTITY_FIELDS
 from suite.model import build_model
-from suite.analytic.params import count_params
 from suite.registry import Registry, proxy
 
 
@@ -55,12 +56,35 @@ def test_starts_at_gpt2_and_keeps_its_size(registry, rungs):
 
 def test_ends_at_the_gpt_oss_layout(registry, rungs):
     last, oss = registry.get(rungs[-1]), registry.get("gpt-oss-20b")
-    for key in ("norm", "norm_placement", "qk_norm", "position", "rope_theta", "rope_scaling", "rope_factor",
-                "rope_original_context", "rope_truncate", "attention", "sliding_window", "attention_sinks",
-                "qkv_bias", "out_bias", "mlp", "mlp_bias", "swiglu_limit", "router", "router_bias",
-                "n_experts", "experts_top_k", "n_shared_experts", "tie_embeddings", "dropout", "context_length"):
+    for key in (
+        "norm",
+        "norm_placement",
+        "qk_norm",
+        "position",
+        "rope_theta",
+        "rope_scaling",
+        "rope_factor",
+        "rope_original_context",
+        "rope_truncate",
+        "attention",
+        "sliding_window",
+        "attention_sinks",
+        "qkv_bias",
+        "out_bias",
+        "mlp",
+        "mlp_bias",
+        "swiglu_limit",
+        "router",
+        "router_bias",
+        "n_experts",
+        "experts_top_k",
+        "n_shared_experts",
+        "tie_embeddings",
+        "dropout",
+        "context_length",
+    ):
         assert getattr(last, key) == getattr(oss, key), key
-    assert last.layer_kinds == oss.layer_kinds[:last.n_layers]
+    assert last.layer_kinds == oss.layer_kinds[: last.n_layers]
 
 
 def test_moe_rung_matches_active_parameters(registry):
@@ -72,7 +96,10 @@ def test_moe_rung_matches_active_parameters(registry):
 
 
 def test_swiglu_rung_matches_parameters(registry):
-    assert count_params(registry.get("ladder/04-swiglu"))["total"] == count_params(registry.get("ladder/03-rmsnorm"))["total"]
+    assert (
+        count_params(registry.get("ladder/04-swiglu"))["total"]
+        == count_params(registry.get("ladder/03-rmsnorm"))["total"]
+    )
 
 
 @pytest.mark.parametrize("name", [f"ladder/{i:02d}" for i in range(13)])

@@ -1,20 +1,31 @@
 """The timing rule (statistics, stopping, threads) and the latency probe's rows and knobs."""
+
 import math
 import time
 
 import pytest
 import torch
 
-from suite.metrics import METRICS
 from suite.config import ModelConfig
+from suite.metrics import METRICS
 from suite.probes import Row
 from suite.probes import latency as L
 from suite.probes.timing import measure, quantile, resolve_device, summarize
 from suite.threads import pinned_threads
 
 TINY = ModelConfig(name="tiny", vocab_size=256, d_model=32, n_layers=2, n_heads=2, context_length=64, dropout=0.0)
-TINY_ROPE = TINY.replace(name="tiny-rope", position="rope", norm="rmsnorm", mlp="swiglu", attention="gqa",
-                         n_heads=4, n_kv_heads=2, qkv_bias=False, out_bias=False, mlp_bias=False)
+TINY_ROPE = TINY.replace(
+    name="tiny-rope",
+    position="rope",
+    norm="rmsnorm",
+    mlp="swiglu",
+    attention="gqa",
+    n_heads=4,
+    n_kv_heads=2,
+    qkv_bias=False,
+    out_bias=False,
+    mlp_bias=False,
+)
 FAST = dict(contexts=[16], budget_s=0.05, target_cv=0.5, min_repeats=3, max_repeats=20, warmup=1, warmup_s=0.0)
 
 
@@ -34,11 +45,14 @@ def test_quantile_interpolates_like_numpy():
     assert math.isnan(summarize([])["median"])
 
 
-@pytest.mark.parametrize("kwargs, reason", [
-    (dict(target_cv=10.0, budget_s=10.0, max_repeats=50), "target_cv"),
-    (dict(target_cv=-1.0, budget_s=0.0, max_repeats=50), "budget"),
-    (dict(target_cv=-1.0, budget_s=10.0, max_repeats=7), "max_repeats"),
-])
+@pytest.mark.parametrize(
+    "kwargs, reason",
+    [
+        (dict(target_cv=10.0, budget_s=10.0, max_repeats=50), "target_cv"),
+        (dict(target_cv=-1.0, budget_s=0.0, max_repeats=50), "budget"),
+        (dict(target_cv=-1.0, budget_s=10.0, max_repeats=7), "max_repeats"),
+    ],
+)
 def test_measure_stops_for_the_right_reason(kwargs, reason):
     calls = []
     t = measure(lambda: calls.append(1), warmup=2, warmup_s=0.0, min_repeats=5, **kwargs)
@@ -49,9 +63,10 @@ def test_measure_stops_for_the_right_reason(kwargs, reason):
 
 
 def test_measure_times_the_call_and_runs_setup_untimed():
-    t = measure(lambda: time.sleep(0.002), setup=lambda: time.sleep(0.01), warmup=1, warmup_s=0.0,
-                min_repeats=3, max_repeats=3)
-    assert 1.5 < t.median < 9.0   # the 10 ms setup is not in the samples
+    t = measure(
+        lambda: time.sleep(0.002), setup=lambda: time.sleep(0.01), warmup=1, warmup_s=0.0, min_repeats=3, max_repeats=3
+    )
+    assert 1.5 < t.median < 9.0  # the 10 ms setup is not in the samples
 
 
 def test_measure_rejects_bad_repeats():
@@ -109,7 +124,7 @@ def test_knobs_bf16_checkpointing_and_int8():
     rows = L.latency(TINY_ROPE, {**FAST, "quantize": "int8"})
     m = _by_metric(rows)
     assert m["prefill_ms"].value > 0 and m["prefill_ms"].extra["quantize_api"].startswith("torch.ao")
-    assert m["prefill_ms"].extra["quantized_linear_layers"] == 2 * 7   # q k v o gate up down per layer
+    assert m["prefill_ms"].extra["quantized_linear_layers"] == 2 * 7  # q k v o gate up down per layer
     assert m["train_step_ms"].value is None
     assert "cannot run on dynamically int8-quantised weights" in m["train_step_ms"].error
 
@@ -121,12 +136,15 @@ def test_int8_actually_quantises_the_linear_layers():
     assert notes["quantized_linear_layers"] == len(linears)
 
 
-@pytest.mark.parametrize("settings, message", [
-    (dict(dtype="fp16"), "dtype='fp16' is not one of: fp32, bf16"),
-    (dict(quantize="int4"), "quantize='int4' is not one of: none, int8"),
-    (dict(batch=0), "batch must be >= 1"),
-    (dict(phases=["warmup"]), "phase 'warmup' is not one of"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(dtype="fp16"), "dtype='fp16' is not one of: fp32, bf16"),
+        (dict(quantize="int4"), "quantize='int4' is not one of: none, int8"),
+        (dict(batch=0), "batch must be >= 1"),
+        (dict(phases=["warmup"]), "phase 'warmup' is not one of"),
+    ],
+)
 def test_bad_settings_are_named(settings, message):
     with pytest.raises(ValueError, match=message):
         L.latency(TINY, {**FAST, **settings})
@@ -135,8 +153,8 @@ def test_bad_settings_are_named(settings, message):
 def test_decode_past_learned_positions_is_a_recorded_error_row():
     rows = L.latency(TINY, {**FAST, "contexts": [64], "phases": ["prefill", "decode"]})
     m = _by_metric(rows)
-    assert m["prefill_ms"].value > 0                      # 64 positions fit
-    assert m["decode_ms_per_token"].value is None         # the 65th does not
+    assert m["prefill_ms"].value > 0  # 64 positions fit
+    assert m["decode_ms_per_token"].value is None  # the 65th does not
     assert m["decode_ms_per_token"].status == "error"
     assert "learned positions stop at context_length=64" in m["decode_ms_per_token"].error
 
@@ -148,7 +166,7 @@ def test_decode_workload_measures_position_L_every_time():
     for _ in range(3):
         work.setup()
         work.run()
-        assert work_cache_length(work) == 13      # the step appended one token to the forked cache ...
+        assert work_cache_length(work) == 13  # the step appended one token to the forked cache ...
     assert work.info()["kv_cache_bytes"] > 0
     # ... and the prefilled state itself still holds 12 tokens: every sample starts at position 12
     work.setup()

@@ -1,4 +1,5 @@
 """The package's shape: layers enforced by import-linter, modules of one job (issue 12)."""
+
 from __future__ import annotations
 
 import shutil
@@ -28,6 +29,9 @@ def test_every_subpackage_says_what_it_owns():
 
 
 def test_no_module_over_the_size_of_one_job():
-    big = {str(p.relative_to(ROOT)): n for p in (ROOT / "suite").rglob("*.py")
-           if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    big = {
+        str(p.relative_to(ROOT)): n
+        for p in (ROOT / "suite").rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
     assert not big, f"modules over {MAX_MODULE_LINES} lines (split them by job): {big}"

@@ -1,6 +1,7 @@
 """The lm-eval adapter meets lm-eval's contracts on tiny models: log-likelihoods equal the sum of
 token log-probs computed directly, rolling windows score every token once, generation stops at
 stop strings and agrees with a full recompute, positions past learned ones fail cleanly."""
+
 import json
 import math
 
@@ -10,17 +11,15 @@ import torch.nn.functional as F
 from lm_eval.api.instance import Instance
 
 from suite.config import ConfigError, ModelConfig
-from suite.quality.lm_eval_adapter import ArchbenchLM, byte_lm
 from suite.model import build_model
+from suite.quality.lm_eval_adapter import ArchbenchLM, byte_lm
 from suite.quality.tokenizer import ByteTokenizer, JsonTokenizer
 
-LEARNED = ModelConfig(name="learned", vocab_size=256, d_model=32, n_layers=2, n_heads=2, context_length=64,
-                      dropout=0.0)
+LEARNED = ModelConfig(name="learned", vocab_size=256, d_model=32, n_layers=2, n_heads=2, context_length=64, dropout=0.0)
 ROPE = LEARNED.replace(name="rope", position="rope")
 
 
 pytestmark = pytest.mark.usefixtures("fresh_cache")
-
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +36,25 @@ def direct_logprob(model, context: bytes, continuation: bytes) -> tuple[float, b
     with torch.no_grad():
         logp = F.log_softmax(model(torch.tensor([tokens[:-1]]))[0].float(), dim=-1)
     n = len(continuation)
-    picked = logp[len(tokens) - 1 - n:, :]
+    picked = logp[len(tokens) - 1 - n :, :]
     target = torch.tensor(tokens[-n:])
     return float(picked.gather(-1, target[:, None]).sum()), bool((picked.argmax(-1) == target).all())
 
 
 def test_registered_under_archbench():
     from lm_eval.api.registry import get_model
+
     assert get_model("archbench") is ArchbenchLM
 
 
 def test_loglikelihood_is_sum_of_token_logprobs(model):
-    lm = byte_lm(model, batch_size=3)   # batches of mixed lengths: right padding must not leak
-    pairs = [("The pass key is", " 12345"), ("a", "bcdef"), ("def f(x):\n    return", " x + 1"),
-             ("ab=12 cd=34 | cd=", "34")]
+    lm = byte_lm(model, batch_size=3)  # batches of mixed lengths: right padding must not leak
+    pairs = [
+        ("The pass key is", " 12345"),
+        ("a", "bcdef"),
+        ("def f(x):\n    return", " x + 1"),
+        ("ab=12 cd=34 | cd=", "34"),
+    ]
     got = lm.loglikelihood([ll_request(c, t) for c, t in pairs])
     for (context, continuation), (ll, greedy) in zip(pairs, got):
         want, want_greedy = direct_logprob(model, context.encode(), continuation.encode())
@@ -67,7 +71,7 @@ def test_empty_context_is_conditioned_on_eos(model):
 def test_is_greedy_true_exactly_for_the_greedy_continuation(model):
     lm = byte_lm(model)
     context = list(b"import ")
-    greedy = model.generate(torch.tensor([context]), 5)[0, len(context):].tolist()
+    greedy = model.generate(torch.tensor([context]), 5)[0, len(context) :].tolist()
     other = [(greedy[0] + 1) % 256] + greedy[1:]
     (_, is_greedy), (_, not_greedy) = lm._loglikelihood_tokens([(None, context, greedy), (None, context, other)])
     assert is_greedy and not not_greedy
@@ -84,9 +88,11 @@ def test_rolling_windows_score_every_token_once(model):
 
 def test_rolling_loglikelihood_matches_direct_windows(model):
     lm = byte_lm(model)
-    text = "x = [i * i for i in range(10)]\n" * 5   # 155 bytes > max_length 64: several windows
+    text = "x = [i * i for i in range(10)]\n" * 5  # 155 bytes > max_length 64: several windows
     [total] = lm.loglikelihood_rolling([Instance("loglikelihood_rolling", {}, (text,), 0)])
-    want = sum(direct_logprob(model, bytes(ctx), bytes(cont))[0] for ctx, cont in lm.rolling_windows(list(text.encode())))
+    want = sum(
+        direct_logprob(model, bytes(ctx), bytes(cont))[0] for ctx, cont in lm.rolling_windows(list(text.encode()))
+    )
     assert total == pytest.approx(want, abs=1e-3)
     short = "print(1)\n"
     [one] = lm.loglikelihood_rolling([Instance("loglikelihood_rolling", {}, (short,), 0)])
@@ -115,35 +121,41 @@ def gen_request(context, **kwargs):
 
 def test_generate_until_stops_at_stop_strings():
     lm = byte_lm(Counting())
-    out = lm.generate_until([gen_request("k", until=["n"], max_gen_toks=20),
-                             gen_request("k", until=["zz", "pq"], max_gen_toks=20),
-                             gen_request("k", until=["zz"], max_gen_toks=4),
-                             gen_request("A", until="D", max_gen_toks=20)])
+    out = lm.generate_until(
+        [
+            gen_request("k", until=["n"], max_gen_toks=20),
+            gen_request("k", until=["zz", "pq"], max_gen_toks=20),
+            gen_request("k", until=["zz"], max_gen_toks=4),
+            gen_request("A", until="D", max_gen_toks=20),
+        ]
+    )
     assert out == ["lm", "lmno", "lmno", "BC"]
 
 
 def test_generate_until_stops_at_eos():
     lm = byte_lm(Counting())
-    assert lm.generate_until([gen_request("a", until=["zz"], max_gen_toks=20),
-                              gen_request("x", max_gen_toks=20)]) == ["bcd", "yz{|}~"]
+    assert lm.generate_until([gen_request("a", until=["zz"], max_gen_toks=20), gen_request("x", max_gen_toks=20)]) == [
+        "bcd",
+        "yz{|}~",
+    ]
 
 
 def test_generation_with_cache_matches_full_recompute(model):
     lm = byte_lm(model, batch_size=4)
-    prompts = ["def main", "class Foo", "import os", "return x"]   # equal lengths: one batch
+    prompts = ["def main", "class Foo", "import os", "return x"]  # equal lengths: one batch
     got = lm.generate_until([gen_request(p, until=["\n\n"], max_gen_toks=12) for p in prompts])
     for prompt, text in zip(prompts, got):
         tokens = list(prompt.encode())
         for _ in range(12):
             with torch.no_grad():
                 tokens.append(int(model(torch.tensor([tokens]))[0, -1].argmax()))
-        want = ByteTokenizer().decode(tokens[len(prompt):]).split("\n\n")[0]
+        want = ByteTokenizer().decode(tokens[len(prompt) :]).split("\n\n")[0]
         assert text == want
 
 
 def test_positions_past_learned_table_fail_and_are_recorded(model):
     lm = byte_lm(model)
-    long_context = "y" * 100   # LEARNED has 64 positions
+    long_context = "y" * 100  # LEARNED has 64 positions
     [(ll, greedy)] = lm.loglikelihood([ll_request(long_context, "z")])
     assert ll == -math.inf and greedy is False
     assert lm.generate_until([gen_request(long_context, until=["."], max_gen_toks=3)]) == [""]
@@ -181,6 +193,7 @@ def test_construct_from_variant_name_and_args_string():
 
 def _word_tokenizer(folder):
     from tokenizers import Tokenizer, models, pre_tokenizers
+
     vocab = {w: i for i, w in enumerate(["<unk>", "<|endoftext|>", "hello", "world", "the", "pass", "key", "is"])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -201,8 +214,11 @@ def test_tokenizer_json_from_a_local_file(tmp_path):
 
 def test_tokenizer_json_eos_from_config_or_error(tmp_path):
     from tokenizers import Tokenizer, models
+
     (tmp_path / "a").mkdir()
-    Tokenizer(models.WordLevel({"<unk>": 0, "[END]": 1}, unk_token="<unk>")).save(str(tmp_path / "a" / "tokenizer.json"))
+    Tokenizer(models.WordLevel({"<unk>": 0, "[END]": 1}, unk_token="<unk>")).save(
+        str(tmp_path / "a" / "tokenizer.json")
+    )
     with pytest.raises(ValueError, match="cannot tell the end-of-text token"):
         JsonTokenizer(tmp_path / "a")
     (tmp_path / "a" / "tokenizer_config.json").write_text(json.dumps({"eos_token": "[END]"}))
@@ -213,5 +229,5 @@ def test_byte_tokenizer_round_trip_and_eos():
     tok = ByteTokenizer()
     text = "héllo\tworld ✓"
     assert tok.decode(tok.encode(text)) == text
-    assert tok.encode("a\x00b") == [97, 98]      # NUL is reserved for end-of-text
+    assert tok.encode("a\x00b") == [97, 98]  # NUL is reserved for end-of-text
     assert tok.decode([104, 105, 0, 106]) == "hij"

@@ -1,4 +1,5 @@
 """One metric table: every built-in probe's metric is in METRICS, which alone sets unit and direction."""
+
 from __future__ import annotations
 
 import ast
@@ -34,9 +35,13 @@ def test_every_literal_probe_metric_is_in_the_metric_table(where, metric):
 
 
 def test_built_in_probes_do_not_declare_unit_or_direction():
-    offenders = [f"{name}:{node.lineno}" for name, node in _row_calls()
-                 if len(node.args) > 4 or any(k.arg in ("unit", "lower_is_better") for k in node.keywords)
-                 and name != "quality.py"]
+    offenders = [
+        f"{name}:{node.lineno}"
+        for name, node in _row_calls()
+        if len(node.args) > 4
+        or any(k.arg in ("unit", "lower_is_better") for k in node.keywords)
+        and name != "quality.py"
+    ]
     assert not offenders, f"unit/direction belong to METRICS, not to the row: {offenders}"
 
 
@@ -49,8 +54,12 @@ def test_a_row_cannot_override_a_known_metric():
 def test_failed_rows_do_not_flip_a_direction():
     # one ok row and two failed rows that say otherwise: METRICS decides for known metrics,
     # and only ok rows count for unknown ones
-    df = pd.DataFrame({"metric": ["decode_ms_per_token"] * 3 + ["plug"] * 3,
-                       "lower_is_better": [True, False, False, True, False, False],
-                       "status": ["ok", "error", "error"] * 2})
+    df = pd.DataFrame(
+        {
+            "metric": ["decode_ms_per_token"] * 3 + ["plug"] * 3,
+            "lower_is_better": [True, False, False, True, False, False],
+            "status": ["ok", "error", "error"] * 2,
+        }
+    )
     assert direction("decode_ms_per_token", df) is True
     assert direction("plug", df) is True

@@ -1,24 +1,32 @@
 """The decoder: every component combination runs, decodes incrementally exactly as the full
 forward pass, and its analytic parameter count equals the instantiated one."""
+
 import dataclasses
 
 import pytest
 import torch
 
+from suite.analytic.params import count_params
 from suite.config import ModelConfig
 from suite.model import build_model
-from suite.model.attention import eager_attention, sdpa_attention, allowed_mask
+from suite.model.attention import allowed_mask, eager_attention, sdpa_attention
 from suite.model.mlp import MoE
-from suite.analytic.params import count_params
 from suite.registry import Registry, proxy
 
-TINY = ModelConfig(name="tiny", vocab_size=256, d_model=64, n_layers=2, n_heads=4, context_length=128,
-                   dropout=0.0)
+TINY = ModelConfig(name="tiny", vocab_size=256, d_model=64, n_layers=2, n_heads=4, context_length=128, dropout=0.0)
 ROPE = dict(position="rope", qkv_bias=False, out_bias=False, mlp_bias=False)
 GQA = dict(attention="gqa", n_kv_heads=2)
 MOE = dict(mlp="swiglu", n_experts=8, experts_top_k=2, expert_hidden=96)
-MLA = dict(ROPE, attention="mla", kv_lora_rank=32, q_lora_rank=48, qk_nope_head_dim=16, qk_rope_head_dim=8,
-           v_head_dim=16, rope_interleaved=True)
+MLA = dict(
+    ROPE,
+    attention="mla",
+    kv_lora_rank=32,
+    q_lora_rank=48,
+    qk_nope_head_dim=16,
+    qk_rope_head_dim=8,
+    v_head_dim=16,
+    rope_interleaved=True,
+)
 SLIDING = dict(layer_types=("sliding", "full"), sliding_window=8)
 
 COMBOS = {
@@ -38,23 +46,34 @@ COMBOS = {
     "gqa": dict(ROPE, **GQA),
     "mqa": dict(ROPE, attention="mqa", n_kv_heads=1),
     "sliding": dict(ROPE, **SLIDING),
-    "sliding-local-theta": dict(ROPE, **SLIDING, rope_theta_local=10000.0, rope_theta=1e6,
-                                rope_scaling="linear", rope_factor=8.0),
+    "sliding-local-theta": dict(
+        ROPE, **SLIDING, rope_theta_local=10000.0, rope_theta=1e6, rope_scaling="linear", rope_factor=8.0
+    ),
     "sinks": dict(ROPE, attention_sinks=True),
     "sinks-sliding-gqa": dict(ROPE, attention_sinks=True, **SLIDING, **GQA),
     "softcaps": dict(ROPE, attn_softcap=50.0, final_logit_softcap=30.0),
     "untied": dict(ROPE, tie_embeddings=False),
     "moe-softmax": dict(ROPE, **MOE, router_norm_topk=True),
-    "moe-topk-softmax-bias": dict(ROPE, **MOE, router="topk_softmax", router_bias=True, mlp_bias=True,
-                                  swiglu_limit=7.0),
-    "moe-sigmoid-groups-shared": dict(ROPE, **MOE, router="sigmoid", router_groups=4, router_topk_groups=2,
-                                      router_scale=2.5, router_norm_topk=True, n_shared_experts=1,
-                                      moe_dense_first=1),
+    "moe-topk-softmax-bias": dict(
+        ROPE, **MOE, router="topk_softmax", router_bias=True, mlp_bias=True, swiglu_limit=7.0
+    ),
+    "moe-sigmoid-groups-shared": dict(
+        ROPE,
+        **MOE,
+        router="sigmoid",
+        router_groups=4,
+        router_topk_groups=2,
+        router_scale=2.5,
+        router_norm_topk=True,
+        n_shared_experts=1,
+        moe_dense_first=1,
+    ),
     "moe-gelu": dict(ROPE, mlp="gelu", n_experts=4, experts_top_k=1),
     "mla": MLA,
     "mla-full-q": dict(MLA, q_lora_rank=None),
-    "mla-yarn-mscale": dict(MLA, rope_scaling="yarn", rope_factor=40.0, rope_original_context=32,
-                            rope_mscale=1.0, rope_mscale_all_dim=1.0),
+    "mla-yarn-mscale": dict(
+        MLA, rope_scaling="yarn", rope_factor=40.0, rope_original_context=32, rope_mscale=1.0, rope_mscale_all_dim=1.0
+    ),
     "eager-backend": dict(ROPE, attention_backend="eager", attention_sinks=True, **SLIDING, **GQA),
 }
 
@@ -84,9 +103,9 @@ def test_incremental_decoding_equals_full_forward(cfg):
     with torch.no_grad():
         full = model(idx)
         cache = model.new_cache()
-        pieces = [model(idx[:, :t - 12], cache=cache)]
-        pieces.append(model(idx[:, t - 12:t - 8], cache=cache))          # a chunk after the prefill
-        pieces += [model(idx[:, i:i + 1], cache=cache) for i in range(t - 8, t)]  # one token at a time
+        pieces = [model(idx[:, : t - 12], cache=cache)]
+        pieces.append(model(idx[:, t - 12 : t - 8], cache=cache))  # a chunk after the prefill
+        pieces += [model(idx[:, i : i + 1], cache=cache) for i in range(t - 8, t)]  # one token at a time
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=0)
 
 
@@ -125,7 +144,7 @@ def test_sliding_cache_stops_growing_at_the_window():
     model = build_model(cfg).eval()
     cache = model.new_cache()
     with torch.no_grad():
-        for t in range(20):
+        for _t in range(20):
             model(torch.randint(0, 256, (1, 1)), cache=cache)
     sliding, full = cache.layers
     assert len(sliding) == cfg.sliding_window and len(full) == 20
@@ -153,8 +172,12 @@ def test_moe_equals_per_token_reference(name):
         fast = moe(x)
         flat = x.reshape(-1, cfg.d_model)
         weights, index = moe.route(flat)
-        ref = torch.stack([sum(weights[n, j] * moe._expert(int(index[n, j]), flat[n:n + 1])[0]
-                               for j in range(index.shape[1])) for n in range(flat.shape[0])])
+        ref = torch.stack(
+            [
+                sum(weights[n, j] * moe._expert(int(index[n, j]), flat[n : n + 1])[0] for j in range(index.shape[1]))
+                for n in range(flat.shape[0])
+            ]
+        )
         if cfg.n_shared_experts:
             ref = ref + moe.shared(flat)
     torch.testing.assert_close(fast.reshape(-1, cfg.d_model), ref, atol=1e-5, rtol=1e-5)

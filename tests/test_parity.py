@@ -1,5 +1,6 @@
 """Parity with transformers: tiny random models of every supported model_type, built and saved
 locally, imported, and compared logit by logit (full forward and KV-cache decoding, fp32)."""
+
 import json
 
 import pytest
@@ -25,9 +26,9 @@ def test_every_supported_type_has_a_parity_case():
 @pytest.mark.parametrize("model_type", sorted(TINY))
 def test_parity(model_type, tmp_path):
     folder = make_checkpoint(model_type, tmp_path / model_type)
-    result = check_parity(folder, seq_len=16, prefill=6)   # windows are 5: decoding rolls the cache
+    result = check_parity(folder, seq_len=16, prefill=6)  # windows are 5: decoding rolls the cache
     assert result["model_type"] == model_type
-    assert result["max_abs_logit"] > 0.3                    # the logits are not trivially small
+    assert result["max_abs_logit"] > 0.3  # the logits are not trivially small
     assert result["max_abs_diff"] <= TOL, result
     assert result["decode_max_abs_diff"] <= TOL, result
 
@@ -36,7 +37,7 @@ def test_parity_check_can_fail(tmp_path):
     folder = make_checkpoint("qwen3", tmp_path / "q")
     cfg, ours = load_checkpoint(folder)
     with torch.no_grad():
-        ours.blocks[0].attn.q_norm.weight.mul_(1.01)       # a 1% error in one norm must show
+        ours.blocks[0].attn.q_norm.weight.mul_(1.01)  # a 1% error in one norm must show
     result = check_parity(folder, seq_len=8, loaded=(cfg, ours))
     assert result["max_abs_diff"] > TOL
 
@@ -58,13 +59,22 @@ def test_sharded_checkpoint(tmp_path):
 
 def test_gemma3_multimodal_text_decoder(tmp_path):
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+
     text = {k: v for k, v in TINY["gemma3_text"].items()} | {"vocab_size": 300}
-    vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                  image_size=28, patch_size=14)
+    vision = dict(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=14
+    )
     torch.manual_seed(0)
-    model = Gemma3ForConditionalGeneration(Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4,
-                                                        image_token_index=299, boi_token_index=297,
-                                                        eoi_token_index=298))
+    model = Gemma3ForConditionalGeneration(
+        Gemma3Config(
+            text_config=text,
+            vision_config=vision,
+            mm_tokens_per_image=4,
+            image_token_index=299,
+            boi_token_index=297,
+            eoi_token_index=298,
+        )
+    )
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)
@@ -89,7 +99,7 @@ def test_cli_check_human(tmp_path, capsys):
     assert main(["import", str(folder), "--check"]) == 0
     captured = capsys.readouterr()
     assert "max |logit diff|" in captured.err and "KV-cache decoding" in captured.err
-    assert captured.out.splitlines()[1] == "l:"           # the variant YAML goes to stdout
+    assert captured.out.splitlines()[1] == "l:"  # the variant YAML goes to stdout
 
 
 def test_cli_check_fails_above_tolerance(tmp_path, capsys):

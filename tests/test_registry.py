@@ -1,4 +1,5 @@
 """Registry: inheritance, field origins, user folders, paths, and the proxy rule."""
+
 import json
 import subprocess
 import sys
@@ -65,8 +66,21 @@ def test_unknown_variant_suggests(capsys):
 def test_proxy_keeps_component_choices_and_ratios(name):
     cfg = Registry().get(name)
     small = proxy(cfg, "tiny")
-    for key in ("norm", "norm_placement", "position", "rope_scaling", "attention", "mlp", "qk_norm", "router",
-                "attention_sinks", "tie_embeddings", "swiglu_limit", "rope_interleaved", "scale_embeddings"):
+    for key in (
+        "norm",
+        "norm_placement",
+        "position",
+        "rope_scaling",
+        "attention",
+        "mlp",
+        "qk_norm",
+        "router",
+        "attention_sinks",
+        "tie_embeddings",
+        "swiglu_limit",
+        "rope_interleaved",
+        "scale_embeddings",
+    ):
         assert getattr(small, key) == getattr(cfg, key), key
     if cfg.attention != "mla":
         assert small.n_heads // small.kv_heads == cfg.n_heads // cfg.kv_heads or small.kv_heads == cfg.kv_heads == 1
@@ -75,8 +89,10 @@ def test_proxy_keeps_component_choices_and_ratios(name):
         n_sliding = cfg.layer_kinds.count("sliding") / cfg.n_layers
         assert abs(small.layer_kinds.count("sliding") / small.n_layers - n_sliding) < 0.35
     if cfg.is_moe:
-        assert small.n_experts / small.experts_top_k == pytest.approx(cfg.n_experts / cfg.experts_top_k, rel=0.01) \
+        assert (
+            small.n_experts / small.experts_top_k == pytest.approx(cfg.n_experts / cfg.experts_top_k, rel=0.01)
             or small.n_experts == 64
+        )
         assert small.moe_dense_first == min(cfg.moe_dense_first, 1)
         assert small.n_shared_experts == cfg.n_shared_experts
     assert small.d_model == 64 and small.vocab_size == 256
@@ -84,6 +100,7 @@ def test_proxy_keeps_component_choices_and_ratios(name):
 
 def test_unknown_scale_is_a_clear_error():
     from suite.config import ConfigError
+
     with pytest.raises(ConfigError, match="unknown scale 'huge'"):
         proxy(Registry().get("gpt2-small"), "huge")
 
@@ -91,8 +108,11 @@ def test_unknown_scale_is_a_clear_error():
 @pytest.mark.slow
 def test_wheel_ships_the_data_folders(tmp_path):
     """A non-editable install must find architectures/, tasks/ and reports/ inside the package."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     wheel = next(tmp_path.glob("archbench-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "suite/_data/architectures/gpt2.yaml" in names

@@ -1,4 +1,5 @@
 """The report: rendered from a small synthetic results file written to the tidy schema."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,9 +24,16 @@ EVIL = "<script>alert(1)</script>"
 LADDER = ["ladder/00-gpt2", "ladder/01-no-dropout-bias", "ladder/02-rope", "ladder/03-rmsnorm", "ladder/04-swiglu"]
 OTHERS = {"gpt2-small": "gpt2", "qwen3-0.6b": "qwen3", EVIL: "evil</script><b>"}
 CONTEXTS = [64, 128, 256, 512]
-PROVENANCE = dict(git_sha="0123456789abcdef", archbench_version="0.1.0", torch_version="2.14.0",
-                  python_version="3.12.1", device="cpu", cpu_model="Synthetic CPU @ 3GHz", threads=2,
-                  date="2025-01-02T03:04:05+00:00")
+PROVENANCE = dict(
+    git_sha="0123456789abcdef",
+    archbench_version="0.1.0",
+    torch_version="2.14.0",
+    python_version="3.12.1",
+    device="cpu",
+    cpu_model="Synthetic CPU @ 3GHz",
+    threads=2,
+    date="2025-01-02T03:04:05+00:00",
+)
 
 
 def _cell_rows(variant, family, scale, probe, rows, status="ok", error=""):
@@ -35,9 +43,20 @@ def _cell_rows(variant, family, scale, probe, rows, status="ok", error=""):
         rows = [dict(metric="", value=None, unit="", lower_is_better=None, settings={})]
     out = []
     for r in rows:
-        row = dict(run_id="20250102T030405Z-abc123", cell_id=cell_id, variant=variant, family=family,
-                   scale=scale, probe=probe, metric=r["metric"], value=r["value"], unit=r.get("unit", ""),
-                   lower_is_better=r.get("lower_is_better"), status=status, error=error)
+        row = dict(
+            run_id="20250102T030405Z-abc123",
+            cell_id=cell_id,
+            variant=variant,
+            family=family,
+            scale=scale,
+            probe=probe,
+            metric=r["metric"],
+            value=r["value"],
+            unit=r.get("unit", ""),
+            lower_is_better=r.get("lower_is_better"),
+            status=status,
+            error=error,
+        )
         row.update({f"settings.{k}": v for k, v in sorted(r.get("settings", {}).items())})
         row["extra"] = json.dumps(r.get("extra", {}))
         row.update(attempt=cell_id + "-1", cell_rows=len(rows), cell_seconds=0.1, **PROVENANCE)
@@ -54,52 +73,109 @@ def synthetic_rows(failures: bool = True) -> list[dict]:
     variants = {v: "ladder" for v in LADDER} | OTHERS
     rows = []
     for i, (variant, family) in enumerate(variants.items()):
-        size = 1.0 + 0.15 * i                       # bigger variants later: deterministic, distinct
-        kv_per_token = 36864.0 / (1 + (i % 4))       # GQA-ish rungs shrink the KV cache
+        size = 1.0 + 0.15 * i  # bigger variants later: deterministic, distinct
+        kv_per_token = 36864.0 / (1 + (i % 4))  # GQA-ish rungs shrink the KV cache
         params = 124e6 * size
-        rows += _cell_rows(variant, family, "full", "analytic", [
-            _r("params_total", params, "count", None),
-            _r("params_active", params * (0.8 if i % 3 == 0 else 1.0), "count"),
-            _r("params_embedding", 38.6e6, "count", None),
-            _r("flops_decode_per_token", 2 * params * 1.1, "FLOP", context=1024),
-            _r("kv_cache_bytes_per_token", kv_per_token, "bytes", dtype="bf16"),
-            *[_r("kv_cache_bytes", kv_per_token * n, "bytes", context=n, dtype="bf16")
-              for n in (1024, 4096, 16384, 65536)],
-            _r("weights_bytes", params * 2, "bytes", dtype="bf16"),
-            _r("activation_bytes_train", 3e8 * size, "bytes", checkpointing=False),
-            _r("max_context_at_budget", (24 * 2 ** 30 - params * 2) / kv_per_token, "tokens", False,
-               memory_budget=24 * 2 ** 30, dtype="bf16"),
-        ])
+        rows += _cell_rows(
+            variant,
+            family,
+            "full",
+            "analytic",
+            [
+                _r("params_total", params, "count", None),
+                _r("params_active", params * (0.8 if i % 3 == 0 else 1.0), "count"),
+                _r("params_embedding", 38.6e6, "count", None),
+                _r("flops_decode_per_token", 2 * params * 1.1, "FLOP", context=1024),
+                _r("kv_cache_bytes_per_token", kv_per_token, "bytes", dtype="bf16"),
+                *[
+                    _r("kv_cache_bytes", kv_per_token * n, "bytes", context=n, dtype="bf16")
+                    for n in (1024, 4096, 16384, 65536)
+                ],
+                _r("weights_bytes", params * 2, "bytes", dtype="bf16"),
+                _r("activation_bytes_train", 3e8 * size, "bytes", checkpointing=False),
+                _r(
+                    "max_context_at_budget",
+                    (24 * 2**30 - params * 2) / kv_per_token,
+                    "tokens",
+                    False,
+                    memory_budget=24 * 2**30,
+                    dtype="bf16",
+                ),
+            ],
+        )
         if failures and variant == "qwen3-0.6b":
-            rows += _cell_rows(variant, family, "tiny", "latency", [], status="error",
-                               error="RuntimeError: boom <b>bad</b> & \"quoted\"")
+            rows += _cell_rows(
+                variant, family, "tiny", "latency", [], status="error", error='RuntimeError: boom <b>bad</b> & "quoted"'
+            )
         else:
             quad = 0.002 * (1 + i % 3)
-            rows += _cell_rows(variant, family, "tiny", "latency", [
-                *[_r("prefill_ms", 0.5 * size + 0.01 * n + quad * n * n / 64, "ms", context=n, batch=1)
-                  for n in CONTEXTS],
-                *[_r("decode_ms_per_token", 0.8 * size + 0.002 * n * (1 + i % 2), "ms", context=n, batch=1)
-                  for n in CONTEXTS],
-            ])
-        rows += _cell_rows(variant, family, "tiny", "memory", [
-            *[_r("peak_memory_bytes", 2e6 * size + 4096 * n * (1 + i % 2), "bytes", context=n, phase=phase)
-              for n in CONTEXTS for phase in ("prefill", "decode")],
-            _r("peak_memory_bytes_analytic", 2e6 * size + 4000 * 256, "bytes", context=256, phase="decode"),
-        ])
-        rows += _cell_rows(variant, family, "tiny", "scaling", [
-            _r("time_exponent", 1.2 + 0.1 * (i % 3), "exponent", phase="prefill"),
-            _r("time_exponent", 0.3 + 0.1 * (i % 2), "exponent", phase="decode"),
-            _r("memory_exponent", 0.9, "exponent"),
-        ] + ([_r("crossover_context", 200.0, "tokens", None, other_variant="gpt2-small", phase="decode")]
-             if variant == "ladder/01-no-dropout-bias" else []))
+            rows += _cell_rows(
+                variant,
+                family,
+                "tiny",
+                "latency",
+                [
+                    *[
+                        _r("prefill_ms", 0.5 * size + 0.01 * n + quad * n * n / 64, "ms", context=n, batch=1)
+                        for n in CONTEXTS
+                    ],
+                    *[
+                        _r("decode_ms_per_token", 0.8 * size + 0.002 * n * (1 + i % 2), "ms", context=n, batch=1)
+                        for n in CONTEXTS
+                    ],
+                ],
+            )
+        rows += _cell_rows(
+            variant,
+            family,
+            "tiny",
+            "memory",
+            [
+                *[
+                    _r("peak_memory_bytes", 2e6 * size + 4096 * n * (1 + i % 2), "bytes", context=n, phase=phase)
+                    for n in CONTEXTS
+                    for phase in ("prefill", "decode")
+                ],
+                _r("peak_memory_bytes_analytic", 2e6 * size + 4000 * 256, "bytes", context=256, phase="decode"),
+            ],
+        )
+        rows += _cell_rows(
+            variant,
+            family,
+            "tiny",
+            "scaling",
+            [
+                _r("time_exponent", 1.2 + 0.1 * (i % 3), "exponent", phase="prefill"),
+                _r("time_exponent", 0.3 + 0.1 * (i % 2), "exponent", phase="decode"),
+                _r("memory_exponent", 0.9, "exponent"),
+            ]
+            + (
+                [_r("crossover_context", 200.0, "tokens", None, other_variant="gpt2-small", phase="decode")]
+                if variant == "ladder/01-no-dropout-bias"
+                else []
+            ),
+        )
         if failures and variant == EVIL:
-            rows += _cell_rows(variant, family, "tiny", "quality", [], status="oom",
-                               error="CUDA out of memory </script><script>alert(2)</script>")
+            rows += _cell_rows(
+                variant,
+                family,
+                "tiny",
+                "quality",
+                [],
+                status="oom",
+                error="CUDA out of memory </script><script>alert(2)</script>",
+            )
         else:
-            rows += _cell_rows(variant, family, "tiny", "quality", [
-                _r("bits_per_byte", 2.4 - 0.08 * i + 0.05 * (i % 2), "bits/byte"),
-                _r("mqar_accuracy", min(1.0, 0.3 + 0.09 * i), "accuracy", False, n_pairs=8),
-            ])
+            rows += _cell_rows(
+                variant,
+                family,
+                "tiny",
+                "quality",
+                [
+                    _r("bits_per_byte", 2.4 - 0.08 * i + 0.05 * (i % 2), "bits/byte"),
+                    _r("mqar_accuracy", min(1.0, 0.3 + 0.09 * i), "accuracy", False, n_pairs=8),
+                ],
+            )
     return rows
 
 
@@ -257,11 +333,13 @@ def test_report_of_many_variants_stays_small(tmp_path):
     rows = []
     for k in range(4):
         for r in synthetic_rows():
-            rows.append(r | {"variant": f"{r['variant']}-{k}", "cell_id": f"{r['cell_id']}-{k}",
-                             "attempt": f"{r['attempt']}-{k}"})
+            rows.append(
+                r
+                | {"variant": f"{r['variant']}-{k}", "cell_id": f"{r['cell_id']}-{k}", "attempt": f"{r['attempt']}-{k}"}
+            )
     d = write_results(tmp_path / "run", rows)
     size = report.write_report([d], tmp_path / "r.html").stat().st_size
-    assert size < 10 * 2 ** 20, size
+    assert size < 10 * 2**20, size
 
 
 # ------------------------------------------------------------------------- md / csv / cli
@@ -290,11 +368,12 @@ def test_every_writer_shows_the_same_columns_and_rows(results_dir, html, tmp_pat
     """One leaderboard view, four writers: HTML, Markdown, CSV and terminal agree on columns and order."""
     from suite.report.terminal import table_command
     from suite.report.view import leaderboard_view, text_table
+
     board = leaderboard_view(load([results_dir]))
     headers, body = text_table(board)
     metrics = [c["metric"] for c in board["columns"]]
     variants = [r["variant"] for r in board["rows"]]
-    html_board = html[html.index('id="board"'):html.index("</table>", html.index('id="board"'))]
+    html_board = html[html.index('id="board"') : html.index("</table>", html.index('id="board"'))]
     assert html_board.count('<th class="num metric"') == len(metrics) and html_board.count("<th ") == len(headers)
     md = report.write_report([results_dir], tmp_path / "b.md", fmt="md").read_text()
     assert md.splitlines()[4].count(" | ") == len(headers) - 1
@@ -305,15 +384,14 @@ def test_every_writer_shows_the_same_columns_and_rows(results_dir, html, tmp_pat
     printed = capsys.readouterr().out
     assert (tmp_path / "t.csv").read_text() == (tmp_path / "b.csv").read_text()
     assert (tmp_path / "t.md").read_text().splitlines()[4:] == md.splitlines()[4:]
-    shown = [v for v in variants if f" {v} " in printed]     # long names wrap in their column
+    shown = [v for v in variants if f" {v} " in printed]  # long names wrap in their column
     assert len(shown) >= 2 and sorted(shown, key=lambda v: printed.index(f" {v} ")) == shown
     assert "Settings: Prefill latency: context 512" in printed and len(body) == len(variants)
 
 
 def test_cli_report(results_dir, tmp_path, capsys):
     out = tmp_path / "cli.md"
-    assert main(["report", str(results_dir), "--out", str(out), "--format", "md",
-                 "--baseline", "gpt2-small"]) == 0
+    assert main(["report", str(results_dir), "--out", str(out), "--format", "md", "--baseline", "gpt2-small"]) == 0
     assert "gpt2-small (baseline)" in out.read_text()
     assert str(out) in capsys.readouterr().out
 
@@ -332,18 +410,28 @@ def test_unknown_format_is_an_error(results_dir, tmp_path):
 
 
 # ------------------------------------------------------------------------- formatting helpers
-@pytest.mark.parametrize("value,unit,text", [
-    (124.44e6, "count", "124M"), (1.5 * 2 ** 30, "bytes", "1.50 GiB"), (512, "bytes", "512 B"),
-    (12.345, "ms", "12.3 ms"), (0.875, "accuracy", "87.5%"), (2.1e9, "FLOP", "2.10 GFLOP"),
-    (32768, "tokens", "32.8K tokens"), (float("nan"), "ms", "—"), (1.93, "exponent", "1.93"),
-    (2 * 2 ** 30, "bytes", "2.00 GiB"),
-])
+@pytest.mark.parametrize(
+    "value,unit,text",
+    [
+        (124.44e6, "count", "124M"),
+        (1.5 * 2**30, "bytes", "1.50 GiB"),
+        (512, "bytes", "512 B"),
+        (12.345, "ms", "12.3 ms"),
+        (0.875, "accuracy", "87.5%"),
+        (2.1e9, "FLOP", "2.10 GFLOP"),
+        (32768, "tokens", "32.8K tokens"),
+        (float("nan"), "ms", "—"),
+        (1.93, "exponent", "1.93"),
+        (2 * 2**30, "bytes", "2.00 GiB"),
+    ],
+)
 def test_format_value(value, unit, text):
     assert format_value(value, unit) == text
 
 
 def test_tradeoff_figures_draw_aggregates_pareto_front(results_dir):
     from suite.analysis import aggregate
+
     df = load([results_dir])
     section = section_tradeoffs(df, Figures(), {})
     assert len(section.figures) == 2
@@ -360,11 +448,22 @@ def test_tradeoffs_warn_when_quality_proxies_are_not_matched():
 
     import pandas as pd
 
-
     def rows(active_b):
-        return pd.DataFrame([dict(variant=v, probe="quality", status="ok", metric="bits_per_byte", value=2.0,
-                                  **{"settings.tokens": 1000}, extra=_json.dumps({"active_excl_embedding": a}))
-                             for v, a in (("a", 100_000), ("b", 101_000), ("c", active_b))])
+        return pd.DataFrame(
+            [
+                dict(
+                    variant=v,
+                    probe="quality",
+                    status="ok",
+                    metric="bits_per_byte",
+                    value=2.0,
+                    **{"settings.tokens": 1000},
+                    extra=_json.dumps({"active_excl_embedding": a}),
+                )
+                for v, a in (("a", 100_000), ("b", 101_000), ("c", active_b))
+            ]
+        )
+
     assert fairness_warning(rows(99_000)) == ""
     warning = fairness_warning(rows(300_000))
     assert "not a fair quality comparison" in warning and "c has 300,000" in warning

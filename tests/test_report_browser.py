@@ -4,6 +4,7 @@ Needs Debian's `chromium` + `chromium-driver` and selenium. Skipped when Chromiu
 unless ARCHBENCH_REQUIRE_BROWSER is set (CI sets it, so a missing browser fails there).
 A screenshot is saved to test-artifacts/report.png.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_report import write_results
 
 from suite.report import html as report
-from test_report import write_results
 
 pytestmark = pytest.mark.browser
 
@@ -50,10 +51,20 @@ def browser(tmp_path_factory):
 
     options = webdriver.ChromeOptions()
     options.binary_location = _binary()
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1440,2200", "--hide-scrollbars",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1440,2200",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(shutil.which(DRIVER)), options=options)
@@ -74,17 +85,22 @@ def page(browser, tmp_path_factory):
 
 def _wait_for_figures(driver) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
-    WebDriverWait(driver, 60).until(lambda d: d.execute_script(
-        "var divs = document.querySelectorAll('div[data-figure]');"
-        "return divs.length > 0 && Array.prototype.every.call(divs, function (d) {"
-        "  return d.querySelector('.main-svg') !== null; });"))
+
+    WebDriverWait(driver, 60).until(
+        lambda d: d.execute_script(
+            "var divs = document.querySelectorAll('div[data-figure]');"
+            "return divs.length > 0 && Array.prototype.every.call(divs, function (d) {"
+            "  return d.querySelector('.main-svg') !== null; });"
+        )
+    )
 
 
 def test_every_figure_renders(page):
     total, drawn, traces = page.execute_script(
         "var divs = Array.prototype.slice.call(document.querySelectorAll('div[data-figure]'));"
         "return [divs.length, divs.filter(function (d) { return d.querySelector('.main-svg'); }).length,"
-        "        divs.map(function (d) { return (d.data || []).length; })];")
+        "        divs.map(function (d) { return (d.data || []).length; })];"
+    )
     assert total >= 6
     assert drawn == total
     assert all(n > 0 for n in traces), traces
@@ -110,11 +126,13 @@ def test_no_network_requests(page):
 
 def test_names_render_as_text_and_nothing_ran(page):
     from selenium.common.exceptions import NoAlertPresentException
+
     with pytest.raises(NoAlertPresentException):
-        page.switch_to.alert.text  # an injected <script>alert(1)</script> would have opened one
+        page.switch_to.alert.text  # noqa: B018 - an injected <script>alert(1)</script> would have opened one
     names = page.execute_script(
         "return Array.prototype.map.call(document.querySelectorAll('#board .vname'), "
-        "function (e) { return e.textContent; });")
+        "function (e) { return e.textContent; });"
+    )
     assert "<script>alert(1)</script>" in names
     alerts = page.execute_script("return document.querySelectorAll('body script:not([type])').length")
     assert alerts == 2, "plotly.js and the report's own script, nothing injected"
@@ -122,19 +140,23 @@ def test_names_render_as_text_and_nothing_ran(page):
 
 def test_leaderboard_sorts_and_filters(page):
     from selenium.webdriver.common.by import By
+
     header = page.find_element(By.CSS_SELECTOR, "#board thead th[title^='bits_per_byte']")
     header.click()
     values = page.execute_script(
         "var i = Array.prototype.indexOf.call(arguments[0].parentNode.children, arguments[0]);"
         "return Array.prototype.map.call(document.querySelectorAll('#board tbody tr'), function (r) {"
-        "  return r.children[i].getAttribute('data-sort'); });", header)
+        "  return r.children[i].getAttribute('data-sort'); });",
+        header,
+    )
     numbers = [float(v) for v in values if v]
     assert numbers == sorted(numbers) and values[-1] == "", "ascending, missing/failed last"
     box = page.find_element(By.ID, "board-filter")
     box.send_keys("ladder/")
     visible = page.execute_script(
         "return Array.prototype.filter.call(document.querySelectorAll('#board tbody tr'),"
-        " function (r) { return !r.hidden; }).length;")
+        " function (r) { return !r.hidden; }).length;"
+    )
     assert visible == 5
     box.clear()
     page.execute_script("document.getElementById('board-filter').dispatchEvent(new Event('input'))")
@@ -142,9 +164,12 @@ def test_leaderboard_sorts_and_filters(page):
 
 def test_variant_card_opens_on_a_diff(page):
     from selenium.webdriver.common.by import By
+
     card = page.find_element(By.CSS_SELECTOR, "details.vcard[data-variant='ladder/02-rope']")
     summary = card.find_element(By.TAG_NAME, "summary")
-    page.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", summary)  # clear of the sticky bar
+    page.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", summary
+    )  # clear of the sticky bar
     summary.click()
     rows = card.find_elements(By.CSS_SELECTOR, "table.diff tbody tr")
     assert rows and rows[0].is_displayed()
@@ -157,7 +182,8 @@ def test_screenshot(page):
     page.refresh()
     _wait_for_figures(page)
     page.execute_script(
-        "document.querySelectorAll('details.vcard').forEach(function (d, i) { d.open = i === 2 || i === 5; });")
+        "document.querySelectorAll('details.vcard').forEach(function (d, i) { d.open = i === 2 || i === 5; });"
+    )
     height = page.execute_script("return document.documentElement.scrollHeight")
     page.set_window_size(1440, min(height + 200, 16000))
     time.sleep(1)  # plotly redraws its responsive figures after the resize

@@ -1,4 +1,5 @@
 """The runner: failures become rows, cache, resume after kill -9, executors, suites, CLI."""
+
 import io
 import json
 import os
@@ -13,8 +14,8 @@ import pytest
 
 from suite import probes as probe_registry
 from suite.config import ConfigError
+from suite.report.minimal import minimal_report
 from suite.results import load_results
-from suite.cli import minimal_report
 from suite.run.executors import ProcessPoolExecutor, SequentialExecutor
 from suite.run.plan import make_plan
 from suite.run.progress import PlainProgress
@@ -31,7 +32,7 @@ def fake_probes():
     """Register the fake probes for one test only, so they never leak into the real registry."""
     yield
     for name, spec in list(probe_registry.PROBES.items()):
-        if spec.fn.__module__.startswith("archbench_probes_"):    # loaded from a file by the runner
+        if spec.fn.__module__.startswith("archbench_probes_"):  # loaded from a file by the runner
             del probe_registry.PROBES[name]
     for name in [n for n in sys.modules if n.startswith("archbench_probes_")]:
         del sys.modules[name]
@@ -55,13 +56,22 @@ def run(cells, out, **kw):
 
 def cli(*args, timeout=120, **kw):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "suite.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "suite.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
 
 
 # ------------------------------------------------------------------ failures
 def test_raise_oom_kill_and_timeout_become_rows_and_the_run_completes(tmp_path):
-    cells = plan(tmp_path, """
+    cells = plan(
+        tmp_path,
+        """
         scale: tiny
         timeout: 60
         variants: [gpt2-small]
@@ -73,39 +83,63 @@ def test_raise_oom_kill_and_timeout_become_rows_and_the_run_completes(tmp_path):
           - {probe: fake_sleep, timeout: 2}
           - {probe: fake_slow, timeout: 0.5, settings: {seconds: 30}}
           - fake_isolated
-        """).cells
+        """,
+    ).cells
     summary, log = run(cells, tmp_path / "out")
     assert summary.ran == 7 and summary.statuses == {"ok": 2, "error": 1, "oom": 2, "timeout": 2}
     df = load_results(tmp_path / "out")
     by_probe = df.groupby("probe")
     status = by_probe["status"].first().to_dict()
     error = by_probe["error"].first().to_dict()
-    assert status == {"fake_ok": "ok", "fake_raise": "error", "fake_oom": "oom", "fake_killed": "oom",
-                      "fake_sleep": "timeout", "fake_slow": "timeout", "fake_isolated": "ok"}
+    assert status == {
+        "fake_ok": "ok",
+        "fake_raise": "error",
+        "fake_oom": "oom",
+        "fake_killed": "oom",
+        "fake_sleep": "timeout",
+        "fake_slow": "timeout",
+        "fake_isolated": "ok",
+    }
     assert error["fake_raise"] == "ValueError: boom from the fake probe"
     assert error["fake_oom"].startswith("MemoryError")
     assert "SIGKILL" in error["fake_killed"] and "out-of-memory" in error["fake_killed"]
     assert error["fake_sleep"] == "exceeded the per-cell timeout of 2 s"
-    assert error["fake_slow"] == "exceeded the per-cell timeout of 0.5 s"   # in-process: SIGALRM
+    assert error["fake_slow"] == "exceeded the per-cell timeout of 0.5 s"  # in-process: SIGALRM
     failed = df[df["status"] != "ok"]
     assert failed["value"].isna().all() and (failed["metric"] == "").all()
     ok = df[df["probe"] == "fake_ok"]
-    assert ok["value"].tolist() == [64.0 * 2 * 1]                 # d_model 64, 2 layers at tiny, x=1
+    assert ok["value"].tolist() == [64.0 * 2 * 1]  # d_model 64, 2 layers at tiny, x=1
     assert ok["lower_is_better"].tolist() == [True] and ok["unit"].tolist() == ["count"]
     assert "[7/7]" in log and "boom from the fake probe" in log
     iso = df[df["probe"] == "fake_isolated"]
-    assert float(iso.loc[iso["metric"] == "fake_pid", "value"].iloc[0]) != os.getpid()   # really a subprocess
+    assert float(iso.loc[iso["metric"] == "fake_pid", "value"].iloc[0]) != os.getpid()  # really a subprocess
     assert iso.loc[iso["metric"] == "fake_pid", "settings.row_level"].iloc[0] == "yes"
 
 
 def test_a_probe_can_mark_one_row_as_failed_and_empty_cells_are_cached(tmp_path):
     from suite.run.executors import Cell, Outcome
     from suite.run.runner import outcome_rows
+
     cell = Cell("v", "f", "tiny", "p", {"contexts": [64, 128], "dtype": "fp32"}, {}, cell_id="c")
-    rows = outcome_rows(cell, Outcome("ok", [
-        dict(metric="prefill_ms", value=1.0, settings={"context": 64}, extra={}),
-        dict(metric="prefill_ms", value=None, settings={"context": 128}, status="oom", error="too long",
-             extra={"kept": 1})]), run_id="r", prov={})
+    rows = outcome_rows(
+        cell,
+        Outcome(
+            "ok",
+            [
+                dict(metric="prefill_ms", value=1.0, settings={"context": 64}, extra={}),
+                dict(
+                    metric="prefill_ms",
+                    value=None,
+                    settings={"context": 128},
+                    status="oom",
+                    error="too long",
+                    extra={"kept": 1},
+                ),
+            ],
+        ),
+        run_id="r",
+        prov={},
+    )
     assert [r["status"] for r in rows] == ["ok", "oom"] and rows[1]["error"] == "too long"
     assert json.loads(rows[1]["extra"]) == {"kept": 1}
     # a sweep setting (list) is not copied onto rows; scalar cell settings are
@@ -123,12 +157,12 @@ def test_second_run_is_all_cache_hits_and_force_recomputes(tmp_path):
     first, _ = run(cells, tmp_path / "out")
     assert (first.ran, first.cached) == (8, 0)
     again, log = run(plan(tmp_path, text).cells, tmp_path / "out")
-    assert (again.ran, again.cached) == (2, 6)          # failed cells are retried, ok ones are not
+    assert (again.ran, again.cached) == (2, 6)  # failed cells are retried, ok ones are not
     assert "2 cell(s) to run, 6 cached" in log
     forced, _ = run(cells, tmp_path / "out", force=True)
     assert forced.ran == 8
     df = load_results(tmp_path / "out")
-    assert len(df) == 8 and df["run_id"].nunique() == 1   # the forced attempt replaced the others
+    assert len(df) == 8 and df["run_id"].nunique() == 1  # the forced attempt replaced the others
 
 
 def test_changing_one_variant_reruns_only_its_cells(tmp_path, write_yaml):
@@ -153,17 +187,19 @@ def test_changing_one_variant_reruns_only_its_cells(tmp_path, write_yaml):
 def test_cell_id_is_a_content_hash():
     base = cell_id({"d_model": 64, "description": "a"}, "p", {"x": 1}, "tiny", "0.1.0+abc")
     assert base == cell_id({"description": "b", "d_model": 64}, "p", {"x": 1}, "tiny", "0.1.0+abc")
-    for other in (cell_id({"d_model": 65}, "p", {"x": 1}, "tiny", "0.1.0+abc"),
-                  cell_id({"d_model": 64}, "q", {"x": 1}, "tiny", "0.1.0+abc"),
-                  cell_id({"d_model": 64}, "p", {"x": 2}, "tiny", "0.1.0+abc"),
-                  cell_id({"d_model": 64}, "p", {"x": 1}, "tiny", "0.1.0+abd")):
+    for other in (
+        cell_id({"d_model": 65}, "p", {"x": 1}, "tiny", "0.1.0+abc"),
+        cell_id({"d_model": 64}, "q", {"x": 1}, "tiny", "0.1.0+abc"),
+        cell_id({"d_model": 64}, "p", {"x": 2}, "tiny", "0.1.0+abc"),
+        cell_id({"d_model": 64}, "p", {"x": 1}, "tiny", "0.1.0+abd"),
+    ):
         assert other != base
 
 
 def test_code_version_covers_the_probe_module_and_what_it_imports_from_suite():
     names = {p.relative_to(ROOT).as_posix() for p in source_files("suite.run.runner")}
     assert "suite/run/runner.py" in names and "suite/config.py" in names
-    assert not any(n.startswith("suite/report/") for n in names)           # presentation cannot change a probe's numbers
+    assert not any(n.startswith("suite/report/") for n in names)  # presentation cannot change a probe's numbers
     if (ROOT / "suite/probes/latency.py").exists():
         latency = {p.relative_to(ROOT).as_posix() for p in source_files("suite.probes.latency")}
         assert {"suite/probes/latency.py", "suite/model/__init__.py", "suite/config.py"} <= latency
@@ -184,18 +220,26 @@ def test_process_pool_gives_the_same_results_as_sequential(tmp_path):
 
 # ------------------------------------------------------------- kill -9, resume
 def test_kill_9_mid_run_then_resume_gives_the_uninterrupted_results(tmp_path):
-    suite = suite_file(tmp_path, """
+    suite = suite_file(
+        tmp_path,
+        """
         variants: [gpt2-small, gpt2-medium]
         probes:
           - {probe: fake_slow, settings: {seconds: 0.4}, grid: {x: [1, 2, 3, 4, 5]}}
-        """)
+        """,
+    )
     common = ["--suite", str(suite), "--probe-module", FAKES, "--no-report"]
     ref = cli("run", *common, "--out", str(tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "suite.cli", "run", *common, "--out", str(out)], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "suite.cli", "run", *common, "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     results = out / "results.jsonl"
     deadline = time.time() + 60
     while time.time() < deadline and (not results.exists() or len(results.read_text().splitlines()) < 3):
@@ -205,14 +249,14 @@ def test_kill_9_mid_run_then_resume_gives_the_uninterrupted_results(tmp_path):
     done_before = len(results.read_text().splitlines())
     assert 3 <= done_before < 10, "the run should have been killed mid-way"
     assert json.loads((out / "run.json").read_text())["status"] == "running"
-    resumed = cli("run", "--out", str(out), "--resume")     # arguments come from run.json
+    resumed = cli("run", "--out", str(out), "--resume")  # arguments come from run.json
     assert resumed.returncode == 0, resumed.stderr
     assert f"{done_before} cached" in resumed.stdout
     key = ["variant", "probe", "metric", "value", "settings.x", "settings.seconds", "status"]
     got = load_results(out)[key].sort_values(key).reset_index(drop=True)
     want = load_results(tmp_path / "ref")[key].sort_values(key).reset_index(drop=True)
     assert got.equals(want) and len(got) == 10
-    assert load_results(out)["run_id"].nunique() == 1           # one run, continued
+    assert load_results(out)["run_id"].nunique() == 1  # one run, continued
     assert json.loads((out / "run.json").read_text())["status"] == "finished"
 
 
@@ -244,13 +288,15 @@ def test_family_entries_grids_and_probe_narrowing(tmp_path):
     p = plan(tmp_path, text)
     fake_family = sorted(n for n, s in probe_registry.PROBES.items() if s.family == "fake")
     assert sorted({c.probe for c in p.cells}) == sorted(fake_family + ["fake_slow"])
-    assert {(c.variant, c.scale) for c in p.cells if c.probe == "fake_ok"} == {("gpt2-small", "tiny"),
-                                                                              ("gpt2-medium", "small")}
+    assert {(c.variant, c.scale) for c in p.cells if c.probe == "fake_ok"} == {
+        ("gpt2-small", "tiny"),
+        ("gpt2-medium", "small"),
+    }
     assert {c.scale for c in p.cells if c.probe == "fake_slow"} == {"full"}
     ok = [c for c in p.cells if c.probe == "fake_ok"][0]
     assert ok.settings == {"x": 3, "seconds": 0.0}
     narrowed = plan(tmp_path, text, probes=["fake_ok"], variants=["gpt2-small"])
-    assert [(c.probe, c.settings["x"]) for c in narrowed.cells] == [("fake_ok", 3)]   # suite's settings kept
+    assert [(c.probe, c.settings["x"]) for c in narrowed.cells] == [("fake_ok", 3)]  # suite's settings kept
     with pytest.raises(ConfigError, match="unknown probe 'nope'"):
         plan(tmp_path, text, probes=["nope"])
 
@@ -285,8 +331,18 @@ def test_cli_run_then_table_csv_markdown(tmp_path):
     assert (out / "results.parquet").exists()
     again = cli("run", "--suite", str(suite), "--probe-module", FAKES, "--out", str(out), "--no-report")
     assert "4 cells: 4 cached, 0 run (nothing new)" in again.stdout
-    table = cli("table", str(out), "--metrics", "fake_metric", "--baseline", "gpt2-small",
-                "--csv", str(tmp_path / "t.csv"), "--markdown", str(tmp_path / "t.md"))
+    table = cli(
+        "table",
+        str(out),
+        "--metrics",
+        "fake_metric",
+        "--baseline",
+        "gpt2-small",
+        "--csv",
+        str(tmp_path / "t.csv"),
+        "--markdown",
+        str(tmp_path / "t.md"),
+    )
     assert table.returncode == 0, table.stderr
     assert "gpt2-medium" in table.stdout and "×" in table.stdout
     md = (tmp_path / "t.md").read_text()
@@ -311,12 +367,17 @@ def test_minimal_report_is_a_leaderboard_and_lists_failures(tmp_path):
 def test_a_probe_entry_can_run_on_its_own_variants(tmp_path):
     """`variants:` on a probes item (names or globs) replaces the suite's list for that item only."""
     suite_file = tmp_path / "mini.yaml"
-    suite_file.write_text("variants: [gpt2-small]\nprobes:\n  - probe: analytic\n    scale: full\n"
-                          "  - probe: flop_check\n    variants: ['ladder/0[01]-*']\n")
+    suite_file.write_text(
+        "variants: [gpt2-small]\nprobes:\n  - probe: analytic\n    scale: full\n"
+        "  - probe: flop_check\n    variants: ['ladder/0[01]-*']\n"
+    )
     plan = make_plan(load_suite(suite_file))
     by_probe = {(c.probe, c.variant) for c in plan.cells}
-    assert by_probe == {("analytic", "gpt2-small"), ("flop_check", "ladder/00-gpt2"),
-                        ("flop_check", "ladder/01-no-dropout-bias")}
+    assert by_probe == {
+        ("analytic", "gpt2-small"),
+        ("flop_check", "ladder/00-gpt2"),
+        ("flop_check", "ladder/01-no-dropout-bias"),
+    }
     suite_file.write_text("variants: [gpt2-small]\nprobes:\n  - probe: analytic\n    variants: ['nope/*']\n")
     with pytest.raises(ConfigError, match="variant pattern 'nope/\\*' matches no registered variant"):
         make_plan(load_suite(suite_file))
@@ -324,15 +385,19 @@ def test_a_probe_entry_can_run_on_its_own_variants(tmp_path):
 
 def test_the_planner_resolves_the_configs_a_probe_needs(tmp_path):
     """Probes never read the registry: `needs` configs come with the cell, outside its content hash."""
-    p = plan(tmp_path, """
+    p = plan(
+        tmp_path,
+        """
         variants: [gpt2-small]
         probes:
           - {probe: flop_check, scale: full}
           - {probe: scaling, settings: {other_variant: gpt2-medium, scale: tiny}}
-        """)
+        """,
+    )
     by_probe = {c.probe: c for c in p.cells}
     assert by_probe["flop_check"].context["proxy"]["name"] == "gpt2-small@tiny"
     assert by_probe["scaling"].context["other"]["name"] == "gpt2-medium@tiny"
     cell = by_probe["flop_check"]
-    assert cell.cell_id == cell_id(cell.config, "flop_check", cell.settings, "full",
-                                   code_version("suite.probes.analytic"))
+    assert cell.cell_id == cell_id(
+        cell.config, "flop_check", cell.settings, "full", code_version("suite.probes.analytic")
+    )

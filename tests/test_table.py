@@ -1,5 +1,6 @@
 """`archbench table`: the terminal writer renders the report's leaderboard view with the report's
 number format (the command itself is exercised in test_runner's CLI test)."""
+
 import json
 
 import pandas as pd
@@ -10,14 +11,34 @@ from suite.report.view import leaderboard_view, text_table
 
 
 def _frame(rows):
-    return pd.DataFrame([dict(variant=v, family="f", probe="analytic", metric=m, value=x, unit=u,
-                              lower_is_better=None, status="ok", error="", scale="full", extra="{}")
-                         for v, m, x, u in rows])
+    return pd.DataFrame(
+        [
+            dict(
+                variant=v,
+                family="f",
+                probe="analytic",
+                metric=m,
+                value=x,
+                unit=u,
+                lower_is_better=None,
+                status="ok",
+                error="",
+                scale="full",
+                extra="{}",
+            )
+            for v, m, x, u in rows
+        ]
+    )
 
 
-BOARD = _frame([("a|b", "params_total", 1.5e9, "count"), ("c", "params_total", 124_439_808, "count"),
-                ("a|b", "kv_cache_bytes_per_token", 1.5 * 2 ** 30, "bytes"),
-                ("c", "kv_cache_bytes_per_token", 36864.0, "bytes")])
+BOARD = _frame(
+    [
+        ("a|b", "params_total", 1.5e9, "count"),
+        ("c", "params_total", 124_439_808, "count"),
+        ("a|b", "kv_cache_bytes_per_token", 1.5 * 2**30, "bytes"),
+        ("c", "kv_cache_bytes_per_token", 36864.0, "bytes"),
+    ]
+)
 
 
 def test_terminal_cells_use_the_one_number_format():
@@ -32,8 +53,9 @@ def test_terminal_prints_what_the_markdown_shows(capsys):
     board = leaderboard_view(BOARD)
     render(board)
     printed = capsys.readouterr().out
-    md = render_markdown(dict(header=dict(n_variants=2, dates=None, generated="now", devices=[], git_shas=[]),
-                              board=board))
+    md = render_markdown(
+        dict(header=dict(n_variants=2, dates=None, generated="now", devices=[], git_shas=[]), board=board)
+    )
     headers, body = text_table(board)
     assert "| " + " | ".join(headers) + " |" in md
     for cell in [c for row in body for c in row] + headers:

@@ -1,10 +1,10 @@
 """The archbench lm-eval tasks: every YAML loads through TaskManager and runs offline on a tiny
 untrained proxy; their data generators are deterministic, cached once outside the package, hashed."""
+
 import random
 from pathlib import Path
 
 import pytest
-import torch
 
 from suite.quality import taskdata
 from suite.quality.lm_eval_adapter import ArchbenchLM, task_manager
@@ -17,18 +17,29 @@ TASK_FILES = sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
 pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
-
 def test_every_task_file_is_indexed_and_tagged():
     manager = task_manager(["archbench"])
     assert set(TASK_FILES) <= set(manager.all_subtasks)
     assert "archbench" in manager.all_tags
-    assert TASK_FILES == sorted(["archbench_bpb", "archbench_copy", "archbench_mqar_4", "archbench_mqar_8",
-                                 "archbench_mqar_16", "archbench_mqar_32", "archbench_mqar_48", "archbench_passkey_1x",
-                                 "archbench_passkey_2x", "archbench_passkey_4x"])
+    assert TASK_FILES == sorted(
+        [
+            "archbench_bpb",
+            "archbench_copy",
+            "archbench_mqar_4",
+            "archbench_mqar_8",
+            "archbench_mqar_16",
+            "archbench_mqar_32",
+            "archbench_mqar_48",
+            "archbench_passkey_1x",
+            "archbench_passkey_2x",
+            "archbench_passkey_4x",
+        ]
+    )
 
 
 def test_every_task_runs_offline_on_an_untrained_proxy(monkeypatch):
     import lm_eval
+
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     lm = ArchbenchLM("gpt2-small", scale="tiny", batch_size=8)
@@ -36,7 +47,7 @@ def test_every_task_runs_offline_on_an_untrained_proxy(monkeypatch):
     out = lm_eval.simple_evaluate(model=lm, tasks=TASK_FILES, task_manager=manager, limit=2, bootstrap_iters=0)
     results = out["results"]
     assert set(TASK_FILES) <= set(results)
-    assert 6.0 < results["archbench_bpb"]["bits_per_byte,none"] < 9.0   # ~8 bits: untrained over 256 bytes
+    assert 6.0 < results["archbench_bpb"]["bits_per_byte,none"] < 9.0  # ~8 bits: untrained over 256 bytes
     for task in TASK_FILES:
         if task != "archbench_bpb":
             assert 0.0 <= results[task]["acc,none"] <= 1.0
@@ -52,9 +63,9 @@ def test_generated_data_is_deterministic_and_cached_with_a_hash(tmp_path, monkey
     assert docs == again and digest == digest_again
     [path] = (tmp_path / "cache" / "tasks").glob("mqar-*.jsonl")
     assert path.with_suffix(".sha256").read_text().strip() == digest
-    monkeypatch.setenv("ARCHBENCH_CACHE", str(tmp_path / "elsewhere"))   # a fresh machine: same bytes
+    monkeypatch.setenv("ARCHBENCH_CACHE", str(tmp_path / "elsewhere"))  # a fresh machine: same bytes
     assert taskdata.task_docs("mqar", n_pairs=8, n_docs=5)[1] == digest
-    assert docs[0]["context"] == "C5 F6 s1 J8 M0 m7 a5 b0 | b"   # pinned: the generator has not changed
+    assert docs[0]["context"] == "C5 F6 s1 J8 M0 m7 a5 b0 | b"  # pinned: the generator has not changed
     assert docs[0]["target"] == "0" and docs[0]["key_distance"] == 5
 
 
@@ -71,7 +82,7 @@ def test_mqar_answer_is_the_value_of_the_queried_key():
         pairs, query = doc["context"].split(" | ")
         table = dict(pairs.split(" "))
         assert len(table) == 32 and table[query] == doc["target"]
-        assert doc["context"][len(doc["context"]) - 1 - doc["key_distance"]] == query   # the key's first mention
+        assert doc["context"][len(doc["context"]) - 1 - doc["key_distance"]] == query  # the key's first mention
 
 
 @pytest.mark.parametrize("factor", [1, 2, 4])
@@ -121,13 +132,14 @@ def test_synthetic_training_documents_fit_vary_and_mark_their_answers():
     answers = {"".join(t for t, s in d if s) for d in docs if d[0][0].startswith("copy ")}
     assert all(a.endswith("\n") and a[:-1].isalpha() for a in answers)
     for d in docs:
-        if " | " in d[0][0] + " ":   # mqar: every answer is the value of the key just before it
+        if " | " in d[0][0] + " ":  # mqar: every answer is the value of the key just before it
             table = dict(d[0][0].rstrip(" |").split(" "))
             assert all(table[key.strip()] == value for (key, _), (value, s) in zip(d[1::2], d[2::2]) if s)
 
 
 def test_copy_scores_give_partial_credit():
     import importlib.util
+
     spec = importlib.util.spec_from_file_location("archbench_data", TASKS_DIR / "archbench_data.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

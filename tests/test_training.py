@@ -1,5 +1,6 @@
 """Proxy training: the schedule, determinism for a seed, checkpoints, the sweep, the cache, the
 fairness rule, the `train` / `eval` commands and the `quality` probe end to end (tiny budgets)."""
+
 import json
 import math
 
@@ -15,16 +16,15 @@ from suite.quality.lm_eval_adapter import ArchbenchLM
 from suite.quality.training import TrainResult, TrainSettings, lr_at
 
 CFG = ModelConfig(name="t", vocab_size=256, d_model=32, n_layers=2, n_heads=2, context_length=64, dropout=0.1)
-FAST = TrainSettings(tokens=4 * 4 * 32, seq_len=32, batch_size=4)   # 4 steps
+FAST = TrainSettings(tokens=4 * 4 * 32, seq_len=32, batch_size=4)  # 4 steps
 
 
 pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
-
 def test_schedule_warms_up_then_decays_to_the_floor():
     lrs = [lr_at(s, 100, 1.0) for s in range(100)]
-    assert lrs[0] == pytest.approx(0.2) and lrs[4] == pytest.approx(1.0)        # 5 warm-up steps
+    assert lrs[0] == pytest.approx(0.2) and lrs[4] == pytest.approx(1.0)  # 5 warm-up steps
     assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
     assert lrs[-1] == pytest.approx(0.1)
     assert lr_at(0, 1, 3e-3) == pytest.approx(3e-3)
@@ -42,9 +42,9 @@ def test_training_learns_and_records_its_provenance():
     result = training.train(CFG, TrainSettings(tokens=30 * 8 * 32, seq_len=32, batch_size=8, lr=3e-3))
     meta = result.meta
     assert meta["steps"] == 30 and meta["tokens_seen"] == 30 * 8 * 32 and meta["seq_len"] == 32
-    assert meta["val_loss"] < math.log(256) - 1.0     # well below uniform over bytes
+    assert meta["val_loss"] < math.log(256) - 1.0  # well below uniform over bytes
     assert meta["corpus_sha256"] and meta["settings"]["lr"] == 3e-3
-    assert result.model.cfg.dropout == 0.0           # dropout off for proxy training
+    assert result.model.cfg.dropout == 0.0  # dropout off for proxy training
 
 
 def test_seq_len_past_learned_positions_is_an_error():
@@ -60,7 +60,7 @@ def test_checkpoint_round_trip_and_adapter_loads_it(tmp_path):
     x = torch.randint(0, 256, (2, 16))
     torch.testing.assert_close(model(x), result.model(x))
     lm = ArchbenchLM(str(folder))
-    assert lm.max_length == 32 and lm.cfg == model.cfg     # rolling windows use the training context
+    assert lm.max_length == 32 and lm.cfg == model.cfg  # rolling windows use the training context
 
 
 def test_train_cached_reuses_the_checkpoint(tmp_path):
@@ -86,7 +86,10 @@ def test_sweep_picks_the_lowest_validation_loss_then_runs_the_other_seeds():
 
 
 def test_fairness_rule():
-    ok = [dict(variant="a", active_excl_embedding=100_000, tokens=10), dict(variant="b", active_excl_embedding=108_000, tokens=10)]
+    ok = [
+        dict(variant="a", active_excl_embedding=100_000, tokens=10),
+        dict(variant="b", active_excl_embedding=108_000, tokens=10),
+    ]
     check_fair(ok)
     big = ok + [dict(variant="c", active_excl_embedding=125_000, tokens=10)]
     with pytest.raises(FairnessError, match=r"c has 125,000 non-embedding active parameters, \+16% vs the median"):
@@ -98,14 +101,25 @@ def test_fairness_rule():
 
 
 def _quality_rows(variant, params, tokens=1000, value=1.0):
-    return dict(probe="quality", status="ok", variant=variant, metric="mqar_accuracy", value=value,
-                **{"settings.n_pairs": 8, "settings.tokens": tokens},
-                extra=json.dumps({"active_excl_embedding": params}))
+    return dict(
+        probe="quality",
+        status="ok",
+        variant=variant,
+        metric="mqar_accuracy",
+        value=value,
+        **{"settings.n_pairs": 8, "settings.tokens": tokens},
+        extra=json.dumps({"active_excl_embedding": params}),
+    )
 
 
 def test_quality_table_enforces_or_flags_the_rule():
-    df = pd.DataFrame([_quality_rows("a", 100_000, value=0.5), _quality_rows("b", 104_000, value=0.7),
-                       _quality_rows("c", 150_000, value=0.9)])
+    df = pd.DataFrame(
+        [
+            _quality_rows("a", 100_000, value=0.5),
+            _quality_rows("b", 104_000, value=0.7),
+            _quality_rows("c", 150_000, value=0.9),
+        ]
+    )
     with pytest.raises(FairnessError, match="c has 150,000"):
         quality_table(df)
     table = quality_table(df, strict=False)
@@ -117,15 +131,40 @@ def test_quality_table_enforces_or_flags_the_rule():
 
 def test_train_and_eval_commands(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(["train", "gpt2-small", "--tokens", "256", "--seq-len", "32", "--batch-size", "4",
-                 "--lr", "1e-3", "3e-3", "--out", str(out)])
+    code = main(
+        [
+            "train",
+            "gpt2-small",
+            "--tokens",
+            "256",
+            "--seq-len",
+            "32",
+            "--batch-size",
+            "4",
+            "--lr",
+            "1e-3",
+            "3e-3",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["best_lr"] in (1e-3, 3e-3) and len(summary["selected"]) == 1
     assert (out / "lr0.001-seed0" / "model.safetensors").is_file()
     capsys.readouterr()
-    code = main(["eval", summary["selected"][0], "--tasks", "archbench_mqar_4,archbench_bpb", "--limit", "2",
-                 "--output", str(tmp_path / "r.json")])
+    code = main(
+        [
+            "eval",
+            summary["selected"][0],
+            "--tasks",
+            "archbench_mqar_4,archbench_bpb",
+            "--limit",
+            "2",
+            "--output",
+            str(tmp_path / "r.json"),
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0 and "archbench_mqar_4" in text
     saved = json.loads((tmp_path / "r.json").read_text())
@@ -144,11 +183,18 @@ def test_command_errors_are_one_paragraph(tmp_path, capsys):
 def test_quality_probe_rows_with_mean_and_interval():
     from suite.probes import get_probe
     from suite.registry import resolve_config
+
     spec = get_probe("quality")
     assert spec.family == "quality" and spec.isolate
     cfg = resolve_config("gpt2-small", scale="tiny")
-    settings = dict(tokens=2 * 4 * 32, seq_len=32, batch_size=4, seeds=[0, 1], limit=2,
-                    tasks=["archbench_bpb", "archbench_mqar_8", "archbench_passkey_4x"])
+    settings = dict(
+        tokens=2 * 4 * 32,
+        seq_len=32,
+        batch_size=4,
+        seeds=[0, 1],
+        limit=2,
+        tasks=["archbench_bpb", "archbench_mqar_8", "archbench_passkey_4x"],
+    )
     rows = spec.fn(cfg, settings)
     by_metric = {r.metric: r for r in rows}
     assert [r.metric for r in rows] == ["bits_per_byte", "mqar_accuracy", "passkey_accuracy"]
@@ -159,14 +205,15 @@ def test_quality_probe_rows_with_mean_and_interval():
     assert by_metric["mqar_accuracy"].settings == {"n_pairs": 8, "tokens": 256}
     assert by_metric["passkey_accuracy"].settings["length_factor"] == 4
     assert set(by_metric["passkey_accuracy"].extra["acc_by_needle_distance"][0]) <= {"within_context", "beyond_context"}
-    assert "failure_reason" not in by_metric["passkey_accuracy"].extra   # 4 x 32 fits the 256 learned positions
+    assert "failure_reason" not in by_metric["passkey_accuracy"].extra  # 4 x 32 fits the 256 learned positions
     assert by_metric["passkey_accuracy"].extra["cached"] == [False, False]
-    again = spec.fn(cfg, settings)   # checkpoints come from the cache; evaluation is deterministic
+    again = spec.fn(cfg, settings)  # checkpoints come from the cache; evaluation is deterministic
     assert again[0].extra["cached"] == [True, True] and again[0].value == pytest.approx(bpb.value, abs=1e-6)
 
 
 def test_quality_settings_are_checked():
     from suite.probes.quality import resolve_settings
+
     with pytest.raises(ValueError, match="unknown quality preset 'fast'"):
         resolve_settings({"preset": "fast"})
     with pytest.raises(ValueError, match="unknown quality setting"):
@@ -193,10 +240,11 @@ def test_loss_weights_text_and_answers_by_the_synthetic_fraction():
     class Uniform(torch.nn.Module):
         def forward(self, idx):
             logits = torch.zeros(*idx.shape, 256)
-            logits[..., 65] = math.log(256)   # "A" twice as likely as any other byte... roughly
+            logits[..., 65] = math.log(256)  # "A" twice as likely as any other byte... roughly
             return logits
+
     tokens = torch.tensor([[1, 65, 2, 3]])
-    kind = torch.tensor([[1, 2, 0]], dtype=torch.uint8)   # text target 65, answer target 2, untrained 3
+    kind = torch.tensor([[1, 2, 0]], dtype=torch.uint8)  # text target 65, answer target 2, untrained 3
     lp = torch.log_softmax(Uniform()(tokens[:, :-1]), -1)[0]
     text_loss, answer_loss = -lp[0, 65], -lp[1, 2]
     got = training._loss(Uniform(), (tokens, kind), 0.25)

@@ -3,8 +3,10 @@
 Input is what `suite.results.load_results` returns (one row per number). A *board* is a
 variants × metrics frame (one number per cell) made by `leaderboard`; `ranks`, `ratio_to_baseline`
 and `win_rates` take a board. Directions come from `suite.metrics.METRICS` (rows cannot override
-them; only a metric it does not know takes its rows' `lower_is_better`); a metric with no direction (e.g. total parameters) is shown, never ranked.
+them; only a metric it does not know takes its rows' `lower_is_better`); a metric with no direction
+(e.g. total parameters) is shown, never ranked.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -86,8 +88,7 @@ def canonical_settings(rows: pd.DataFrame) -> dict[str, Any]:
     batch = combos["settings.batch"] if "settings.batch" in combos else pd.Series(1, index=combos.index)
     combos["_ctx"] = pd.to_numeric(ctx, errors="coerce").fillna(-1)
     combos["_batch1"] = pd.to_numeric(batch, errors="coerce").fillna(1).eq(1)
-    best = combos.sort_values(["variant", "_batch1", "_ctx", "_order"],
-                              ascending=[False, False, False, True]).iloc[0]
+    best = combos.sort_values(["variant", "_batch1", "_ctx", "_order"], ascending=[False, False, False, True]).iloc[0]
     return {col: None if _missing(best[col]) else _tidy(best[col]) for col in split}
 
 
@@ -96,8 +97,9 @@ def _settings_label(chosen: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------ leaderboard
-def leaderboard(df: pd.DataFrame, metrics: Iterable[str] | None = None,
-                canonical: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
+def leaderboard(
+    df: pd.DataFrame, metrics: Iterable[str] | None = None, canonical: dict[str, dict[str, Any]] | None = None
+) -> pd.DataFrame:
     """Variants × metrics, one number each (median of the matching rows).
 
     Each metric is read at one setting (see `canonical_settings`; override per metric with
@@ -116,7 +118,7 @@ def leaderboard(df: pd.DataFrame, metrics: Iterable[str] | None = None,
         rows = rows_all[rows_all["metric"] == metric]
         home = info(metric).probe
         if home and "probe" in rows and (rows["probe"] == home).any():
-            rows = rows[rows["probe"] == home]   # e.g. prefill_ms from `latency`, not from `scaling`
+            rows = rows[rows["probe"] == home]  # e.g. prefill_ms from `latency`, not from `scaling`
         chosen = dict(canonical_settings(rows))
         chosen.update((canonical or {}).get(metric, {}))
         for col, value in chosen.items():
@@ -145,16 +147,16 @@ def ranks(board: pd.DataFrame) -> pd.DataFrame:
     """1 = best in each metric (ties share the better rank); NaN where a metric has no direction."""
     out = pd.DataFrame(index=board.index)
     for metric, lower in _directions(board).items():
-        out[metric] = (board[metric].rank(ascending=lower, method="min") if lower is not None
-                       else float("nan"))
+        out[metric] = board[metric].rank(ascending=lower, method="min") if lower is not None else float("nan")
     return out
 
 
 def ratio_to_baseline(board: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """Each value divided by the baseline variant's value in the same metric."""
     if baseline not in board.index:
-        raise KeyError(f"baseline variant '{baseline}' is not in the results; variants: "
-                       f"{', '.join(map(str, board.index))}")
+        raise KeyError(
+            f"baseline variant '{baseline}' is not in the results; variants: {', '.join(map(str, board.index))}"
+        )
     base = board.loc[baseline].replace(0, np.nan)
     out = board.div(base, axis=1)
     out.attrs = dict(board.attrs, baseline=baseline)
@@ -170,7 +172,7 @@ def win_rates(board: pd.DataFrame) -> pd.Series:
         n = values.notna().sum()
         if lower is None or n < 2:
             continue
-        beaten = values.rank(ascending=not lower, method="average") - 1   # variants it beats (+ half ties)
+        beaten = values.rank(ascending=not lower, method="average") - 1  # variants it beats (+ half ties)
         scores.append(beaten / (n - 1))
     if not scores:
         return pd.Series(np.nan, index=board.index, name="win_rate")
@@ -178,9 +180,15 @@ def win_rates(board: pd.DataFrame) -> pd.Series:
 
 
 # ----------------------------------------------------------------------- pareto
-def pareto_front(df: pd.DataFrame, x_metric: str, y_metric: str, *, x_lower_is_better: bool | None = None,
-                 y_lower_is_better: bool | None = None,
-                 canonical: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
+def pareto_front(
+    df: pd.DataFrame,
+    x_metric: str,
+    y_metric: str,
+    *,
+    x_lower_is_better: bool | None = None,
+    y_lower_is_better: bool | None = None,
+    canonical: dict[str, dict[str, Any]] | None = None,
+) -> pd.DataFrame:
     """Every variant with both metrics, as columns variant, x, y, on_front (sorted by x).
 
     A variant is on the front when no other is at least as good on both metrics and better on one.
@@ -236,8 +244,9 @@ def ladder_variants(df: pd.DataFrame, prefix: str = "ladder/", family: str | Non
     return sorted(set(names[chosen]))
 
 
-def ladder(df: pd.DataFrame, metrics: Iterable[str] | None = None, *, prefix: str = "ladder/",
-           family: str | None = "ladder") -> pd.DataFrame:
+def ladder(
+    df: pd.DataFrame, metrics: Iterable[str] | None = None, *, prefix: str = "ladder/", family: str | None = "ladder"
+) -> pd.DataFrame:
     """What each rung of the evolution ladder changes, metric by metric (long form).
 
     Columns: rung, previous (the rung before, "" for the first), metric, value, delta (value minus
@@ -253,9 +262,16 @@ def ladder(df: pd.DataFrame, metrics: Iterable[str] | None = None, *, prefix: st
         values = board[metric]
         previous = values.shift()
         for i, rung in enumerate(rungs):
-            out.append(dict(rung=rung, previous=rungs[i - 1] if i else "", metric=metric, value=values[rung],
-                            delta=values[rung] - previous[rung],
-                            ratio=values[rung] / previous[rung] if previous[rung] else np.nan))
+            out.append(
+                dict(
+                    rung=rung,
+                    previous=rungs[i - 1] if i else "",
+                    metric=metric,
+                    value=values[rung],
+                    delta=values[rung] - previous[rung],
+                    ratio=values[rung] / previous[rung] if previous[rung] else np.nan,
+                )
+            )
     result = pd.DataFrame(out, columns=cols)
     result.attrs = dict(settings=board.attrs["settings"])
     return result

@@ -1,5 +1,6 @@
 """pytest-benchmark JSON in and out: a format `compare` reads as one side, and writes from a run's
 timed rows (seconds) for dashboards that read it."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,6 @@ def is_benchmark_json(path: Path) -> bool:
         return False
 
 
-
 def entries_from_benchmark(data: dict[str, Any]) -> list[Entry]:
     """pytest-benchmark JSON -> one entry per benchmark (by fullname): its median time in seconds,
     with the raw timings when it was saved with --benchmark-save-data, else its stats."""
@@ -35,31 +35,57 @@ def entries_from_benchmark(data: dict[str, Any]) -> list[Entry]:
         if isinstance(stats.get("data"), list):
             extra["samples"] = stats["data"]
         median = stats.get("median")
-        out.append(Entry(variant=str(bench.get("fullname") or bench.get("name")), metric=BENCHMARK_METRIC,
-                         settings={}, value=None if median is None else float(median), lower_is_better=True,
-                         unit="s", probe=BENCHMARK_PROBE, extra=extra))
+        out.append(
+            Entry(
+                variant=str(bench.get("fullname") or bench.get("name")),
+                metric=BENCHMARK_METRIC,
+                settings={},
+                value=None if median is None else float(median),
+                lower_is_better=True,
+                unit="s",
+                probe=BENCHMARK_PROBE,
+                extra=extra,
+            )
+        )
     return out
 
 
 def _bench_stats(xs: list[float]) -> dict[str, Any]:
     s = sorted(xs)
     n = len(s)
-    q1, median, q3 = (float(q) for q in np.quantile(s, [0.25, 0.5, 0.75]))   # linear, as suite.probes.timing
+    q1, median, q3 = (float(q) for q in np.quantile(s, [0.25, 0.5, 0.75]))  # linear, as suite.probes.timing
     iqr = q3 - q1
     mean = statistics.fmean(s)
     std = statistics.stdev(s) if n > 1 else 0.0
     lo15, hi15 = q1 - 1.5 * iqr, q3 + 1.5 * iqr
     inside = [x for x in s if lo15 <= x <= hi15] or s
-    return dict(min=s[0], max=s[-1], mean=mean, stddev=std, rounds=n, median=median, iqr=iqr, q1=q1, q3=q3,
-                iqr_outliers=n - len(inside), stddev_outliers=sum(abs(x - mean) > std for x in s),
-                outliers=f"{sum(abs(x - mean) > std for x in s)};{n - len(inside)}", ld15iqr=inside[0],
-                hd15iqr=inside[-1], ops=1.0 / mean if mean else 0.0, total=sum(s), iterations=1, data=s)
+    return dict(
+        min=s[0],
+        max=s[-1],
+        mean=mean,
+        stddev=std,
+        rounds=n,
+        median=median,
+        iqr=iqr,
+        q1=q1,
+        q3=q3,
+        iqr_outliers=n - len(inside),
+        stddev_outliers=sum(abs(x - mean) > std for x in s),
+        outliers=f"{sum(abs(x - mean) > std for x in s)};{n - len(inside)}",
+        ld15iqr=inside[0],
+        hd15iqr=inside[-1],
+        ops=1.0 / mean if mean else 0.0,
+        total=sum(s),
+        iterations=1,
+        data=s,
+    )
 
 
 def to_pytest_benchmark(df) -> dict[str, Any]:
     """A run's rows with raw timing samples as pytest-benchmark JSON (seconds), one benchmark per
     (variant, scale, probe, metric, settings): name `variant@scale::metric[k=v,...]`, group = metric."""
     from suite import __version__
+
     benches = []
     for e in sorted(entries_from_frame(df), key=lambda e: (e.variant, e.scale, e.metric, str(e.key()))):
         xs = _samples(e) if e.ok else None
@@ -68,14 +94,30 @@ def to_pytest_benchmark(df) -> dict[str, Any]:
         to_s = 1e-3 if e.unit == "ms" else 1.0
         params = ",".join(f"{k}={v}" for k, v in sorted(e.settings.items()))
         name = f"{e.variant}@{e.scale}::{e.metric}[{params}]"
-        benches.append(dict(group=e.metric, name=name, fullname=name, params=dict(e.settings), param=params,
-                            extra_info=dict(variant=e.variant, scale=e.scale, probe=e.probe, unit=e.unit),
-                            options={}, stats=_bench_stats([x * to_s for x in xs])))
+        benches.append(
+            dict(
+                group=e.metric,
+                name=name,
+                fullname=name,
+                params=dict(e.settings),
+                param=params,
+                extra_info=dict(variant=e.variant, scale=e.scale, probe=e.probe, unit=e.unit),
+                options={},
+                stats=_bench_stats([x * to_s for x in xs]),
+            )
+        )
     first = df.iloc[0] if len(df) else {}
     get = (lambda k: None if _missing(first.get(k)) else first.get(k)) if len(df) else (lambda k: None)
-    return dict(machine_info=dict(node="", processor=get("cpu_model"), machine=get("device"),
-                                  python_version=get("python_version"), torch_version=get("torch_version")),
-                commit_info=dict(id=get("git_sha")), benchmarks=benches, datetime=get("date"),
-                version=f"archbench {__version__}")
-
-
+    return dict(
+        machine_info=dict(
+            node="",
+            processor=get("cpu_model"),
+            machine=get("device"),
+            python_version=get("python_version"),
+            torch_version=get("torch_version"),
+        ),
+        commit_info=dict(id=get("git_sha")),
+        benchmarks=benches,
+        datetime=get("date"),
+        version=f"archbench {__version__}",
+    )

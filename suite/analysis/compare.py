@@ -29,28 +29,25 @@ The significance test keeps noise from failing CI; the threshold keeps tiny but 
 Out: `to_pytest_benchmark` writes a run's timed rows as pytest-benchmark JSON (samples in
 seconds) for dashboards that read that format, and for `compare` itself.
 """
+
 from __future__ import annotations
 
 import json
 import math
-import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-import numpy as np
-
 from suite.analysis.benchjson import entries_from_benchmark, is_benchmark_json
 from suite.analysis.entries import Entry, _samples, entries_from_frame
+from suite.analysis.ratio_stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, bootstrap_ratio, stats_ratio
 from suite.config import ConfigError
 from suite.metrics import info
 
-VERDICTS = ("failed", "regression", "improvement", "changed", "missing", "new", "same")   # display order
+VERDICTS = ("failed", "regression", "improvement", "changed", "missing", "new", "same")  # display order
 FAIL_ON = ("regression", "any", "never")
 EXACT_TOLERANCE = 1e-9
 DEFAULT_THRESHOLD = 0.05
-DEFAULT_RESAMPLES = 2000
-DEFAULT_CONFIDENCE = 0.95
 
 # Probes whose numbers come from the config alone (the analytic family): deterministic, so any
 # change is a change of the architecture or of the cost model, never noise.
@@ -65,8 +62,10 @@ def load_side(path: str | Path, side: str, *, benchmark: bool | None = None) -> 
     """('results' | 'benchmark', entries) of one side; ConfigError naming the path when unusable."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"{side} not found: {path} does not exist (give a results folder from "
-                          f"`archbench run --out`, a results.jsonl file or a pytest-benchmark JSON file).")
+        raise ConfigError(
+            f"{side} not found: {path} does not exist (give a results folder from "
+            f"`archbench run --out`, a results.jsonl file or a pytest-benchmark JSON file)."
+        )
     if benchmark or (benchmark is None and is_benchmark_json(path)):
         try:
             data = json.loads(path.read_text())
@@ -79,11 +78,13 @@ def load_side(path: str | Path, side: str, *, benchmark: bool | None = None) -> 
             raise ConfigError(f"{side} {path} holds no benchmarks.")
         return "benchmark", entries
     from suite.results import load_results
+
     try:
         df = load_results(path, latest=False)
     except FileNotFoundError:
-        raise ConfigError(f"{side} {path} has no results.jsonl or results.parquet (is it an "
-                          f"`archbench run --out` folder?).") from None
+        raise ConfigError(
+            f"{side} {path} has no results.jsonl or results.parquet (is it an `archbench run --out` folder?)."
+        ) from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{side} {path} is not readable: {exc}") from None
     entries = [e for e in entries_from_frame(df) if e.metric or e.status != "ok"]
@@ -92,49 +93,11 @@ def load_side(path: str | Path, side: str, *, benchmark: bool | None = None) -> 
     return "results", entries
 
 
-# ------------------------------------------------------------------- statistics
-def bootstrap_ratio(base: Iterable[float], cand: Iterable[float], *, resamples: int = DEFAULT_RESAMPLES,
-                    confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> tuple[float, float, float]:
-    """(median(cand) / median(base), CI low, CI high): percentile bootstrap, each side resampled
-    with replacement on its own, seeded so that the same inputs always give the same verdict."""
-    b, c = np.asarray(list(base), float), np.asarray(list(cand), float)
-    rng = np.random.default_rng(seed)
-    mb = np.median(b[rng.integers(0, len(b), (resamples, len(b)))], axis=1)
-    mc = np.median(c[rng.integers(0, len(c), (resamples, len(c)))], axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = mc / mb
-    alpha = (1.0 - confidence) / 2
-    low, high = np.nanquantile(ratios, [alpha, 1.0 - alpha])
-    return float(np.median(c) / np.median(b)), float(low), float(high)
-
-
-def _median_se(stats: dict[str, Any]) -> float | None:
-    """Standard error of a median from pytest-benchmark stats: 1.2533 sigma / sqrt(n), sigma
-    estimated robustly from the IQR (stddev when the IQR is 0)."""
-    n = stats.get("rounds") or 0
-    sigma = (stats.get("iqr") or 0) / 1.349 or stats.get("stddev") or 0
-    if n < 2 or not sigma:
-        return None if n < 2 else 0.0
-    return 1.2533 * sigma / math.sqrt(n)
-
-
-def stats_ratio(base: dict[str, Any], cand: dict[str, Any], *,
-                confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float, float] | None:
-    """Ratio of medians and a normal-approximation CI on the log scale, from summary stats only."""
-    mb, mc = base.get("median"), cand.get("median")
-    sb, sc = _median_se(base), _median_se(cand)
-    if not mb or not mc or sb is None or sc is None:
-        return None
-    ratio = mc / mb
-    se_log = math.sqrt((sb / mb) ** 2 + (sc / mc) ** 2)
-    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
-    return ratio, ratio * math.exp(-z * se_log), ratio * math.exp(z * se_log)
-
-
 # -------------------------------------------------------------------- verdicts
 @dataclass
 class Comparison:
     """The verdict on one number. `ratio` is candidate / baseline; [ci_low, ci_high] its CI."""
+
     variant: str
     metric: str
     settings: dict[str, Any]
@@ -150,7 +113,7 @@ class Comparison:
     scale: str = ""
     probe: str = ""
     note: str = ""
-    baseline_failed: bool = False     # a failure that the baseline had too (not new in the candidate)
+    baseline_failed: bool = False  # a failure that the baseline had too (not new in the candidate)
 
     def blocks(self, fail_on: str) -> bool:
         """Does this verdict fail CI under the --fail-on policy?"""
@@ -181,16 +144,33 @@ def _direction(worse: bool, lower: bool | None) -> str:
     return "regression" if worse else "improvement"
 
 
-def judge(base: Entry, cand: Entry, *, threshold: float = DEFAULT_THRESHOLD, resamples: int = DEFAULT_RESAMPLES,
-          confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> Comparison:
+def judge(
+    base: Entry,
+    cand: Entry,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> Comparison:
     """The verdict on a number present on both sides, both ok."""
     lower = cand.lower_is_better if cand.lower_is_better is not None else base.lower_is_better
     if lower is None:
         lower = info(cand.metric).lower_is_better
     b, c = base.value, cand.value
-    out = Comparison(variant=cand.variant, metric=cand.metric, settings=cand.settings, verdict="same",
-                     baseline=b, candidate=c, ratio=c / b if b else None, lower_is_better=lower,
-                     unit=cand.unit or base.unit, scale=cand.scale, probe=cand.probe)
+    out = Comparison(
+        variant=cand.variant,
+        metric=cand.metric,
+        settings=cand.settings,
+        verdict="same",
+        baseline=b,
+        candidate=c,
+        ratio=c / b if b else None,
+        lower_is_better=lower,
+        unit=cand.unit or base.unit,
+        scale=cand.scale,
+        probe=cand.probe,
+    )
     if c == b:
         out.note = "identical"
         return out
@@ -201,19 +181,23 @@ def judge(base: Entry, cand: Entry, *, threshold: float = DEFAULT_THRESHOLD, res
     stats_b, stats_c = base.extra.get("stats"), cand.extra.get("stats")
     if xb and xc:
         out.method = "bootstrap"
-        out.ratio, out.ci_low, out.ci_high = bootstrap_ratio(xb, xc, resamples=resamples, confidence=confidence,
-                                                             seed=seed)
+        out.ratio, out.ci_low, out.ci_high = bootstrap_ratio(
+            xb, xc, resamples=resamples, confidence=confidence, seed=seed
+        )
         grew = out.ratio > 1
         material = abs(out.ratio - 1) > threshold
         significant = out.ci_low > 1 or out.ci_high < 1
-    elif isinstance(stats_b, dict) and isinstance(stats_c, dict) and (
-            approx := stats_ratio(stats_b, stats_c, confidence=confidence)):
+    elif (
+        isinstance(stats_b, dict)
+        and isinstance(stats_c, dict)
+        and (approx := stats_ratio(stats_b, stats_c, confidence=confidence))
+    ):
         out.method = "stats"
         out.ratio, out.ci_low, out.ci_high = approx
         significant = out.ci_low > 1 or out.ci_high < 1
     elif ib and ic:
         out.method = "interval"
-        if ib[0] > 0 and ib[1] > 0:   # the widest ratio the two intervals allow
+        if ib[0] > 0 and ib[1] > 0:  # the widest ratio the two intervals allow
             out.ci_low, out.ci_high = ic[0] / ib[1], ic[1] / ib[0]
         significant = ic[0] > ib[1] or ic[1] < ib[0]
     elif cand.probe in EXACT_PROBES:
@@ -230,41 +214,68 @@ def judge(base: Entry, cand: Entry, *, threshold: float = DEFAULT_THRESHOLD, res
     elif out.method == "exact":
         out.note = f"within {EXACT_TOLERANCE:g} relative"
     elif not significant:
-        out.note = _join(out.note, "within noise" + (" (intervals overlap)" if out.method == "interval"
-                                                      else " (CI includes 1)"))
+        out.note = _join(
+            out.note, "within noise" + (" (intervals overlap)" if out.method == "interval" else " (CI includes 1)")
+        )
     else:
         out.note = _join(out.note, f"under the {threshold:.0%} threshold")
     return out
 
 
 def _failed(cand: Entry, base: Entry | None) -> Comparison:
-    return Comparison(variant=cand.variant, metric=cand.metric, settings=cand.settings, verdict="failed",
-                      baseline=base.value if base and base.ok else None, lower_is_better=cand.lower_is_better,
-                      unit=cand.unit, scale=cand.scale, probe=cand.probe,
-                      note=f"{cand.status}: {cand.error}".rstrip(": ") if cand.status != "ok" else "no value",
-                      baseline_failed=base is not None and not base.ok)
+    return Comparison(
+        variant=cand.variant,
+        metric=cand.metric,
+        settings=cand.settings,
+        verdict="failed",
+        baseline=base.value if base and base.ok else None,
+        lower_is_better=cand.lower_is_better,
+        unit=cand.unit,
+        scale=cand.scale,
+        probe=cand.probe,
+        note=f"{cand.status}: {cand.error}".rstrip(": ") if cand.status != "ok" else "no value",
+        baseline_failed=base is not None and not base.ok,
+    )
 
 
 def _only(entry: Entry, verdict: str, note: str = "") -> Comparison:
     side = "candidate" if verdict == "new" else "baseline"
-    return Comparison(variant=entry.variant, metric=entry.metric, settings=entry.settings, verdict=verdict,
-                      lower_is_better=entry.lower_is_better, unit=entry.unit, scale=entry.scale,
-                      probe=entry.probe, note=note, **{side: entry.value})
+    return Comparison(
+        variant=entry.variant,
+        metric=entry.metric,
+        settings=entry.settings,
+        verdict=verdict,
+        lower_is_better=entry.lower_is_better,
+        unit=entry.unit,
+        scale=entry.scale,
+        probe=entry.probe,
+        note=note,
+        **{side: entry.value},
+    )
 
 
-def compare_entries(base: list[Entry], cand: list[Entry], *, threshold: float = DEFAULT_THRESHOLD,
-                    metrics: Iterable[str] | None = None, resamples: int = DEFAULT_RESAMPLES,
-                    confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> list[Comparison]:
+def compare_entries(
+    base: list[Entry],
+    cand: list[Entry],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    metrics: Iterable[str] | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> list[Comparison]:
     """A verdict for every number on either side, most severe first."""
     wanted = set(metrics or ())
     if wanted:
         present = {e.metric for e in base + cand if e.metric}
         unknown = sorted(wanted - present)
         if unknown:
-            raise ConfigError(f"no rows of metric(s) {', '.join(unknown)} on either side; metrics present: "
-                              f"{', '.join(sorted(present)) or '(none)'}.")
+            raise ConfigError(
+                f"no rows of metric(s) {', '.join(unknown)} on either side; metrics present: "
+                f"{', '.join(sorted(present)) or '(none)'}."
+            )
 
-    def keep(e: Entry) -> bool:   # a failed whole cell (metric "") is kept: it explains missing rows
+    def keep(e: Entry) -> bool:  # a failed whole cell (metric "") is kept: it explains missing rows
         if not e.metric:
             return e.status != "ok"
         return e.metric in wanted if wanted else not e.metric.endswith(NOISE_SUFFIX)
@@ -300,9 +311,18 @@ def compare_entries(base: list[Entry], cand: list[Entry], *, threshold: float = 
         # a crashed cell that no wanted baseline row explains: reported, unless --metrics narrowed
         # the comparison (which metrics it would have produced is unknown)
         if cell_key not in explained and not wanted:
-            out.append(Comparison(variant=cell.variant, metric="", settings={}, verdict="failed", scale=cell.scale,
-                                  probe=cell.probe, note=f"{cell.status}: {cell.error}".rstrip(": "),
-                                  baseline_failed=cell_key in base_failed_cells))
+            out.append(
+                Comparison(
+                    variant=cell.variant,
+                    metric="",
+                    settings={},
+                    verdict="failed",
+                    scale=cell.scale,
+                    probe=cell.probe,
+                    note=f"{cell.status}: {cell.error}".rstrip(": "),
+                    baseline_failed=cell_key in base_failed_cells,
+                )
+            )
     order = {v: i for i, v in enumerate(VERDICTS)}
     return sorted(out, key=lambda r: (order[r.verdict], r.variant, r.probe, r.metric, str(sorted(r.settings.items()))))
 
@@ -312,7 +332,7 @@ def compare_entries(base: list[Entry], cand: list[Entry], *, threshold: float = 
 class CompareReport:
     baseline: str
     candidate: str
-    kind: str                       # results | benchmark
+    kind: str  # results | benchmark
     threshold: float
     fail_on: str
     comparisons: list[Comparison]
@@ -332,20 +352,38 @@ class CompareReport:
     def summary(self) -> str:
         counts = ", ".join(f"{n} {v}" for v, n in self.counts().items() if n) or "nothing to compare"
         blocking = self.blocking()
-        result = (f"FAIL ({len(blocking)} blocking under --fail-on {self.fail_on})" if blocking
-                  else f"PASS (--fail-on {self.fail_on})")
+        result = (
+            f"FAIL ({len(blocking)} blocking under --fail-on {self.fail_on})"
+            if blocking
+            else f"PASS (--fail-on {self.fail_on})"
+        )
         return f"{counts}; threshold {self.threshold:.0%}; {result}"
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(baseline=self.baseline, candidate=self.candidate, kind=self.kind, threshold=self.threshold,
-                    fail_on=self.fail_on, counts=self.counts(), exit_code=self.exit_code(),
-                    comparisons=[dict(c.to_dict(), blocking=c.blocks(self.fail_on)) for c in self.comparisons])
+        return dict(
+            baseline=self.baseline,
+            candidate=self.candidate,
+            kind=self.kind,
+            threshold=self.threshold,
+            fail_on=self.fail_on,
+            counts=self.counts(),
+            exit_code=self.exit_code(),
+            comparisons=[dict(c.to_dict(), blocking=c.blocks(self.fail_on)) for c in self.comparisons],
+        )
 
 
-def compare(baseline: str | Path, candidate: str | Path, *, threshold: float = DEFAULT_THRESHOLD,
-            metrics: Iterable[str] | None = None, fail_on: str = "regression", benchmark: bool | None = None,
-            resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE,
-            seed: int = 0) -> CompareReport:
+def compare(
+    baseline: str | Path,
+    candidate: str | Path,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    metrics: Iterable[str] | None = None,
+    fail_on: str = "regression",
+    benchmark: bool | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> CompareReport:
     """Load both sides and judge every number. Raises ConfigError for unusable inputs."""
     if not (threshold >= 0):
         raise ConfigError(f"--threshold must be a relative change >= 0 (e.g. 0.05 for 5%), got {threshold}.")
@@ -354,8 +392,11 @@ def compare(baseline: str | Path, candidate: str | Path, *, threshold: float = D
     kind_b, base = load_side(baseline, "baseline", benchmark=benchmark)
     kind_c, cand = load_side(candidate, "candidate", benchmark=benchmark)
     if kind_b != kind_c:
-        raise ConfigError(f"cannot compare a {kind_b} side ({baseline}) with a {kind_c} side ({candidate}): "
-                          f"give two results folders or two pytest-benchmark JSON files.")
-    rows = compare_entries(base, cand, threshold=threshold, metrics=metrics, resamples=resamples,
-                           confidence=confidence, seed=seed)
+        raise ConfigError(
+            f"cannot compare a {kind_b} side ({baseline}) with a {kind_c} side ({candidate}): "
+            f"give two results folders or two pytest-benchmark JSON files."
+        )
+    rows = compare_entries(
+        base, cand, threshold=threshold, metrics=metrics, resamples=resamples, confidence=confidence, seed=seed
+    )
     return CompareReport(str(baseline), str(candidate), kind_b, threshold, fail_on, rows)

@@ -1,5 +1,6 @@
 """One comparable number of a run (or a benchmark): `Entry`, read from the results frame, with the
 raw timing samples a verdict needs; several attempts of one cell collapse to the one to judge."""
+
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ from typing import Any
 @dataclass
 class Entry:
     """One number of one side, reduced to what comparing needs."""
+
     variant: str
     metric: str
     settings: dict[str, Any]
@@ -22,7 +24,7 @@ class Entry:
     scale: str = ""
     probe: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
-    attempts: int = 1               # timed attempts this entry is the fastest of
+    attempts: int = 1  # timed attempts this entry is the fastest of
 
     @property
     def ok(self) -> bool:
@@ -107,11 +109,19 @@ def entries_from_frame(df) -> list[Entry]:
     for row in _kept_attempts(df.to_dict("records")):
         settings = {c.removeprefix("settings."): _setting(row[c]) for c in setting_cols if not _missing(row[c])}
         value = None if _missing(row.get("value")) else float(row["value"])
-        entry = Entry(variant=str(row.get("variant")), metric=str(row.get("metric") or ""), settings=settings,
-                      value=value, status=str(row.get("status") or "ok"), error=str(row.get("error") or ""),
-                      lower_is_better=_bool_or_none(row.get("lower_is_better")), unit=str(row.get("unit") or ""),
-                      scale=str(row.get("scale") or ""), probe=str(row.get("probe") or ""),
-                      extra=_json(row.get("extra")))
+        entry = Entry(
+            variant=str(row.get("variant")),
+            metric=str(row.get("metric") or ""),
+            settings=settings,
+            value=value,
+            status=str(row.get("status") or "ok"),
+            error=str(row.get("error") or ""),
+            lower_is_better=_bool_or_none(row.get("lower_is_better")),
+            unit=str(row.get("unit") or ""),
+            scale=str(row.get("scale") or ""),
+            probe=str(row.get("probe") or ""),
+            extra=_json(row.get("extra")),
+        )
         seen.setdefault(entry.key(), []).append(entry)
     return [_pick(entries) for entries in seen.values()]
 
@@ -121,4 +131,4 @@ def _samples(entry: Entry) -> list[float] | None:
     if not isinstance(xs, list):
         return None
     xs = [float(x) for x in xs if isinstance(x, (int, float)) and not math.isnan(x)]
-    return xs if len(xs) >= 3 else None   # fewer: no spread to resample
+    return xs if len(xs) >= 3 else None  # fewer: no spread to resample

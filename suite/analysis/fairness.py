@@ -5,6 +5,7 @@ Proxies compared in one table must have the same token budget and non-embedding 
 `extra`) within ±10% of the reference; otherwise the comparison says more about size than
 architecture.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,16 +22,18 @@ class FairnessError(ConfigError):
     """Proxies that may not share a quality table (token budget or size mismatch)."""
 
 
-def fairness_problems(entries: list[dict[str, Any]], reference: str | None = None,
-                      tolerance: float = FAIR_TOLERANCE) -> list[str]:
+def fairness_problems(
+    entries: list[dict[str, Any]], reference: str | None = None, tolerance: float = FAIR_TOLERANCE
+) -> list[str]:
     """entries: dicts with `variant`, `active_excl_embedding`, `tokens`. Returns what breaks the rule."""
     if len(entries) < 2:
         return []
     problems = []
     budgets = sorted({int(e["tokens"]) for e in entries})
     if len(budgets) > 1:
-        problems.append("different token budgets: " + ", ".join(
-            f"{e['variant']}={int(e['tokens']):,}" for e in entries))
+        problems.append(
+            "different token budgets: " + ", ".join(f"{e['variant']}={int(e['tokens']):,}" for e in entries)
+        )
     by_name = {e["variant"]: e for e in entries}
     if reference is not None and reference not in by_name:
         raise KeyError(f"fairness reference '{reference}' is not among: {', '.join(by_name)}")
@@ -40,18 +43,23 @@ def fairness_problems(entries: list[dict[str, Any]], reference: str | None = Non
     for e in entries:
         ratio = int(e["active_excl_embedding"]) / ref_size
         if abs(ratio - 1) > tolerance:
-            problems.append(f"{e['variant']} has {int(e['active_excl_embedding']):,} non-embedding active "
-                            f"parameters, {ratio - 1:+.0%} vs {ref_name} ({ref_size:,}); allowed ±{tolerance:.0%}")
+            problems.append(
+                f"{e['variant']} has {int(e['active_excl_embedding']):,} non-embedding active "
+                f"parameters, {ratio - 1:+.0%} vs {ref_name} ({ref_size:,}); allowed ±{tolerance:.0%}"
+            )
     return problems
 
 
 def check_fair(entries: list[dict[str, Any]], reference: str | None = None, tolerance: float = FAIR_TOLERANCE) -> None:
     problems = fairness_problems(entries, reference, tolerance)
     if problems:
-        raise FairnessError("these proxies cannot be compared in one quality table (fairness rule: same token "
-                            f"budget and non-embedding active parameters within ±{tolerance:.0%}): "
-                            + "; ".join(problems) + ". Compare them in separate tables, or pass "
-                            "strict=False to show them flagged.")
+        raise FairnessError(
+            "these proxies cannot be compared in one quality table (fairness rule: same token "
+            f"budget and non-embedding active parameters within ±{tolerance:.0%}): "
+            + "; ".join(problems)
+            + ". Compare them in separate tables, or pass "
+            "strict=False to show them flagged."
+        )
 
 
 def quality_table(df, *, strict: bool = True, reference: str | None = None, tolerance: float | None = None):
@@ -75,8 +83,11 @@ def quality_table(df, *, strict: bool = True, reference: str | None = None, tole
         if col in q:
             has = q[col].notna()
             q.loc[has, "column"] = q.loc[has, "metric"] + f"[{key}=" + q.loc[has, col].astype(int).astype(str) + "]"
-    per_variant = q.groupby("variant").agg(active_excl_embedding=("active_excl_embedding", "first"),
-                                           tokens=("tokens", "first")).reset_index()
+    per_variant = (
+        q.groupby("variant")
+        .agg(active_excl_embedding=("active_excl_embedding", "first"), tokens=("tokens", "first"))
+        .reset_index()
+    )
     entries = per_variant.to_dict("records")
     if strict:
         check_fair(entries, reference, tol)
@@ -99,5 +110,6 @@ def fairness_warning(df: pd.DataFrame) -> str:
         note = quality_table(df, strict=False).attrs.get("fairness", "ok")
     except (KeyError, ValueError, TypeError):
         return ""
-    return "" if note == "ok" else (f" Caution: these proxies are not a fair quality comparison "
-                                    f"(fairness rule: {note}).")
+    return (
+        "" if note == "ok" else (f" Caution: these proxies are not a fair quality comparison (fairness rule: {note}).")
+    )

@@ -11,6 +11,7 @@ Roofline of one decode step at position L for a batch of B sequences:
   FLOPs  = B x analytic decode FLOPs ("useful" counting)
   tokens/s = B / max(bytes / bandwidth, FLOPs / peak)
 """
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,9 @@ from suite.config import ConfigError, ModelConfig
 @dataclass(frozen=True)
 class Device:
     name: str
-    peak_flops: float      # dense matmul FLOP/s (bf16 tensor cores on GPUs)
-    bandwidth: float       # memory bandwidth, bytes/s
-    memory: int            # bytes of device memory
+    peak_flops: float  # dense matmul FLOP/s (bf16 tensor cores on GPUs)
+    bandwidth: float  # memory bandwidth, bytes/s
+    memory: int  # bytes of device memory
     note: str = ""
 
 
@@ -37,15 +38,22 @@ DEVICES: dict[str, Device] = {
     "h100": Device("h100", 989.4e12, 3.35e12, 80 * 2**30, "H100 SXM5 80GB: bf16 dense, HBM3"),
     "a100": Device("a100", 312e12, 2.039e12, 80 * 2**30, "A100 SXM4 80GB: bf16 dense, HBM2e"),
     "h200": Device("h200", 989.4e12, 4.8e12, 141 * 10**9, "H200 SXM 141GB: bf16 dense, HBM3e"),
-    "rtx4090": Device("rtx4090", 165.2e12, 1.008e12, 24 * 2**30,
-                      "GeForce RTX 4090: bf16 tensor (fp32 accumulate) dense, GDDR6X"),
-    "laptop-cpu": Device("laptop-cpu", 0.77e12, 89.6e9, 16 * 2**30,
-                         "rough 8-core AVX2 laptop at 3 GHz (fp32 FMA peak), dual-channel DDR5-5600"),
+    "rtx4090": Device(
+        "rtx4090", 165.2e12, 1.008e12, 24 * 2**30, "GeForce RTX 4090: bf16 tensor (fp32 accumulate) dense, GDDR6X"
+    ),
+    "laptop-cpu": Device(
+        "laptop-cpu",
+        0.77e12,
+        89.6e9,
+        16 * 2**30,
+        "rough 8-core AVX2 laptop at 3 GHz (fp32 FMA peak), dual-channel DDR5-5600",
+    ),
 }
 
 
-def get_device(spec: str | None = "h100", *, peak: float | None = None, bandwidth: float | None = None,
-               memory: int | None = None) -> Device:
+def get_device(
+    spec: str | None = "h100", *, peak: float | None = None, bandwidth: float | None = None, memory: int | None = None
+) -> Device:
     """A preset name, a JSON file written by `archbench calibrate --output`, or custom numbers
     (`peak` and `bandwidth` override whatever the preset says)."""
     if spec is None and peak and bandwidth:
@@ -55,22 +63,39 @@ def get_device(spec: str | None = "h100", *, peak: float | None = None, bandwidt
     elif spec is not None and Path(spec).is_file():
         try:
             data = json.loads(Path(spec).read_text())
-            base = Device(data.get("name", Path(spec).stem), float(data["peak_flops"]), float(data["bandwidth"]),
-                          int(data.get("memory", 0)), data.get("note", f"calibrated ({spec})"))
+            base = Device(
+                data.get("name", Path(spec).stem),
+                float(data["peak_flops"]),
+                float(data["bandwidth"]),
+                int(data.get("memory", 0)),
+                data.get("note", f"calibrated ({spec})"),
+            )
         except (ValueError, KeyError) as exc:
-            raise ConfigError(f"{spec} is not a device file written by `archbench calibrate --output` "
-                              f"({type(exc).__name__}: {exc}).", field="device") from None
+            raise ConfigError(
+                f"{spec} is not a device file written by `archbench calibrate --output` ({type(exc).__name__}: {exc}).",
+                field="device",
+            ) from None
     else:
         hint = "" if spec is None else f"unknown device '{spec}'; "
-        raise ConfigError(f"{hint}choose one of: {', '.join(DEVICES)}, a file from `archbench calibrate "
-                          f"--output`, or give both --device-peak and --device-bandwidth.", field="device")
+        raise ConfigError(
+            f"{hint}choose one of: {', '.join(DEVICES)}, a file from `archbench calibrate "
+            f"--output`, or give both --device-peak and --device-bandwidth.",
+            field="device",
+        )
     if peak or bandwidth or memory:
         renamed = (peak or bandwidth) and base.name != "custom"
-        base = Device(f"{base.name}+custom" if renamed else base.name, peak or base.peak_flops,
-                      bandwidth or base.bandwidth, memory or base.memory, base.note)
+        base = Device(
+            f"{base.name}+custom" if renamed else base.name,
+            peak or base.peak_flops,
+            bandwidth or base.bandwidth,
+            memory or base.memory,
+            base.note,
+        )
     if base.peak_flops <= 0 or base.bandwidth <= 0:
-        raise ConfigError(f"device peak FLOP/s and bandwidth must be positive, got {base.peak_flops:g} "
-                          f"and {base.bandwidth:g}.", field="device")
+        raise ConfigError(
+            f"device peak FLOP/s and bandwidth must be positive, got {base.peak_flops:g} and {base.bandwidth:g}.",
+            field="device",
+        )
     return base
 
 
@@ -81,8 +106,9 @@ def default_kv_dtype(dtype: str) -> str:
 
 
 # -------------------------------------------------------------- capacity
-def max_context(cfg: ModelConfig, memory: int, *, dtype: str = "bf16", kv_dtype: str | None = None,
-                batch: int = 1, reserve: int = 0) -> dict:
+def max_context(
+    cfg: ModelConfig, memory: int, *, dtype: str = "bf16", kv_dtype: str | None = None, batch: int = 1, reserve: int = 0
+) -> dict:
     """The longest context `batch` sequences can hold in `memory` bytes next to the weights.
 
     max_context: min(memory limit, the model's context_length); memory_max_context: the memory
@@ -94,31 +120,43 @@ def max_context(cfg: ModelConfig, memory: int, *, dtype: str = "bf16", kv_dtype:
     kv_dtype = kv_dtype or default_kv_dtype(dtype)
     weights = costs.weights_bytes(cfg, dtype)
     free = memory - reserve - weights
-    out = {"memory_budget": memory, "dtype": dtype, "kv_dtype": kv_dtype, "batch": batch, "reserve": reserve,
-           "weights_bytes": weights, "free_for_cache": free}
+    out = {
+        "memory_budget": memory,
+        "dtype": dtype,
+        "kv_dtype": kv_dtype,
+        "batch": batch,
+        "reserve": reserve,
+        "weights_bytes": weights,
+        "free_for_cache": free,
+    }
 
     def fits(L: int) -> bool:
         return costs.kv_cache_bytes(cfg, L, kv_dtype, batch) <= free
 
     if free < 0 or not fits(1):
         return {**out, "max_context": 0, "memory_max_context": 0, "limited_by": "weights"}
-    if costs.kv_cache_bounded(cfg) and fits(cfg.sliding_window):   # the cache stops growing there
+    if costs.kv_cache_bounded(cfg) and fits(cfg.sliding_window):  # the cache stops growing there
         mem_max = None
     else:
         lo, hi = 1, 2
         while fits(hi):
             lo, hi = hi, hi * 2
-        while hi - lo > 1:             # fits(lo) and not fits(hi)
+        while hi - lo > 1:  # fits(lo) and not fits(hi)
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if fits(mid) else (lo, mid)
         mem_max = lo
     limited = mem_max is not None and mem_max < cfg.context_length
-    return {**out, "max_context": mem_max if limited else cfg.context_length, "memory_max_context": mem_max,
-            "limited_by": "memory" if limited else "trained_context"}
+    return {
+        **out,
+        "max_context": mem_max if limited else cfg.context_length,
+        "memory_max_context": mem_max,
+        "limited_by": "memory" if limited else "trained_context",
+    }
 
 
-def max_batch(cfg: ModelConfig, memory: int, context: int, *, dtype: str = "bf16", kv_dtype: str | None = None,
-              reserve: int = 0) -> int:
+def max_batch(
+    cfg: ModelConfig, memory: int, context: int, *, dtype: str = "bf16", kv_dtype: str | None = None, reserve: int = 0
+) -> int:
     """How many sequences of `context` tokens fit next to the weights (0: not even one)."""
     kv_dtype = kv_dtype or default_kv_dtype(dtype)
     free = memory - reserve - costs.weights_bytes(cfg, dtype)
@@ -127,50 +165,76 @@ def max_batch(cfg: ModelConfig, memory: int, context: int, *, dtype: str = "bf16
 
 
 # -------------------------------------------------------------- roofline
-def decode_roofline(cfg: ModelConfig, device: Device, *, context: int, batch: int = 1, dtype: str = "bf16",
-                    kv_dtype: str | None = None) -> dict:
+def decode_roofline(
+    cfg: ModelConfig, device: Device, *, context: int, batch: int = 1, dtype: str = "bf16", kv_dtype: str | None = None
+) -> dict:
     """Tokens/s bound of one decode step at position `context` for `batch` sequences."""
     kv_dtype = kv_dtype or default_kv_dtype(dtype)
     weights = costs.weights_bytes_read_per_step(cfg, dtype, batch)
     cache = costs.kv_cache_bytes(cfg, context, kv_dtype, batch)
     flops = batch * costs.total(costs.decode_flops(cfg, context))
     t_bw, t_compute = (weights + cache) / device.bandwidth, flops / device.peak_flops
-    return {"device": device.name, "peak_flops": device.peak_flops, "bandwidth": device.bandwidth,
-            "context": context, "batch": batch, "dtype": dtype, "kv_dtype": kv_dtype,
-            "weights_bytes_read": weights, "kv_cache_bytes_read": cache, "bytes_per_step": weights + cache,
-            "flops_per_step": flops,
-            "tokens_per_s_bandwidth": batch / t_bw, "tokens_per_s_compute": batch / t_compute,
-            "tokens_per_s": batch / max(t_bw, t_compute),
-            "tokens_per_s_per_sequence": 1 / max(t_bw, t_compute),
-            "bound": "bandwidth" if t_bw >= t_compute else "compute",
-            "arithmetic_intensity": flops / (weights + cache)}
+    return {
+        "device": device.name,
+        "peak_flops": device.peak_flops,
+        "bandwidth": device.bandwidth,
+        "context": context,
+        "batch": batch,
+        "dtype": dtype,
+        "kv_dtype": kv_dtype,
+        "weights_bytes_read": weights,
+        "kv_cache_bytes_read": cache,
+        "bytes_per_step": weights + cache,
+        "flops_per_step": flops,
+        "tokens_per_s_bandwidth": batch / t_bw,
+        "tokens_per_s_compute": batch / t_compute,
+        "tokens_per_s": batch / max(t_bw, t_compute),
+        "tokens_per_s_per_sequence": 1 / max(t_bw, t_compute),
+        "bound": "bandwidth" if t_bw >= t_compute else "compute",
+        "arithmetic_intensity": flops / (weights + cache),
+    }
 
 
-def report(cfg: ModelConfig, *, memory: int | None, dtype: str = "bf16", kv_dtype: str | None = None,
-           batch: int = 1, context: int | None = None, device: Device, reserve: int = 0) -> dict:
+def report(
+    cfg: ModelConfig,
+    *,
+    memory: int | None,
+    dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    batch: int = 1,
+    context: int | None = None,
+    device: Device,
+    reserve: int = 0,
+) -> dict:
     """Everything `archbench budget` prints: fit at the budget, and the decode roofline."""
     memory = memory if memory is not None else device.memory
     if not memory:
-        raise ConfigError("no memory budget: give --memory (e.g. 80GB) or a device preset with memory.",
-                          field="memory")
+        raise ConfigError("no memory budget: give --memory (e.g. 80GB) or a device preset with memory.", field="memory")
     fit = max_context(cfg, memory, dtype=dtype, kv_dtype=kv_dtype, batch=batch, reserve=reserve)
     ctx = context if context is not None else max(1, fit["max_context"])
     if ctx < 1:
         raise ConfigError(f"context must be >= 1, got {ctx}.", field="context")
     fits_batch = max_batch(cfg, memory, ctx, dtype=dtype, kv_dtype=fit["kv_dtype"], reserve=reserve)
-    out = {"variant": cfg.name, **fit,
-           "kv_cache_bytes_per_token": costs.kv_cache_bytes_per_token(cfg, fit["kv_dtype"]),
-           "context": ctx, "context_length": cfg.context_length,
-           "max_batch_at_context": fits_batch, "fits": fits_batch >= batch,
-           "device": asdict(device),
-           "decode": decode_roofline(cfg, device, context=ctx, batch=batch, dtype=dtype, kv_dtype=fit["kv_dtype"])}
+    out = {
+        "variant": cfg.name,
+        **fit,
+        "kv_cache_bytes_per_token": costs.kv_cache_bytes_per_token(cfg, fit["kv_dtype"]),
+        "context": ctx,
+        "context_length": cfg.context_length,
+        "max_batch_at_context": fits_batch,
+        "fits": fits_batch >= batch,
+        "device": asdict(device),
+        "decode": decode_roofline(cfg, device, context=ctx, batch=batch, dtype=dtype, kv_dtype=fit["kv_dtype"]),
+    }
     out["decode_tokens_per_s"] = out["decode"]["tokens_per_s"]
     return out
 
 
 def render(data: dict) -> None:
-    from suite.term import console as term_console
     from rich.table import Table
+
+    from suite.term import console as term_console
+
     gb = 1e9
     d = data["decode"]
     table = Table(title=f"{data['variant']}: serving budget", header_style="bold", show_header=False)
@@ -184,8 +248,10 @@ def render(data: dict) -> None:
         (f"max context (batch {data['batch']})", f"{data['max_context']:,} tokens  [limited by {data['limited_by']}]"),
         ("memory-only max context", "unbounded (sliding cache)" if mem_max is None else f"{mem_max:,} tokens"),
         (f"max batch at context {data['context']:,}", f"{data['max_batch_at_context']:,}"),
-        (f"decode bound on {d['device']} (batch {d['batch']}, context {d['context']:,})",
-         f"{d['tokens_per_s']:,.1f} tokens/s  [{d['bound']}-bound]"),
+        (
+            f"decode bound on {d['device']} (batch {d['batch']}, context {d['context']:,})",
+            f"{d['tokens_per_s']:,.1f} tokens/s  [{d['bound']}-bound]",
+        ),
         ("  bandwidth limit / compute limit", f"{d['tokens_per_s_bandwidth']:,.1f} / {d['tokens_per_s_compute']:,.1f}"),
         ("  bytes / FLOPs per step", f"{d['bytes_per_step'] / gb:,.2f} GB / {d['flops_per_step']:.3g}"),
     ]
@@ -194,16 +260,21 @@ def render(data: dict) -> None:
     console = term_console()
     console.print(table)
     if data["limited_by"] == "weights":
-        console.print(f"[bold red]the {data['dtype']} weights alone do not fit in the budget[/bold red] "
-                      "(the roofline assumes they did)")
+        console.print(
+            f"[bold red]the {data['dtype']} weights alone do not fit in the budget[/bold red] "
+            "(the roofline assumes they did)"
+        )
     elif not data["fits"]:
-        console.print(f"[bold red]{data['batch']} sequence(s) of {data['context']:,} tokens do not fit in the "
-                      "budget[/bold red] (the roofline assumes they did)")
+        console.print(
+            f"[bold red]{data['batch']} sequence(s) of {data['context']:,} tokens do not fit in the "
+            "budget[/bold red] (the roofline assumes they did)"
+        )
 
 
 # ------------------------------------------------------------- calibrate
-def calibrate(*, matmul_size: int = 2048, copy_bytes: int = 256 * 2**20, repeats: int = 5,
-              threads: int | None = None) -> dict:
+def calibrate(
+    *, matmul_size: int = 2048, copy_bytes: int = 256 * 2**20, repeats: int = 5, threads: int | None = None
+) -> dict:
     """Measure this machine with torch: best-of-`repeats` fp32 matmul FLOP/s and copy bandwidth
     (bytes read + written per second)."""
     import os
@@ -211,10 +282,11 @@ def calibrate(*, matmul_size: int = 2048, copy_bytes: int = 256 * 2**20, repeats
     import torch
 
     from suite.threads import pinned_threads
+
     n = matmul_size
     with pinned_threads(threads, unset="keep"):
         a, b = torch.randn(n, n), torch.randn(n, n)
-        torch.mm(a, b)                                     # warm-up (allocations, thread pool)
+        torch.mm(a, b)  # warm-up (allocations, thread pool)
         best_mm = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
         src = torch.empty(copy_bytes // 4, dtype=torch.float32).fill_(1.0)
         dst = torch.empty_like(src)
@@ -225,11 +297,17 @@ def calibrate(*, matmul_size: int = 2048, copy_bytes: int = 256 * 2**20, repeats
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         memory = 0
-    return {"name": "local", "peak_flops": 2 * n**3 / best_mm, "bandwidth": 2 * src.nbytes / best_copy,
-            "memory": memory,
-            "note": f"measured by archbench calibrate: fp32 {n}x{n} matmul, {copy_bytes / 2**20:.0f} MiB copy, "
-                    f"{used} threads",
-            "threads": used, "matmul_seconds": best_mm, "copy_seconds": best_copy}
+    return {
+        "name": "local",
+        "peak_flops": 2 * n**3 / best_mm,
+        "bandwidth": 2 * src.nbytes / best_copy,
+        "memory": memory,
+        "note": f"measured by archbench calibrate: fp32 {n}x{n} matmul, {copy_bytes / 2**20:.0f} MiB copy, "
+        f"{used} threads",
+        "threads": used,
+        "matmul_seconds": best_mm,
+        "copy_seconds": best_copy,
+    }
 
 
 def _timed(fn) -> float:

@@ -21,6 +21,7 @@ FLOP conventions
 - Training = forward + backward = 3 x forward (the backward of a product is two products);
   gradient checkpointing recomputes the blocks' forward once more (the head is not recomputed).
 """
+
 from __future__ import annotations
 
 import math
@@ -34,14 +35,19 @@ COUNTINGS = ("useful", "executed")
 # Bits per element. Quantised formats count the payload only (per-group scales are excluded),
 # except MXFP4, whose 8-bit scale per 32 values makes it 4.25 bits.
 DTYPE_BITS: dict[str, float] = {
-    "fp32": 32, "bf16": 16, "fp16": 16, "fp8": 8, "int8": 8, "int4": 4,
+    "fp32": 32,
+    "bf16": 16,
+    "fp16": 16,
+    "fp8": 8,
+    "int8": 8,
+    "int4": 4,
 }
 
 
 @dataclass(frozen=True)
 class WeightFormat:
-    expert_bits: float     # routed-expert weight matrices
-    other_bits: float      # everything else (attention, dense MLP, embeddings, norms, biases)
+    expert_bits: float  # routed-expert weight matrices
+    other_bits: float  # everything else (attention, dense MLP, embeddings, norms, biases)
     note: str = ""
 
 
@@ -98,10 +104,12 @@ def routed_expert_matrix_params(cfg: ModelConfig) -> int:
 # -------------------------------------------------------------------- FLOPs
 def _causal_pairs(past: int, new: int, window: int | None) -> int:
     """Sum over query positions p in [past, past+new) of the keys it may see: min(p+1, window)."""
+
     def upto(n: int) -> int:  # sum_{j=1..n} min(j, window)
         if window is None or n <= window:
             return n * (n + 1) // 2
         return window * (window + 1) // 2 + (n - window) * window
+
     return upto(past + new) - upto(past)
 
 
@@ -118,17 +126,20 @@ def _attention_layer(cfg: ModelConfig, past: int, new: int, window: int | None, 
         pairs += new  # the sink is an extra all-zero key/value on the SDPA path
     proj = 2 * new * attention_proj_params(cfg)
     if cfg.attention != "mla":
-        return {"attention_proj": proj,
-                "attention_scores": 2 * h * pairs * (cfg.head_size + cfg.value_head_size)}
+        return {"attention_proj": proj, "attention_scores": 2 * h * pairs * (cfg.head_size + cfg.value_head_size)}
     r, dr, dn, dv = cfg.kv_lora_rank, cfg.qk_rope_head_dim, cfg.qk_nope_head_dim, cfg.v_head_dim
     # decompressed form: kv_b on every key handed to attention, then ordinary heads of dn+dr / dv
-    decompressed = {"attention_proj": proj + 2 * _keys_held(past, new, window) * mla_kv_b_params(cfg),
-                    "attention_scores": 2 * h * pairs * (dn + dr + dv)}
+    decompressed = {
+        "attention_proj": proj + 2 * _keys_held(past, new, window) * mla_kv_b_params(cfg),
+        "attention_scores": 2 * h * pairs * (dn + dr + dv),
+    }
     if executed:
         return decompressed
     # absorbed form: fold W_uk into the query and W_uv into the output (per new token), score in the latent
-    absorbed = {"attention_proj": proj + 2 * new * mla_kv_b_params(cfg),
-                "attention_scores": 2 * h * pairs * (r + dr + r)}
+    absorbed = {
+        "attention_proj": proj + 2 * new * mla_kv_b_params(cfg),
+        "attention_scores": 2 * h * pairs * (r + dr + r),
+    }
     return min(decompressed, absorbed, key=lambda c: sum(c.values()))
 
 
@@ -169,12 +180,18 @@ def fused_sdpa_backward(cfg: ModelConfig) -> bool:
     SDPA backend, no logit soft-cap (that takes the eager path), equal q/k and v head sizes, no
     attention dropout and no learned sinks (they enter through a mask that needs a gradient);
     otherwise torch falls back to its unfused math path."""
-    return (cfg.attention_backend == "sdpa" and cfg.attn_softcap is None and cfg.dropout == 0.0
-            and cfg.head_size == cfg.value_head_size and not cfg.attention_sinks)
+    return (
+        cfg.attention_backend == "sdpa"
+        and cfg.attn_softcap is None
+        and cfg.dropout == 0.0
+        and cfg.head_size == cfg.value_head_size
+        and not cfg.attention_sinks
+    )
 
 
-def train_flops(cfg: ModelConfig, context: int, *, checkpointing: bool = False,
-                counting: str = "useful") -> dict[str, int]:
+def train_flops(
+    cfg: ModelConfig, context: int, *, checkpointing: bool = False, counting: str = "useful"
+) -> dict[str, int]:
     """Forward + backward of one sequence of `context` tokens, by component (total).
 
     Backward = 2 x forward; with checkpointing the blocks' forward runs twice. "executed" also
@@ -218,8 +235,9 @@ def kv_cache_bytes_per_token_long(cfg: ModelConfig, dtype: str = "bf16") -> int:
 def kv_cache_bytes(cfg: ModelConfig, context: int, dtype: str = "bf16", batch: int = 1) -> int:
     """Cache bytes after `context` tokens; sliding layers hold at most `sliding_window` tokens."""
     bits = _check(DTYPE_BITS, dtype, "dtype")
-    elems = sum(e * (context if w is None else min(context, w))
-                for e, w in zip(kv_cache_elements_per_token(cfg), _windows(cfg)))
+    elems = sum(
+        e * (context if w is None else min(context, w)) for e, w in zip(kv_cache_elements_per_token(cfg), _windows(cfg))
+    )
     return batch * _bytes(elems, bits)
 
 
@@ -249,7 +267,7 @@ def weights_bytes_read_per_step(cfg: ModelConfig, dtype: str = "bf16", batch: in
     counts = params(cfg)
     experts = routed_expert_matrix_params(cfg)
     other = counts["total"] - experts
-    if not cfg.tie_embeddings:       # a tied table is read in full as the LM head
+    if not cfg.tie_embeddings:  # a tied table is read in full as the LM head
         other -= cfg.vocab_size * cfg.d_model - batch * cfg.d_model
     if cfg.position == "learned":
         other -= cfg.context_length * cfg.d_model - batch * cfg.d_model
@@ -273,23 +291,23 @@ def _norm_saved(cfg: ModelConfig, dim: int, a: float) -> float:
 def _attention_saved(cfg: ModelConfig, keys: int, a: float) -> float:
     """Bytes one attention sublayer keeps per token; `keys` per query (the T x S parts)."""
     h, d = cfg.n_heads, cfg.d_model
-    saved = a * d                                            # input of the projections
+    saved = a * d  # input of the projections
     if cfg.attention == "mla":
         r, dr, dn, dv = cfg.kv_lora_rank, cfg.qk_rope_head_dim, cfg.qk_nope_head_dim, cfg.v_head_dim
-        if cfg.q_lora_rank:                                  # q_a output -> RMSNorm -> q_b input
+        if cfg.q_lora_rank:  # q_a output -> RMSNorm -> q_b input
             saved += 4 * (2 * cfg.q_lora_rank + 1) + a * cfg.q_lora_rank
-        saved += 4 * (2 * r + 1) + a * r                     # latent -> RMSNorm -> kv_b input
+        saved += 4 * (2 * r + 1) + a * r  # latent -> RMSNorm -> kv_b input
         q, dqk, dv_ = h * (dn + dr), dn + dr, dv
-        kv = h * (dn + dr) + h * (dn + dv)                   # k (with the shared rope part); kv_b output
+        kv = h * (dn + dr) + h * (dn + dv)  # k (with the shared rope part); kv_b output
     else:
         hd = cfg.head_size
         q, dqk, dv_ = h * hd, hd, hd
         kv = 2 * cfg.kv_heads * hd
-        if cfg.qk_norm != "none":                            # RMSNorm over q and k
+        if cfg.qk_norm != "none":  # RMSNorm over q and k
             saved += 4 * (2 * (q + cfg.kv_heads * hd) + (h + cfg.kv_heads))
     out = h * dv_
     keys_h = h * keys
-    if fused_sdpa_backward(cfg):                             # fused kernel: q, k, v, output, log-sum-exp
+    if fused_sdpa_backward(cfg):  # fused kernel: q, k, v, output, log-sum-exp
         saved += a * (q + kv + out) + 4 * h
     elif cfg.attention_backend == "eager" or cfg.attn_softcap is not None:
         # q, K/V repeated to every query head, fp32 softmax (+ its cast copy), soft-cap's tanh
@@ -298,7 +316,7 @@ def _attention_saved(cfg: ModelConfig, keys: int, a: float) -> float:
     else:
         # torch's math path: q, K/V expanded to every head and the probabilities, upcast to fp32
         saved += 4 * (q + h * dqk + h * dv_ + keys_h * (1 + 2 * (cfg.dropout > 0)))
-    return saved + a * out                                   # o_proj's input
+    return saved + a * out  # o_proj's input
 
 
 def _mlp_saved(cfg: ModelConfig, index: int, a: float) -> float:
@@ -309,30 +327,32 @@ def _mlp_saved(cfg: ModelConfig, index: int, a: float) -> float:
     if not cfg.is_moe_layer(index):
         return a * (d + per_hidden * cfg.hidden)
     k = cfg.experts_top_k
-    routed = k * (2 * d + per_hidden * cfg.expert_size)      # gathered input, output, hidden values
+    routed = k * (2 * d + per_hidden * cfg.expert_size)  # gathered input, output, hidden values
     shared = cfg.n_shared_experts * per_hidden * cfg.expert_size
-    return a * (d + routed + shared) + 4 * cfg.n_experts     # router scores in fp32
+    return a * (d + routed + shared) + 4 * cfg.n_experts  # router scores in fp32
 
 
 def _layer_saved(cfg: ModelConfig, index: int, keys: int, a: float) -> float:
     """Bytes saved per token by one block in a training step."""
     norms = {"pre": 2, "post": 2, "sandwich": 4}[cfg.norm_placement]
-    dropout = 2 * cfg.d_model if cfg.dropout else 0          # two residual-dropout masks, 1 byte each
-    return (norms * _norm_saved(cfg, cfg.d_model, a) + _attention_saved(cfg, keys, a)
-            + _mlp_saved(cfg, index, a) + dropout)
+    dropout = 2 * cfg.d_model if cfg.dropout else 0  # two residual-dropout masks, 1 byte each
+    return (
+        norms * _norm_saved(cfg, cfg.d_model, a) + _attention_saved(cfg, keys, a) + _mlp_saved(cfg, index, a) + dropout
+    )
 
 
-def activation_bytes_train(cfg: ModelConfig, context: int, *, batch: int = 1, dtype: str = "bf16",
-                           checkpointing: bool = False) -> int:
+def activation_bytes_train(
+    cfg: ModelConfig, context: int, *, batch: int = 1, dtype: str = "bf16", checkpointing: bool = False
+) -> int:
     """Activations held for the backward of one training step over `batch` x `context` tokens
     (an estimate from the components' shapes; the memory probe measures it). With checkpointing
     each block keeps only its input, and one block at a time is recomputed."""
     a = _check(DTYPE_BITS, dtype, "dtype") / 8
     layers = [_layer_saved(cfg, i, context, a) for i in range(cfg.n_layers)]
     d, v = cfg.d_model, cfg.vocab_size
-    head = _norm_saved(cfg, d, a) + a * (d + v)              # final norm, head input, log-softmax
+    head = _norm_saved(cfg, d, a) + a * (d + v)  # final norm, head input, log-softmax
     head += a * v if cfg.final_logit_softcap is not None else 0
-    head += d if cfg.dropout else 0                          # embedding-dropout mask
+    head += d if cfg.dropout else 0  # embedding-dropout mask
     if checkpointing:
         per_token = cfg.n_layers * a * d + max(layers) + head
     else:
@@ -346,8 +366,9 @@ def optimizer_bytes(cfg: ModelConfig, *, state_dtype: str = "fp32", master_weigh
     return _bytes(2 * n, _check(DTYPE_BITS, state_dtype, "dtype")) + (4 * n if master_weights else 0)
 
 
-def training_memory(cfg: ModelConfig, context: int, *, batch: int = 1, dtype: str = "fp32",
-                    checkpointing: bool = False) -> dict[str, int]:
+def training_memory(
+    cfg: ModelConfig, context: int, *, batch: int = 1, dtype: str = "fp32", checkpointing: bool = False
+) -> dict[str, int]:
     """Weights, gradients, AdamW state and activations of one training step, all in `dtype`
     (mixed precision, dtype != fp32, adds fp32 master weights)."""
     mixed = dtype != "fp32"
@@ -355,8 +376,7 @@ def training_memory(cfg: ModelConfig, context: int, *, batch: int = 1, dtype: st
         "weights": weights_bytes(cfg, dtype),
         "gradients": weights_bytes(cfg, dtype),
         "optimizer": optimizer_bytes(cfg, master_weights=mixed),
-        "activations": activation_bytes_train(cfg, context, batch=batch, dtype=dtype,
-                                              checkpointing=checkpointing),
+        "activations": activation_bytes_train(cfg, context, batch=batch, dtype=dtype, checkpointing=checkpointing),
     }
     parts["total"] = sum(parts.values())
     return parts
@@ -381,8 +401,7 @@ def summary(cfg: ModelConfig, context: int | None = None) -> dict:
             "prefill_per_token": total(prefill) / L,
             "decode_per_token": total(decode),
             "train_per_token": total(train) / L,
-            "by_component": {"prefill_per_token": {k: v / L for k, v in prefill.items()},
-                             "decode_per_token": decode},
+            "by_component": {"prefill_per_token": {k: v / L for k, v in prefill.items()}, "decode_per_token": decode},
         },
         "kv_cache_bytes_per_token": {dt: kv_cache_bytes_per_token(cfg, dt) for dt in KV_DTYPES},
         "weights_bytes": {dt: weights_bytes(cfg, dt) for dt in WEIGHT_FORMATS},

@@ -10,6 +10,7 @@ Conventions (stated because published figures differ):
   convention (3.61B, 5.13B, 36.6B; the untied output head stays in).
 Buffers (RoPE tables, DeepSeek-V3's router correction bias) are not parameters.
 """
+
 from __future__ import annotations
 
 from suite.config import ModelConfig
@@ -28,7 +29,11 @@ def attention_params(cfg: ModelConfig) -> int:
     if cfg.attention == "mla":
         dn, dr, dv, r = cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim, cfg.kv_lora_rank
         if cfg.q_lora_rank:
-            q = _linear(d, cfg.q_lora_rank, cfg.qkv_bias) + cfg.q_lora_rank + _linear(cfg.q_lora_rank, h * (dn + dr), False)
+            q = (
+                _linear(d, cfg.q_lora_rank, cfg.qkv_bias)
+                + cfg.q_lora_rank
+                + _linear(cfg.q_lora_rank, h * (dn + dr), False)
+            )
         else:
             q = _linear(d, h * (dn + dr), False)
         kv = _linear(d, r + dr, cfg.qkv_bias) + r + _linear(r, h * (dn + dv), False)
@@ -83,8 +88,16 @@ def count_params(cfg: ModelConfig) -> dict:
     embedding = cfg.vocab_size * d + (cfg.context_length * d if cfg.position == "learned" else 0)
     head = 0 if cfg.tie_embeddings else cfg.vocab_size * d
     norms_per_block = 2 * _norm(cfg, d) * (2 if cfg.norm_placement == "sandwich" else 1)
-    by = {"embedding": embedding, "attention": 0, "mlp": 0, "router": 0, "experts": 0,
-          "shared_experts": 0, "norms": _norm(cfg, d), "lm_head": head}
+    by = {
+        "embedding": embedding,
+        "attention": 0,
+        "mlp": 0,
+        "router": 0,
+        "experts": 0,
+        "shared_experts": 0,
+        "norms": _norm(cfg, d),
+        "lm_head": head,
+    }
     n_moe = 0
     for i in range(cfg.n_layers):
         by["attention"] += attention_params(cfg)
@@ -98,8 +111,14 @@ def count_params(cfg: ModelConfig) -> dict:
     total = sum(by.values())
     inactive = n_moe * (cfg.n_experts - cfg.experts_top_k) * expert_params(cfg)
     active = total - inactive
-    return {"total": total, "embedding": embedding, "active": active,
-            "active_excl_embedding": active - cfg.vocab_size * d - (cfg.context_length * d if cfg.position == "learned" else 0),
-            "non_embedding": total - embedding, "active_non_embedding": active - embedding - head,
-            "by_component": by}
-
+    return {
+        "total": total,
+        "embedding": embedding,
+        "active": active,
+        "active_excl_embedding": active
+        - cfg.vocab_size * d
+        - (cfg.context_length * d if cfg.position == "learned" else 0),
+        "non_embedding": total - embedding,
+        "active_non_embedding": active - embedding - head,
+        "by_component": by,
+    }

@@ -1,4 +1,5 @@
 """Loading a checkpoint: its config plus every safetensors tensor into our decoder, strictly checked."""
+
 from __future__ import annotations
 
 import re
@@ -20,6 +21,7 @@ def _empty_model(cfg: ModelConfig, device: str | torch.device, dtype: torch.dtyp
     """Our decoder with uninitialised storage (every persistent tensor is then read from the checkpoint)."""
     from suite.model import build_model
     from suite.model.position import Rotary
+
     model = build_model(cfg, device="meta").to_empty(device=device)
     # to_empty leaves non-persistent buffers (the RoPE tables) uninitialised: rebuild them
     if cfg.position == "rope":
@@ -32,8 +34,9 @@ def _empty_model(cfg: ModelConfig, device: str | torch.device, dtype: torch.dtyp
     return model.to(dtype)
 
 
-def load_checkpoint(path: str | Path, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
-                    name: str | None = None):
+def load_checkpoint(
+    path: str | Path, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu", name: str | None = None
+):
     """(cfg, model): the config mapped from config.json and our decoder holding the checkpoint's weights."""
     data, file = read_hf_config(path)
     folder = file.parent
@@ -41,8 +44,10 @@ def load_checkpoint(path: str | Path, *, dtype: torch.dtype = torch.float32, dev
     spec = MODEL_TYPES[data["model_type"]]
     files = weight_files(folder)
     if not files:
-        raise CheckpointError("no *.safetensors weights in the folder (only a config: use it as a variant, "
-                              "e.g. `archbench show DIR`).", file=str(folder))
+        raise CheckpointError(
+            "no *.safetensors weights in the folder (only a config: use it as a variant, e.g. `archbench show DIR`).",
+            file=str(folder),
+        )
     block = tuple((data.get("quantization_config") or {}).get("weight_block_size") or (128, 128))
     store = TensorStore(folder, files, spec, fp8_block=block)
     model = _empty_model(cfg, device, dtype)
@@ -55,21 +60,29 @@ def load_checkpoint(path: str | Path, *, dtype: torch.dtype = torch.float32, dev
                 raise RuntimeError(f"suite.hf.names: no name rule for our tensor {our_name} ({data['model_type']})")
             source = next((s for s in sources if all(store.has(k) for k in s.keys)), None)
             if source is None:
-                missing.append(sources[0].keys[0] if len(sources[0].keys) == 1 else
-                               f"{sources[0].keys[0]} .. {sources[0].keys[-1]}")
+                missing.append(
+                    sources[0].keys[0]
+                    if len(sources[0].keys) == 1
+                    else f"{sources[0].keys[0]} .. {sources[0].keys[-1]}"
+                )
                 continue
             tensor = source.build(*(store.get(k) for k in source.keys))
             if tuple(tensor.shape) != tuple(target.shape):
-                shapes.append(f"{source.keys[0]}: checkpoint gives {tuple(tensor.shape)}, the config needs "
-                              f"{tuple(target.shape)} (as {our_name})")
+                shapes.append(
+                    f"{source.keys[0]}: checkpoint gives {tuple(tensor.shape)}, the config needs "
+                    f"{tuple(target.shape)} (as {our_name})"
+                )
                 continue
             target.copy_(tensor.to(target.dtype))
     if missing:
-        raise CheckpointError(f"{len(missing)} tensors the config needs are missing from the checkpoint: "
-                              f"{_examples(missing)}.", file=str(folder))
+        raise CheckpointError(
+            f"{len(missing)} tensors the config needs are missing from the checkpoint: {_examples(missing)}.",
+            file=str(folder),
+        )
     if shapes:
-        raise CheckpointError(f"{len(shapes)} tensors do not match the config's shapes: {_examples(shapes, 3)}.",
-                              file=str(folder))
+        raise CheckpointError(
+            f"{len(shapes)} tensors do not match the config's shapes: {_examples(shapes, 3)}.", file=str(folder)
+        )
     _check_tied_head(cfg, store, model, folder)
     ignore = [re.compile(p) for p in (*spec.ignore, *ALWAYS_IGNORED)]
     extra_layers = re.compile(rf"{re.escape(spec.prefix)}layers\.(\d+)\.")
@@ -82,8 +95,11 @@ def load_checkpoint(path: str | Path, *, dtype: torch.dtype = torch.float32, dev
             continue  # DeepSeek's multi-token-prediction layers follow the main model's layers
         unexpected.append(key)
     if unexpected:
-        raise CheckpointError(f"{len(unexpected)} checkpoint tensors have no place in the mapped model (a config "
-                              f"that does not describe these weights?): {_examples(unexpected)}.", file=str(folder))
+        raise CheckpointError(
+            f"{len(unexpected)} checkpoint tensors have no place in the mapped model (a config "
+            f"that does not describe these weights?): {_examples(unexpected)}.",
+            file=str(folder),
+        )
     model.eval()
     return cfg, model
 
@@ -92,9 +108,12 @@ def _check_tied_head(cfg: ModelConfig, store: TensorStore, model, folder: Path) 
     """A stored lm_head with tied embeddings is fine only if it is the embedding."""
     if cfg.tie_embeddings and store.has("lm_head.weight"):
         head = store.get("lm_head.weight")
-        if head.shape != model.tok_emb.weight.shape or not torch.equal(head.to(model.tok_emb.weight.dtype),
-                                                                        model.tok_emb.weight):
-            raise CheckpointError("tie_word_embeddings is true but the checkpoint's lm_head.weight differs from the "
-                                  "input embedding; the model would silently lose its head.", file=str(folder),
-                                  field="tie_word_embeddings")
-
+        if head.shape != model.tok_emb.weight.shape or not torch.equal(
+            head.to(model.tok_emb.weight.dtype), model.tok_emb.weight
+        ):
+            raise CheckpointError(
+                "tie_word_embeddings is true but the checkpoint's lm_head.weight differs from the "
+                "input embedding; the model would silently lose its head.",
+                file=str(folder),
+                field="tie_word_embeddings",
+            )

@@ -10,6 +10,7 @@ as ModelConfig fields (`config_map`), and where each of our parameters comes fro
   used (or be a known non-parameter: causal-mask buffers, RoPE tables, DeepSeek's MTP layers), and
   shapes must agree (`load`).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from suite.config import ConfigError, ModelConfig
-from suite.hf.config_map import (
-    MULTIMODAL_KEYS,
-    Reader,
+from suite.hf.config_map import MULTIMODAL_KEYS, Reader
+from suite.hf.names import Rule, deepseek_rules, gemma3_rules, gpt2_rules, gpt_oss_rules, llama_rules, qwen3_moe_rules
+from suite.hf.type_configs import (
     config_deepseek_v3,
     config_gemma3_text,
     config_gpt2,
@@ -32,7 +33,6 @@ from suite.hf.config_map import (
     config_qwen3,
     config_qwen3_moe,
 )
-from suite.hf.names import Rule, deepseek_rules, gemma3_rules, gpt2_rules, gpt_oss_rules, llama_rules, qwen3_moe_rules
 
 
 @dataclass(frozen=True)
@@ -40,15 +40,16 @@ class HFType:
     family: str
     config: Callable[[Reader], dict[str, Any]]
     rules: Callable[[], list[Rule]]
-    prefix: str = "model."                       # the base model's prefix in a *ForCausalLM checkpoint
-    ignore: tuple[str, ...] = ()                 # regexes of checkpoint tensors that are not parameters
+    prefix: str = "model."  # the base model's prefix in a *ForCausalLM checkpoint
+    ignore: tuple[str, ...] = ()  # regexes of checkpoint tensors that are not parameters
     key_aliases: tuple[tuple[str, str], ...] = ()  # stored-name prefix -> canonical prefix
-    text_config: bool = False                    # a multimodal config: the decoder is its `text_config`
+    text_config: bool = False  # a multimodal config: the decoder is its `text_config`
 
 
 MODEL_TYPES: dict[str, HFType] = {
-    "gpt2": HFType("gpt2", config_gpt2, gpt2_rules, prefix="transformer.",
-                   ignore=(r"transformer\.h\.\d+\.attn\.(masked_)?bias$",)),
+    "gpt2": HFType(
+        "gpt2", config_gpt2, gpt2_rules, prefix="transformer.", ignore=(r"transformer\.h\.\d+\.attn\.(masked_)?bias$",)
+    ),
     "llama": HFType("llama", config_llama, llama_rules),
     "mistral": HFType("mistral", config_mistral, llama_rules),
     "qwen2": HFType("qwen2", config_qwen2, llama_rules),
@@ -59,10 +60,18 @@ MODEL_TYPES: dict[str, HFType] = {
     "gpt_oss": HFType("gpt-oss", config_gpt_oss, gpt_oss_rules),
     "deepseek_v3": HFType("deepseek", config_deepseek_v3, deepseek_rules),
     # Gemma 3 4B/12B/27B ship as image-text models: we import the text decoder, not the vision tower
-    "gemma3": HFType("gemma3", config_gemma3_text, gemma3_rules, text_config=True,
-                     key_aliases=(("model.language_model.", "model."), ("language_model.model.", "model."),
-                                  ("language_model.lm_head.", "lm_head.")),
-                     ignore=(r"(model\.)?(vision_tower|multi_modal_projector)\..*",)),
+    "gemma3": HFType(
+        "gemma3",
+        config_gemma3_text,
+        gemma3_rules,
+        text_config=True,
+        key_aliases=(
+            ("model.language_model.", "model."),
+            ("language_model.model.", "model."),
+            ("language_model.lm_head.", "lm_head."),
+        ),
+        ignore=(r"(model\.)?(vision_tower|multi_modal_projector)\..*",),
+    ),
 }
 
 ALWAYS_IGNORED = (r"(.*\.)?rotary_emb\.inv_freq$",)
@@ -73,8 +82,9 @@ def _config_file(path: str | Path) -> Path:
     path = Path(path)
     file = path / "config.json" if path.is_dir() else path
     if not file.is_file():
-        raise ConfigError(f"no config.json in {path}; a checkpoint folder needs the Hugging Face config.json.",
-                          file=str(path))
+        raise ConfigError(
+            f"no config.json in {path}; a checkpoint folder needs the Hugging Face config.json.", file=str(path)
+        )
     return file
 
 
@@ -92,8 +102,11 @@ def read_hf_config(path: str | Path) -> tuple[dict[str, Any], Path]:
 def _type_of(data: dict[str, Any], file: Path) -> tuple[str, HFType]:
     model_type = data.get("model_type")
     if model_type not in MODEL_TYPES:
-        raise ConfigError(f"model_type {model_type!r} is not supported; supported: {', '.join(MODEL_TYPES)}.",
-                          file=str(file), field="model_type")
+        raise ConfigError(
+            f"model_type {model_type!r} is not supported; supported: {', '.join(MODEL_TYPES)}.",
+            file=str(file),
+            field="model_type",
+        )
     return model_type, MODEL_TYPES[model_type]
 
 
@@ -116,7 +129,10 @@ def config_from_hf(path: str | Path, *, name: str | None = None) -> ModelConfig:
     reader.finish()
     default_name = file.parent.name if file.name == "config.json" else file.stem
     fields = {k: v for k, v in fields.items() if v is not None}
-    fields.update(name=name or default_name or "imported", family=spec.family, source=str(file),
-                  description=f"imported from {file} (model_type {model_type})")
+    fields.update(
+        name=name or default_name or "imported",
+        family=spec.family,
+        source=str(file),
+        description=f"imported from {file} (model_type {model_type})",
+    )
     return ModelConfig.from_dict(fields, file=str(file))
-

@@ -6,6 +6,7 @@ q/k/v; gpt-oss interleaves gate/up columns in one (E, in, 2*hidden) tensor; Gemm
 w and multiplies by (1 + w); Qwen3-MoE and DeepSeek-V3 store one Linear per expert (we stack them
 as (E, in, out)); DeepSeek's `e_score_correction_bias` is our `router_correction` buffer.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,6 +21,7 @@ from suite.config import ModelConfig
 @dataclass(frozen=True)
 class Source:
     """Where one of our tensors comes from: checkpoint tensor names and how to combine them."""
+
     keys: tuple[str, ...]
     build: Callable[..., torch.Tensor] = lambda t: t
 
@@ -47,61 +49,80 @@ def _rename(template: str) -> Callable[[re.Match, ModelConfig], list[Source]]:
 def llama_rules(post: bool = False) -> list[Rule]:
     """Llama naming; `post`: OLMo-2's norms sit after the sublayers."""
     layer = r"model.layers.\1."
-    norms = ([(r"blocks\.(\d+)\.attn_post_norm\.weight", _rename(layer + "post_attention_layernorm.weight")),
-              (r"blocks\.(\d+)\.mlp_post_norm\.weight", _rename(layer + "post_feedforward_layernorm.weight"))]
-             if post else
-             [(r"blocks\.(\d+)\.attn_norm\.weight", _rename(layer + "input_layernorm.weight")),
-              (r"blocks\.(\d+)\.mlp_norm\.weight", _rename(layer + "post_attention_layernorm.weight"))])
-    return [(r"tok_emb\.weight", _rename("model.embed_tokens.weight")),
-            (r"final_norm\.weight", _rename("model.norm.weight")),
-            (r"lm_head\.weight", _rename("lm_head.weight")),
-            *norms,
-            (r"blocks\.(\d+)\.attn\.(.+)", _rename(layer + r"self_attn.\2")),
-            (r"blocks\.(\d+)\.mlp\.(gate_proj|up_proj|down_proj)\.(weight|bias)", _rename(layer + r"mlp.\2.\3"))]
+    norms = (
+        [
+            (r"blocks\.(\d+)\.attn_post_norm\.weight", _rename(layer + "post_attention_layernorm.weight")),
+            (r"blocks\.(\d+)\.mlp_post_norm\.weight", _rename(layer + "post_feedforward_layernorm.weight")),
+        ]
+        if post
+        else [
+            (r"blocks\.(\d+)\.attn_norm\.weight", _rename(layer + "input_layernorm.weight")),
+            (r"blocks\.(\d+)\.mlp_norm\.weight", _rename(layer + "post_attention_layernorm.weight")),
+        ]
+    )
+    return [
+        (r"tok_emb\.weight", _rename("model.embed_tokens.weight")),
+        (r"final_norm\.weight", _rename("model.norm.weight")),
+        (r"lm_head\.weight", _rename("lm_head.weight")),
+        *norms,
+        (r"blocks\.(\d+)\.attn\.(.+)", _rename(layer + r"self_attn.\2")),
+        (r"blocks\.(\d+)\.mlp\.(gate_proj|up_proj|down_proj)\.(weight|bias)", _rename(layer + r"mlp.\2.\3")),
+    ]
 
 
 def gemma3_rules() -> list[Rule]:
     def norm(template: str):
         return lambda m, cfg: [Source((m.expand(template),), _plus_one)]
+
     layer = r"model.layers.\1."
-    return [(r"final_norm\.weight", norm("model.norm.weight")),
-            (r"blocks\.(\d+)\.attn_norm\.weight", norm(layer + "input_layernorm.weight")),
-            (r"blocks\.(\d+)\.attn_post_norm\.weight", norm(layer + "post_attention_layernorm.weight")),
-            (r"blocks\.(\d+)\.mlp_norm\.weight", norm(layer + "pre_feedforward_layernorm.weight")),
-            (r"blocks\.(\d+)\.mlp_post_norm\.weight", norm(layer + "post_feedforward_layernorm.weight")),
-            (r"blocks\.(\d+)\.attn\.(q_norm|k_norm)\.weight", norm(layer + r"self_attn.\2.weight")),
-            *llama_rules()]
+    return [
+        (r"final_norm\.weight", norm("model.norm.weight")),
+        (r"blocks\.(\d+)\.attn_norm\.weight", norm(layer + "input_layernorm.weight")),
+        (r"blocks\.(\d+)\.attn_post_norm\.weight", norm(layer + "post_attention_layernorm.weight")),
+        (r"blocks\.(\d+)\.mlp_norm\.weight", norm(layer + "pre_feedforward_layernorm.weight")),
+        (r"blocks\.(\d+)\.mlp_post_norm\.weight", norm(layer + "post_feedforward_layernorm.weight")),
+        (r"blocks\.(\d+)\.attn\.(q_norm|k_norm)\.weight", norm(layer + r"self_attn.\2.weight")),
+        *llama_rules(),
+    ]
 
 
 def _stacked_experts(m: re.Match, cfg: ModelConfig) -> list[Source]:
     """Our (E, in, out) stack from one Linear (out, in) per expert, or transformers-5's fused tensors."""
     layer, which = m.group(1), m.group(2)
     base = f"model.layers.{layer}.mlp.experts"
-    per_expert = Source(tuple(f"{base}.{e}.{which}_proj.weight" for e in range(cfg.n_experts)),
-                        lambda *ws: torch.stack([w.t() for w in ws]))
+    per_expert = Source(
+        tuple(f"{base}.{e}.{which}_proj.weight" for e in range(cfg.n_experts)),
+        lambda *ws: torch.stack([w.t() for w in ws]),
+    )
     h = cfg.expert_size
-    fused = {"gate": Source((f"{base}.gate_up_proj",), lambda w: w[:, :h].transpose(1, 2)),
-             "up": Source((f"{base}.gate_up_proj",), lambda w: w[:, h:].transpose(1, 2)),
-             "down": Source((f"{base}.down_proj",), lambda w: w.transpose(1, 2))}[which]
+    fused = {
+        "gate": Source((f"{base}.gate_up_proj",), lambda w: w[:, :h].transpose(1, 2)),
+        "up": Source((f"{base}.gate_up_proj",), lambda w: w[:, h:].transpose(1, 2)),
+        "down": Source((f"{base}.down_proj",), lambda w: w.transpose(1, 2)),
+    }[which]
     return [per_expert, fused]
 
 
 def qwen3_moe_rules() -> list[Rule]:
-    return [(r"blocks\.(\d+)\.mlp\.router\.weight", _rename(r"model.layers.\1.mlp.gate.weight")),
-            (r"blocks\.(\d+)\.mlp\.(gate|up|down)$", _stacked_experts),
-            *llama_rules()]
+    return [
+        (r"blocks\.(\d+)\.mlp\.router\.weight", _rename(r"model.layers.\1.mlp.gate.weight")),
+        (r"blocks\.(\d+)\.mlp\.(gate|up|down)$", _stacked_experts),
+        *llama_rules(),
+    ]
 
 
 def deepseek_rules() -> list[Rule]:
     attn = r"model.layers.\1.self_attn."
-    return [(r"blocks\.(\d+)\.attn\.kv_a_proj\.(weight|bias)", _rename(attn + r"kv_a_proj_with_mqa.\2")),
-            (r"blocks\.(\d+)\.attn\.q_a_norm\.weight", _rename(attn + "q_a_layernorm.weight")),
-            (r"blocks\.(\d+)\.attn\.kv_a_norm\.weight", _rename(attn + "kv_a_layernorm.weight")),
-            (r"blocks\.(\d+)\.mlp\.router\.weight", _rename(r"model.layers.\1.mlp.gate.weight")),
-            (r"blocks\.(\d+)\.mlp\.router_correction", _rename(r"model.layers.\1.mlp.gate.e_score_correction_bias")),
-            (r"blocks\.(\d+)\.mlp\.shared\.(\w+)\.weight", _rename(r"model.layers.\1.mlp.shared_experts.\2.weight")),
-            (r"blocks\.(\d+)\.mlp\.(gate|up|down)$", _stacked_experts),
-            *llama_rules()]
+    return [
+        (r"blocks\.(\d+)\.attn\.kv_a_proj\.(weight|bias)", _rename(attn + r"kv_a_proj_with_mqa.\2")),
+        (r"blocks\.(\d+)\.attn\.q_a_norm\.weight", _rename(attn + "q_a_layernorm.weight")),
+        (r"blocks\.(\d+)\.attn\.kv_a_norm\.weight", _rename(attn + "kv_a_layernorm.weight")),
+        (r"blocks\.(\d+)\.mlp\.router\.weight", _rename(r"model.layers.\1.mlp.gate.weight")),
+        (r"blocks\.(\d+)\.mlp\.router_correction", _rename(r"model.layers.\1.mlp.gate.e_score_correction_bias")),
+        (r"blocks\.(\d+)\.mlp\.shared\.(\w+)\.weight", _rename(r"model.layers.\1.mlp.shared_experts.\2.weight")),
+        (r"blocks\.(\d+)\.mlp\.(gate|up|down)$", _stacked_experts),
+        *llama_rules(),
+    ]
 
 
 def gpt_oss_rules() -> list[Rule]:
@@ -110,14 +131,17 @@ def gpt_oss_rules() -> list[Rule]:
     def column(name: str, part: slice):
         # gate and up are interleaved columns of one (E, in, 2*hidden) tensor: gate = ::2, up = 1::2
         return lambda m, cfg: [Source((m.expand(experts + name),), lambda w: w[..., part])]
-    return [(r"blocks\.(\d+)\.mlp\.router\.(weight|bias)", _rename(r"model.layers.\1.mlp.router.\2")),
-            (r"blocks\.(\d+)\.mlp\.gate$", column("gate_up_proj", slice(0, None, 2))),
-            (r"blocks\.(\d+)\.mlp\.up$", column("gate_up_proj", slice(1, None, 2))),
-            (r"blocks\.(\d+)\.mlp\.gate_bias$", column("gate_up_proj_bias", slice(0, None, 2))),
-            (r"blocks\.(\d+)\.mlp\.up_bias$", column("gate_up_proj_bias", slice(1, None, 2))),
-            (r"blocks\.(\d+)\.mlp\.down$", _rename(experts + "down_proj")),
-            (r"blocks\.(\d+)\.mlp\.down_bias$", _rename(experts + "down_proj_bias")),
-            *llama_rules()]
+
+    return [
+        (r"blocks\.(\d+)\.mlp\.router\.(weight|bias)", _rename(r"model.layers.\1.mlp.router.\2")),
+        (r"blocks\.(\d+)\.mlp\.gate$", column("gate_up_proj", slice(0, None, 2))),
+        (r"blocks\.(\d+)\.mlp\.up$", column("gate_up_proj", slice(1, None, 2))),
+        (r"blocks\.(\d+)\.mlp\.gate_bias$", column("gate_up_proj_bias", slice(0, None, 2))),
+        (r"blocks\.(\d+)\.mlp\.up_bias$", column("gate_up_proj_bias", slice(1, None, 2))),
+        (r"blocks\.(\d+)\.mlp\.down$", _rename(experts + "down_proj")),
+        (r"blocks\.(\d+)\.mlp\.down_bias$", _rename(experts + "down_proj_bias")),
+        *llama_rules(),
+    ]
 
 
 def gpt2_rules() -> list[Rule]:
@@ -129,22 +153,25 @@ def gpt2_rules() -> list[Rule]:
 
         def build(w):
             d = w.shape[-1] // 3
-            piece = w[..., j * d:(j + 1) * d]
+            piece = w[..., j * d : (j + 1) * d]
             return piece.t() if piece.dim() == 2 else piece
+
         return lambda m, cfg: [Source((m.expand(h + r"attn.c_attn.\2"),), build)]
 
     def conv(template: str):
         return lambda m, cfg: [Source((m.expand(template),), _t if m.group(2) == "weight" else (lambda b: b))]
-    return [(r"tok_emb\.weight", _rename("transformer.wte.weight")),
-            (r"pos_emb\.weight", _rename("transformer.wpe.weight")),
-            (r"final_norm\.(weight|bias)", _rename(r"transformer.ln_f.\1")),
-            (r"lm_head\.weight", _rename("lm_head.weight")),
-            (r"blocks\.(\d+)\.attn_norm\.(weight|bias)", _rename(h + r"ln_1.\2")),
-            (r"blocks\.(\d+)\.mlp_norm\.(weight|bias)", _rename(h + r"ln_2.\2")),
-            (r"blocks\.(\d+)\.attn\.q_proj\.(weight|bias)", qkv("q")),
-            (r"blocks\.(\d+)\.attn\.k_proj\.(weight|bias)", qkv("k")),
-            (r"blocks\.(\d+)\.attn\.v_proj\.(weight|bias)", qkv("v")),
-            (r"blocks\.(\d+)\.attn\.o_proj\.(weight|bias)", conv(h + r"attn.c_proj.\2")),
-            (r"blocks\.(\d+)\.mlp\.up_proj\.(weight|bias)", conv(h + r"mlp.c_fc.\2")),
-            (r"blocks\.(\d+)\.mlp\.down_proj\.(weight|bias)", conv(h + r"mlp.c_proj.\2"))]
 
+    return [
+        (r"tok_emb\.weight", _rename("transformer.wte.weight")),
+        (r"pos_emb\.weight", _rename("transformer.wpe.weight")),
+        (r"final_norm\.(weight|bias)", _rename(r"transformer.ln_f.\1")),
+        (r"lm_head\.weight", _rename("lm_head.weight")),
+        (r"blocks\.(\d+)\.attn_norm\.(weight|bias)", _rename(h + r"ln_1.\2")),
+        (r"blocks\.(\d+)\.mlp_norm\.(weight|bias)", _rename(h + r"ln_2.\2")),
+        (r"blocks\.(\d+)\.attn\.q_proj\.(weight|bias)", qkv("q")),
+        (r"blocks\.(\d+)\.attn\.k_proj\.(weight|bias)", qkv("k")),
+        (r"blocks\.(\d+)\.attn\.v_proj\.(weight|bias)", qkv("v")),
+        (r"blocks\.(\d+)\.attn\.o_proj\.(weight|bias)", conv(h + r"attn.c_proj.\2")),
+        (r"blocks\.(\d+)\.mlp\.up_proj\.(weight|bias)", conv(h + r"mlp.c_fc.\2")),
+        (r"blocks\.(\d+)\.mlp\.down_proj\.(weight|bias)", conv(h + r"mlp.c_proj.\2")),
+    ]

@@ -6,6 +6,7 @@ Two numbers, both max |logit difference| in fp32 on one random token batch:
   through our KV cache) against the same reference full forward pass, so the cache (rolling
   sliding-window buffers, MLA latents) is held to the reference too.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,15 +37,24 @@ def compare(ours, reference, idx: torch.Tensor, prefill: int) -> dict[str, float
     cache = ours.new_cache()
     steps = [ours(idx[:, :prefill], cache=cache)]
     for t in range(prefill, idx.shape[1]):
-        steps.append(ours(idx[:, t:t + 1], cache=cache))
+        steps.append(ours(idx[:, t : t + 1], cache=cache))
     decoded = torch.cat(steps, dim=1).float()
-    return {"max_abs_diff": (full - ref).abs().max().item(),
-            "decode_max_abs_diff": (decoded - ref).abs().max().item(),
-            "max_abs_logit": ref.abs().max().item()}
+    return {
+        "max_abs_diff": (full - ref).abs().max().item(),
+        "decode_max_abs_diff": (decoded - ref).abs().max().item(),
+        "max_abs_logit": ref.abs().max().item(),
+    }
 
 
-def check_parity(path: str | Path, *, batch: int = 2, seq_len: int = 32, prefill: int | None = None,
-                 seed: int = 0, loaded: tuple | None = None) -> dict[str, Any]:
+def check_parity(
+    path: str | Path,
+    *,
+    batch: int = 2,
+    seq_len: int = 32,
+    prefill: int | None = None,
+    seed: int = 0,
+    loaded: tuple | None = None,
+) -> dict[str, Any]:
     """Run both models on the same random batch; return the JSON record `archbench import --check` prints."""
     data, file = read_hf_config(path)
     cfg, ours = loaded if loaded is not None else load_checkpoint(file.parent)
@@ -56,7 +66,15 @@ def check_parity(path: str | Path, *, batch: int = 2, seq_len: int = 32, prefill
     for key in ("image_token_index", "boi_token_index", "eoi_token_index"):
         if isinstance(data.get(key), int):  # multimodal placeholders would make the reference expect images
             idx[idx == data[key]] = 0
-    out = {"model_type": data["model_type"], **compare(ours, reference, idx, prefill),
-           "batch": batch, "seq_len": seq_len, "prefill": prefill, "dtype": "float32", "seed": seed,
-           "transformers_version": version, "variant": cfg.name}
+    out = {
+        "model_type": data["model_type"],
+        **compare(ours, reference, idx, prefill),
+        "batch": batch,
+        "seq_len": seq_len,
+        "prefill": prefill,
+        "dtype": "float32",
+        "seed": seed,
+        "transformers_version": version,
+        "variant": cfg.name,
+    }
     return out

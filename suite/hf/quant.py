@@ -1,4 +1,5 @@
 """Dequantisation of quantised checkpoint storage: gpt-oss MXFP4 and DeepSeek-V3 FP8 blocks."""
+
 from __future__ import annotations
 
 import torch
@@ -12,7 +13,7 @@ def dequantize_mxfp4(blocks: torch.Tensor, scales: torch.Tensor) -> torch.Tensor
     lut = torch.tensor(FP4_VALUES, dtype=torch.float32)
     blocks = blocks.to(torch.uint8)
     low, high = lut[(blocks & 0x0F).long()], lut[(blocks >> 4).long()]
-    values = torch.stack((low, high), dim=-1).flatten(-2)               # (..., out, G, 32)
+    values = torch.stack((low, high), dim=-1).flatten(-2)  # (..., out, G, 32)
     values = torch.ldexp(values, (scales.to(torch.int32) - 127).unsqueeze(-1))
     return values.flatten(-2).transpose(-1, -2).contiguous()
 
@@ -22,4 +23,3 @@ def dequantize_fp8(weight: torch.Tensor, scale_inv: torch.Tensor, block: tuple[i
     out, inp = weight.shape
     scale = scale_inv.float().repeat_interleave(block[0], 0)[:out].repeat_interleave(block[1], 1)[:, :inp]
     return weight.float() * scale
-

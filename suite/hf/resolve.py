@@ -1,4 +1,5 @@
 """Any variant spec to a ModelConfig: a registry name or YAML path, or an HF config.json / checkpoint folder."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,5 +21,6 @@ def resolve_any(spec: str | Path, registry_dirs: Iterable[str | Path] = (), scal
     if not is_hf_path(spec):
         return resolve_config(str(spec), registry_dirs, scale)
     from suite.hf.model_types import config_from_hf  # deferred: its name table imports torch
+
     cfg = config_from_hf(spec)
     return proxy(cfg, scale) if scale and scale != "full" else cfg

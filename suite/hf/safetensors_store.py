@@ -1,4 +1,5 @@
 """Reading checkpoint tensors from safetensors shards (pickle weights are refused)."""
+
 from __future__ import annotations
 
 import json
@@ -22,6 +23,7 @@ class TensorStore:
 
     def __init__(self, folder: Path, files: list[Path], spec: HFType, fp8_block: tuple[int, int] = (128, 128)):
         from safetensors import safe_open
+
         self.handles = {f: safe_open(str(f), framework="pt") for f in files}
         self.where: dict[str, tuple[Path, str]] = {}  # canonical name -> (file, name in the file)
         for f, handle in self.handles.items():
@@ -37,9 +39,8 @@ class TensorStore:
         a multimodal checkpoint's text decoder reads like a text-only one."""
         for stored, canonical in spec.key_aliases:
             if key.startswith(stored):
-                return canonical + key[len(stored):]
-        if key.startswith(spec.prefix) or key.startswith("lm_head.") or any(
-                re.fullmatch(p, key) for p in spec.ignore):
+                return canonical + key[len(stored) :]
+        if key.startswith(spec.prefix) or key.startswith("lm_head.") or any(re.fullmatch(p, key) for p in spec.ignore):
             return key
         return spec.prefix + key
 
@@ -47,7 +48,7 @@ class TensorStore:
         return set(self.where)
 
     def has(self, key: str) -> bool:
-        return (key in self.where or (key + "_blocks" in self.where and key + "_scales" in self.where))
+        return key in self.where or (key + "_blocks" in self.where and key + "_scales" in self.where)
 
     def _read(self, key: str) -> torch.Tensor:
         self.used.add(key)
@@ -79,8 +80,10 @@ def weight_files(folder: Path) -> list[Path]:
             raise CheckpointError(f"unreadable shard index ({exc}).", file=str(index)) from None
         missing = [n for n in names if not (folder / n).is_file()]
         if missing:
-            raise CheckpointError(f"the index lists shard {missing[0]} but it is not in the folder "
-                                  f"({len(missing)} missing).", file=str(index))
+            raise CheckpointError(
+                f"the index lists shard {missing[0]} but it is not in the folder ({len(missing)} missing).",
+                file=str(index),
+            )
         return [folder / n for n in names]
     files = sorted(folder.glob("*.safetensors"))
     if not files:
@@ -90,6 +93,6 @@ def weight_files(folder: Path) -> list[Path]:
                 f"only pickle weights found ({', '.join(pickles[:3])}); archbench reads safetensors only, because "
                 "unpickling can run arbitrary code. Convert them once in a trusted environment, e.g. "
                 "`AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(OUT)` (writes model.safetensors).",
-                file=str(folder))
+                file=str(folder),
+            )
     return files
-

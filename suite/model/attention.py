@@ -5,6 +5,7 @@ keys. The eager path is the naive reference; a test holds the two equal. Masks: 
 window for sliding layers (a query at position p sees keys p-W+1..p). Attention sinks (gpt-oss) are
 one learned logit per head that joins the softmax and carries no value.
 """
+
 from __future__ import annotations
 
 import torch
@@ -34,7 +35,7 @@ class LayerCache:
         first_key = self.seen + new[0].shape[-2] - full[0].shape[-2]
         self.seen += new[0].shape[-2]
         if self.window is not None and full[0].shape[-2] > self.window:
-            self.tensors = tuple(t[..., -self.window:, :].contiguous() for t in full)
+            self.tensors = tuple(t[..., -self.window :, :].contiguous() for t in full)
         else:
             self.tensors = full
         return full, first_key
@@ -92,18 +93,21 @@ def sdpa_attention(q, k, v, allowed, *, scale, sinks=None, causal=False, dropout
     """torch SDPA; a sink is an extra key with zero value whose logit is the sink (via an additive mask)."""
     if sinks is None:
         if causal:
-            return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale, dropout_p=dropout_p,
-                                                  enable_gqa=True)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=scale, dropout_p=dropout_p,
-                                              enable_gqa=True)
+            return F.scaled_dot_product_attention(
+                q, k, v, is_causal=True, scale=scale, dropout_p=dropout_p, enable_gqa=True
+            )
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=allowed, scale=scale, dropout_p=dropout_p, enable_gqa=True
+        )
     b, hkv, s, _ = k.shape
     h, t = q.shape[1], q.shape[2]
     k = torch.cat((k, k.new_zeros(b, hkv, 1, k.shape[-1])), dim=-2)
     v = torch.cat((v, v.new_zeros(b, hkv, 1, v.shape[-1])), dim=-2)
     bias = torch.zeros(t, s, dtype=q.dtype, device=q.device).masked_fill(~allowed, float("-inf"))
     mask = torch.cat((bias.expand(h, t, s), sinks.to(q.dtype).view(h, 1, 1).expand(h, t, 1)), dim=-1)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask.unsqueeze(0), scale=scale,
-                                          dropout_p=dropout_p, enable_gqa=True)
+    return F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask.unsqueeze(0), scale=scale, dropout_p=dropout_p, enable_gqa=True
+    )
 
 
 def attend(module: nn.Module, q, k, v, q_start: int, k_start: int):
@@ -113,21 +117,27 @@ def attend(module: nn.Module, q, k, v, q_start: int, k_start: int):
     dropout_p = cfg.dropout if module.training else 0.0
     if cfg.attention_backend == "eager" or cfg.attn_softcap is not None:
         allowed = allowed_mask(q_start, t, k_start, s, module.window, q.device)
-        return eager_attention(q, k, v, allowed, scale=cfg.softmax_scale, sinks=sinks,
-                               softcap=cfg.attn_softcap, dropout_p=dropout_p)
+        return eager_attention(
+            q, k, v, allowed, scale=cfg.softmax_scale, sinks=sinks, softcap=cfg.attn_softcap, dropout_p=dropout_p
+        )
     causal = q_start == k_start and t == s and (module.window is None or module.window >= t)
     # every query may see every key it is handed (a decode step inside the window): no mask at all
     sees_all = k_start + s - 1 <= q_start and (module.window is None or q_start + t - 1 - k_start < module.window)
     # the (T, S) mask is built only where SDPA needs it (not for causal prefill: T^2 bytes per layer)
-    allowed = None if sinks is None and (causal or sees_all) else allowed_mask(q_start, t, k_start, s,
-                                                                              module.window, q.device)
-    return sdpa_attention(q, k, v, allowed, scale=cfg.softmax_scale, sinks=sinks, causal=causal and not sees_all,
-                          dropout_p=dropout_p)
+    allowed = (
+        None
+        if sinks is None and (causal or sees_all)
+        else allowed_mask(q_start, t, k_start, s, module.window, q.device)
+    )
+    return sdpa_attention(
+        q, k, v, allowed, scale=cfg.softmax_scale, sinks=sinks, causal=causal and not sees_all, dropout_p=dropout_p
+    )
 
 
 # ---------------------------------------------------------------- modules
 class Attention(nn.Module):
     """Multi-head attention with n_kv_heads key/value heads: MHA (= n_heads), GQA, MQA (= 1)."""
+
     # the analytic cost component of the products this module runs itself, and of its children's
     flop_component: tuple[str, str | None] = ("attention_scores", "attention_proj")
 
@@ -153,7 +163,7 @@ class Attention(nn.Module):
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         if cfg.qk_norm == "full":
             q, k = self.q_norm(q), self.k_norm(k)
-        q = q.view(b, t, cfg.n_heads, cfg.head_size).transpose(1, 2)   # (B, H, T, hd)
+        q = q.view(b, t, cfg.n_heads, cfg.head_size).transpose(1, 2)  # (B, H, T, hd)
         k = k.view(b, t, cfg.kv_heads, cfg.head_size).transpose(1, 2)  # (B, Hkv, T, hd)
         v = v.view(b, t, cfg.kv_heads, cfg.head_size).transpose(1, 2)
         if cfg.qk_norm == "head":
@@ -163,7 +173,7 @@ class Attention(nn.Module):
         k_start = start
         if cache is not None:
             (k, v), k_start = cache.update(k, v)
-        y = attend(self, q, k, v, start, k_start)                       # (B, H, T, hd)
+        y = attend(self, q, k, v, start, k_start)  # (B, H, T, hd)
         return self.o_proj(y.transpose(1, 2).reshape(b, t, -1))
 
 
@@ -171,6 +181,7 @@ class LatentAttention(nn.Module):
     """Multi-head latent attention (DeepSeek-V2/V3): keys and values come from a low-rank latent that
     is all the cache stores (kv_lora_rank + qk_rope_head_dim per token), plus a decoupled RoPE key
     shared by all heads."""
+
     # the analytic cost component of the products this module runs itself, and of its children's
     flop_component: tuple[str, str | None] = ("attention_scores", "attention_proj")
 
@@ -195,11 +206,11 @@ class LatentAttention(nn.Module):
         b, t, _ = x.shape
         h, dn, dr, dv, r = cfg.n_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim, cfg.kv_lora_rank
         q = self.q_b_proj(self.q_a_norm(self.q_a_proj(x))) if cfg.q_lora_rank else self.q_proj(x)
-        q = q.view(b, t, h, dn + dr).transpose(1, 2)                     # (B, H, T, dn+dr)
+        q = q.view(b, t, h, dn + dr).transpose(1, 2)  # (B, H, T, dn+dr)
         q_nope, q_rope = q.split((dn, dr), dim=-1)
         latent, k_rope = self.kv_a_proj(x).split((r, dr), dim=-1)
-        latent = self.kv_a_norm(latent)                                  # (B, T, r)
-        k_rope = k_rope.view(b, 1, t, dr)                                # (B, 1, T, dr)
+        latent = self.kv_a_norm(latent)  # (B, T, r)
+        k_rope = k_rope.view(b, 1, t, dr)  # (B, 1, T, dr)
         q_rope = apply_rotary(q_rope, *rope, cfg.rope_interleaved)
         k_rope = apply_rotary(k_rope, *rope, cfg.rope_interleaved)
         k_start = start
@@ -210,7 +221,7 @@ class LatentAttention(nn.Module):
         k_nope, v = kv.split((dn, dv), dim=-1)
         k = torch.cat((k_nope, k_rope.expand(b, h, s, dr)), dim=-1)
         q = torch.cat((q_nope, q_rope), dim=-1)
-        y = attend(self, q, k, v, start, k_start)                         # (B, H, T, dv)
+        y = attend(self, q, k, v, start, k_start)  # (B, H, T, dv)
         return self.o_proj(y.transpose(1, 2).reshape(b, t, h * dv))
 
 

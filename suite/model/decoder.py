@@ -3,6 +3,7 @@
 Norm placement: `pre` (GPT-2, Llama: norm before each sublayer), `post` (OLMo-2: norm the sublayer's
 output before the residual add), `sandwich` (Gemma-3: both).
 """
+
 from __future__ import annotations
 
 import math
@@ -43,6 +44,7 @@ class Block(nn.Module):
 class Decoder(nn.Module):
     # the analytic cost component of the products this module runs itself, and of its children's
     flop_component: tuple[str, str | None] = ("lm_head", None)
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -68,17 +70,18 @@ class Decoder(nn.Module):
         b, t = idx.shape
         start = cache.length if cache is not None else 0
         if cfg.position == "learned" and start + t > cfg.context_length:
-            raise ValueError(f"{cfg.name}: position {start + t - 1} is past the {cfg.context_length} learned "
-                             f"positions (context_length)")
-        x = self.tok_emb(idx)                                                   # (B, T, d)
+            raise ValueError(
+                f"{cfg.name}: position {start + t - 1} is past the {cfg.context_length} learned "
+                f"positions (context_length)"
+            )
+        x = self.tok_emb(idx)  # (B, T, d)
         if cfg.scale_embeddings:
             x = x * torch.tensor(math.sqrt(cfg.d_model), dtype=x.dtype)
         positions = torch.arange(start, start + t, device=idx.device)
         if cfg.position == "learned":
             x = x + self.pos_emb(positions)
         x = self.drop(x)
-        ropes = ({kind: rot(positions, x.dtype) for kind, rot in self.rotary.items()}
-                 if cfg.position == "rope" else {})
+        ropes = {kind: rot(positions, x.dtype) for kind, rot in self.rotary.items()} if cfg.position == "rope" else {}
         for i, block in enumerate(self.blocks):
             layer_cache = cache.layers[i] if cache is not None else None
             rope = ropes.get(block.kind)
@@ -99,9 +102,15 @@ class Decoder(nn.Module):
         return logits
 
     @torch.no_grad()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None,
-                 stop: set[int] | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+        stop: set[int] | None = None,
+    ) -> torch.Tensor:
         """Greedy (temperature 0) or sampled continuation using the KV cache; returns prompt + new tokens."""
         cache = self.new_cache()
         logits = self(idx, cache=cache)[:, -1]
@@ -153,8 +162,13 @@ def column_major_linears(model: nn.Module) -> None:
                 module.weight.data = module.weight.data.t().contiguous().t()
 
 
-def build_model(cfg: ModelConfig, *, device: str | torch.device | None = None,
-                dtype: torch.dtype | None = None, seed: int | None = 0) -> Decoder:
+def build_model(
+    cfg: ModelConfig,
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    seed: int | None = 0,
+) -> Decoder:
     """A Decoder for cfg. On the `meta` device nothing is allocated (for full-size analysis)."""
     with torch.device(device or "cpu"):
         model = Decoder(cfg)

@@ -3,6 +3,7 @@
 MoE routing is vectorised: (token, slot) pairs are sorted by expert and each expert runs one matmul
 over all its tokens; the only Python loop is over experts, never over tokens.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,6 +30,7 @@ def gated(cfg, gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
 class DenseMLP(nn.Module):
     # the analytic cost component of the products this module runs itself, and of its children's
     flop_component: tuple[str, str | None] = ("mlp", "mlp")
+
     def __init__(self, cfg, hidden: int):
         super().__init__()
         self.cfg = cfg
@@ -61,9 +63,10 @@ def _sigmoid(cfg, logits, bias):
     if cfg.router_groups > 1:
         n, e = choice.shape
         grouped = choice.view(n, cfg.router_groups, e // cfg.router_groups)
-        group_scores = grouped.topk(2, dim=-1).values.sum(-1)                 # (N, G)
+        group_scores = grouped.topk(2, dim=-1).values.sum(-1)  # (N, G)
         keep = torch.zeros_like(group_scores).scatter_(
-            1, group_scores.topk(cfg.router_topk_groups, dim=-1).indices, 1.0)
+            1, group_scores.topk(cfg.router_topk_groups, dim=-1).indices, 1.0
+        )
         # -inf, not 0: with a negative correction bias every kept score can be below 0
         choice = choice.masked_fill(~keep.bool().repeat_interleave(e // cfg.router_groups, dim=1), float("-inf"))
     index = torch.topk(choice, cfg.experts_top_k, dim=-1).indices
@@ -75,6 +78,7 @@ ROUTERS = {"softmax_topk": _softmax_topk, "topk_softmax": _topk_softmax, "sigmoi
 
 class MoE(nn.Module):
     """Routed experts (stacked weights, (E, in, out)) plus optional always-on shared experts."""
+
     # the analytic cost component of the products this module runs itself, and of its children's
     flop_component: tuple[str, str | None] = ("experts", "experts")
 
@@ -119,10 +123,10 @@ class MoE(nn.Module):
 
     def forward(self, x):
         shape = x.shape
-        flat = x.reshape(-1, shape[-1])                                   # (N, d)
-        weights, index = self.route(flat)                                 # (N, k)
+        flat = x.reshape(-1, shape[-1])  # (N, d)
+        weights, index = self.route(flat)  # (N, k)
         k = index.shape[-1]
-        order = torch.argsort(index.reshape(-1), stable=True)             # (N*k,) grouped by expert
+        order = torch.argsort(index.reshape(-1), stable=True)  # (N*k,) grouped by expert
         counts = torch.bincount(index.reshape(-1), minlength=self.cfg.n_experts).tolist()
         token = order // k
         inputs = flat[token]
@@ -130,7 +134,7 @@ class MoE(nn.Module):
         start = 0
         for e, count in enumerate(counts):
             if count:
-                outputs[start:start + count] = self._expert(e, inputs[start:start + count])
+                outputs[start : start + count] = self._expert(e, inputs[start : start + count])
                 start += count
         outputs = outputs * weights.reshape(-1)[order, None]
         y = torch.zeros_like(flat).index_add_(0, token, outputs)

@@ -1,4 +1,5 @@
 """Normalisation layers, chosen by `ModelConfig.norm`."""
+
 from __future__ import annotations
 
 import torch

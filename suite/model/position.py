@@ -3,6 +3,7 @@
 Learned absolute positions live in the decoder (an embedding table); `none` needs nothing.
 Schedules follow the published formulas (transformers' `modeling_rope_utils`), computed in fp32.
 """
+
 from __future__ import annotations
 
 import math

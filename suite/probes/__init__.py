@@ -7,6 +7,7 @@ resolved by the planner (probes never read the registry): `proxy` is the cell's 
 proxy scale; `other` the variant named by the `other_variant` setting at the `scale` setting. Probe modules are imported
 lazily by `load_all()` so that importing the registry stays cheap.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -21,12 +22,13 @@ from suite.config import ModelConfig
 class Row:
     """One measured or computed number. The runner adds run id, variant, probe, provenance, and the
     metric's unit and direction from `suite.metrics.METRICS` (their one home: a row cannot override them)."""
+
     metric: str
     value: float | None
     settings: dict[str, Any] = field(default_factory=dict)  # per-row settings (e.g. context=1024)
-    extra: dict[str, Any] = field(default_factory=dict)     # raw samples, fit ranges, notes
-    status: str = "ok"          # ok | error | oom | timeout: one number of a cell can fail (value None)
-    error: str = ""             # why it failed
+    extra: dict[str, Any] = field(default_factory=dict)  # raw samples, fit ranges, notes
+    status: str = "ok"  # ok | error | oom | timeout: one number of a cell can fail (value None)
+    error: str = ""  # why it failed
     # Only for a metric METRICS does not know (a plugin probe, an arbitrary lm-eval task): ignored otherwise.
     unit: str = field(default="", kw_only=True)
     lower_is_better: bool | None = field(default=None, kw_only=True)
@@ -40,7 +42,7 @@ class ProbeSpec:
     name: str
     family: str
     fn: ProbeFn
-    isolate: bool = False       # run each cell in a fresh subprocess
+    isolate: bool = False  # run each cell in a fresh subprocess
     defaults: dict[str, Any] = field(default_factory=dict)
     doc: str = ""
     needs: tuple[str, ...] = ()  # other configs it is given as keywords (see the module docstring)
@@ -50,15 +52,28 @@ PROBES: dict[str, ProbeSpec] = {}
 PROBE_MODULES = ("analytic", "latency", "memory", "scaling", "quality")
 
 
-def probe(name: str, *, family: str | None = None, isolate: bool = False, defaults: dict | None = None,
-          needs: tuple[str, ...] = ()):
+def probe(
+    name: str,
+    *,
+    family: str | None = None,
+    isolate: bool = False,
+    defaults: dict | None = None,
+    needs: tuple[str, ...] = (),
+):
     def register(fn: ProbeFn) -> ProbeFn:
         if name in PROBES and PROBES[name].fn is not fn:
             raise ValueError(f"probe '{name}' is already registered by {PROBES[name].fn.__module__}")
-        PROBES[name] = ProbeSpec(name=name, family=family or name, fn=fn, isolate=isolate,
-                                 defaults=dict(defaults or {}), doc=(fn.__doc__ or "").strip(),
-                                 needs=tuple(needs))
+        PROBES[name] = ProbeSpec(
+            name=name,
+            family=family or name,
+            fn=fn,
+            isolate=isolate,
+            defaults=dict(defaults or {}),
+            doc=(fn.__doc__ or "").strip(),
+            needs=tuple(needs),
+        )
         return fn
+
     return register
 
 

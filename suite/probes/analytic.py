@@ -8,15 +8,14 @@
   when the counter sees products it cannot attribute, or operators that do matrix work the
   counter has no formula for (which it would otherwise count as zero).
 """
+
 from __future__ import annotations
 
 import re
 import warnings
 from typing import Any
 
-from suite.analytic import budget
-
-from suite.analytic import costs
+from suite.analytic import budget, costs
 from suite.config import ModelConfig
 from suite.probes import Row, probe
 from suite.threads import pinned_threads
@@ -26,7 +25,7 @@ from suite.units import parse_size
 CHECK_THREADS = 1
 
 ANALYTIC_DEFAULTS = {
-    "context": [1024, 8192, 32768],   # contexts past the model's own are skipped
+    "context": [1024, 8192, 32768],  # contexts past the model's own are skipped
     "kv_dtype": ["bf16"],
     "weight_dtype": ["bf16", "fp8", "int4", "mxfp4"],
     "batch": 1,
@@ -46,53 +45,97 @@ def analytic(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     contexts = [c for c in _as_list(s["context"]) if c <= cfg.context_length] or [cfg.context_length]
     batch = int(s["batch"])
     p = costs.params(cfg)
-    rows = [Row("params_total", p["total"]),
-            Row("params_active", p["active"]),
-            Row("params_embedding", p["embedding"])]
+    rows = [Row("params_total", p["total"]), Row("params_active", p["active"]), Row("params_embedding", p["embedding"])]
     for L in contexts:
         prefill, decode = costs.prefill_flops(cfg, L), costs.decode_flops(cfg, L)
         rows += [
-            Row("flops_prefill_per_token", costs.total(prefill) / L, {"context": L},
-                {"by_component": {k: v / L for k, v in prefill.items()}, "counting": "useful",
-                 "executed": costs.total(costs.prefill_flops(cfg, L, "executed")) / L}),
-            Row("flops_decode_per_token", costs.total(decode), {"context": L},
-                {"by_component": decode, "counting": "useful",
-                 "executed": costs.total(costs.decode_flops(cfg, L, "executed"))}),
+            Row(
+                "flops_prefill_per_token",
+                costs.total(prefill) / L,
+                {"context": L},
+                {
+                    "by_component": {k: v / L for k, v in prefill.items()},
+                    "counting": "useful",
+                    "executed": costs.total(costs.prefill_flops(cfg, L, "executed")) / L,
+                },
+            ),
+            Row(
+                "flops_decode_per_token",
+                costs.total(decode),
+                {"context": L},
+                {
+                    "by_component": decode,
+                    "counting": "useful",
+                    "executed": costs.total(costs.decode_flops(cfg, L, "executed")),
+                },
+            ),
         ]
         for ckpt in (False, True):
             train = costs.train_flops(cfg, L, checkpointing=ckpt)
-            rows.append(Row("flops_train_per_token", costs.total(train) / L,
-                            {"context": L, "checkpointing": ckpt}))
+            rows.append(Row("flops_train_per_token", costs.total(train) / L, {"context": L, "checkpointing": ckpt}))
         for dt in _as_list(s["kv_dtype"]):
-            rows.append(Row("kv_cache_bytes", costs.kv_cache_bytes(cfg, L, dt),
-                            {"context": L, "dtype": dt}))
+            rows.append(Row("kv_cache_bytes", costs.kv_cache_bytes(cfg, L, dt), {"context": L, "dtype": dt}))
     for dt in _as_list(s["kv_dtype"]):
-        rows.append(Row("kv_cache_bytes_per_token", costs.kv_cache_bytes_per_token(cfg, dt),
-                        {"dtype": dt}, {"past_every_window": costs.kv_cache_bytes_per_token_long(cfg, dt)}))
+        rows.append(
+            Row(
+                "kv_cache_bytes_per_token",
+                costs.kv_cache_bytes_per_token(cfg, dt),
+                {"dtype": dt},
+                {"past_every_window": costs.kv_cache_bytes_per_token_long(cfg, dt)},
+            )
+        )
     for dt in _as_list(s["weight_dtype"]):
-        rows.append(Row("weights_bytes", costs.weights_bytes(cfg, dt), {"dtype": dt},
-                        {"format": costs.WEIGHT_FORMATS[dt].note} if costs.WEIGHT_FORMATS[dt].note else {}))
+        rows.append(
+            Row(
+                "weights_bytes",
+                costs.weights_bytes(cfg, dt),
+                {"dtype": dt},
+                {"format": costs.WEIGHT_FORMATS[dt].note} if costs.WEIGHT_FORMATS[dt].note else {},
+            )
+        )
     L = contexts[0]
     for ckpt in (False, True):
-        rows.append(Row("activation_bytes_train", costs.activation_bytes_train(cfg, L, batch=batch, checkpointing=ckpt), {"context": L, "batch": batch, "dtype": "bf16", "checkpointing": ckpt},
-                        {"estimate": "values saved for backward, from the components' shapes"}))
-    rows.append(Row("optimizer_bytes", costs.optimizer_bytes(cfg), {"optimizer": "adamw",
-                                                                                   "state_dtype": "fp32"}))
+        rows.append(
+            Row(
+                "activation_bytes_train",
+                costs.activation_bytes_train(cfg, L, batch=batch, checkpointing=ckpt),
+                {"context": L, "batch": batch, "dtype": "bf16", "checkpointing": ckpt},
+                {"estimate": "values saved for backward, from the components' shapes"},
+            )
+        )
+    rows.append(Row("optimizer_bytes", costs.optimizer_bytes(cfg), {"optimizer": "adamw", "state_dtype": "fp32"}))
     memory = parse_size(s["memory_budget"])
     for dt in _as_list(s["weight_dtype"]):
         fit = budget.max_context(cfg, memory, dtype=dt, batch=batch)
-        rows.append(Row("max_context_at_budget", fit["max_context"],
-                        {"memory_budget": str(s["memory_budget"]), "dtype": dt, "kv_dtype": fit["kv_dtype"],
-                         "batch": batch},
-                        {k: fit[k] for k in ("limited_by", "memory_max_context")}))
+        rows.append(
+            Row(
+                "max_context_at_budget",
+                fit["max_context"],
+                {"memory_budget": str(s["memory_budget"]), "dtype": dt, "kv_dtype": fit["kv_dtype"], "batch": batch},
+                {k: fit[k] for k in ("limited_by", "memory_max_context")},
+            )
+        )
     for preset in _as_list(s["device_preset"]):
         device = budget.get_device(preset)
         for L in contexts:
             roof = budget.decode_roofline(cfg, device, context=L, batch=batch, dtype="bf16")
-            rows.append(Row("decode_tokens_per_s_bound", roof["tokens_per_s"],
-                            {"device_preset": preset, "context": L, "batch": batch, "dtype": "bf16"},
-                            {k: roof[k] for k in ("bound", "tokens_per_s_bandwidth", "tokens_per_s_compute",
-                                                  "bytes_per_step", "flops_per_step")}))
+            rows.append(
+                Row(
+                    "decode_tokens_per_s_bound",
+                    roof["tokens_per_s"],
+                    {"device_preset": preset, "context": L, "batch": batch, "dtype": "bf16"},
+                    {
+                        k: roof[k]
+                        for k in (
+                            "bound",
+                            "tokens_per_s_bandwidth",
+                            "tokens_per_s_compute",
+                            "bytes_per_step",
+                            "flops_per_step",
+                        )
+                    },
+                )
+            )
     return rows
 
 
@@ -107,6 +150,7 @@ def _cpu_flash_formulas() -> dict:
     would count as 0; give it the same formulas (full T x S, as the kernels' own formulas do)."""
     import torch
     from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
+
     aten = torch.ops.aten
 
     def forward(query, key, value, *args, out_shape=None, **kwargs):
@@ -136,7 +180,7 @@ def _components_of(model) -> dict[str, str]:
 
     def walk(module, path: str, context: str | None):
         own, children = context, context
-        component = getattr(type(module), "flop_component", None)   # declared by the model's classes
+        component = getattr(type(module), "flop_component", None)  # declared by the model's classes
         if context is None and component is not None:
             own, children = component
         out[path] = own or UNATTRIBUTED
@@ -153,7 +197,6 @@ def count_flops(model, fn, *args, **kwargs) -> dict[str, Any]:
 
     Returns {"total", "by_component" (incl. "unattributed"), "uncounted_ops": {op: calls}, "result"}.
     """
-    import torch
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -178,21 +221,26 @@ def count_flops(model, fn, *args, **kwargs) -> dict[str, Any]:
     by[UNATTRIBUTED] = 0
     # exclusive count of a module = its inclusive count minus that of its nearest descendants the
     # counter saw (containers such as ModuleList are never called, so they are skipped in the names)
-    paths = {name: name[len(root) + 1:] if name != root else "" for name in inclusive
-             if name == root or name.startswith(root + ".")}
+    paths = {
+        name: name[len(root) + 1 :] if name != root else ""
+        for name in inclusive
+        if name == root or name.startswith(root + ".")
+    }
     for name, path in paths.items():
         inner = [n for n in paths if n.startswith(name + ".")]
         nearest = [n for n in inner if not any(n.startswith(m + ".") for m in inner)]
         by[component.get(path, UNATTRIBUTED)] += inclusive[name] - sum(inclusive[n] for n in nearest)
     global_total = inclusive.get("Global", 0)
-    by[UNATTRIBUTED] += global_total - inclusive.get(root, 0)   # products outside the model
+    by[UNATTRIBUTED] += global_total - inclusive.get(root, 0)  # products outside the model
     return {"total": global_total, "by_component": by, "uncounted_ops": seen, "result": result}
 
 
-def check_forward(cfg: ModelConfig, *, context: int = 32, past: int = 0, batch: int = 1,
-                  seed: int = 0) -> dict[str, Any]:
+def check_forward(
+    cfg: ModelConfig, *, context: int = 32, past: int = 0, batch: int = 1, seed: int = 0
+) -> dict[str, Any]:
     """Counter vs analytic "executed" FLOPs for one forward pass (`past` cached, `context` new)."""
     import torch
+
     from suite.model import build_model
 
     model = build_model(cfg, seed=seed).eval()
@@ -203,16 +251,17 @@ def check_forward(cfg: ModelConfig, *, context: int = 32, past: int = 0, batch: 
         if past:
             model(idx[:, :past], cache=cache)
         counted = count_flops(model, model, idx[:, past:], cache=cache)
-    analytic = {k: batch * v for k, v in costs.forward_flops(cfg, new=context, past=past,
-                                                             counting="executed").items()}
+    analytic = {k: batch * v for k, v in costs.forward_flops(cfg, new=context, past=past, counting="executed").items()}
     return _compare(counted, analytic)
 
 
-def check_train(cfg: ModelConfig, *, context: int = 32, batch: int = 1, checkpointing: bool = False,
-                seed: int = 0) -> dict[str, Any]:
+def check_train(
+    cfg: ModelConfig, *, context: int = 32, batch: int = 1, checkpointing: bool = False, seed: int = 0
+) -> dict[str, Any]:
     """Counter vs analytic "executed" FLOPs for forward + backward of a language-model loss."""
     import torch
     import torch.nn.functional as F
+
     from suite.model import build_model
 
     model = build_model(cfg, seed=seed).train()
@@ -227,10 +276,13 @@ def check_train(cfg: ModelConfig, *, context: int = 32, batch: int = 1, checkpoi
     # torch's non-reentrant checkpoint stops recomputing once it has what backward needs (it skips
     # each block's last product); the analytic model counts the whole recompute, so turn that off
     from torch.utils.checkpoint import set_checkpoint_early_stop
+
     with set_checkpoint_early_stop(False), pinned_threads(CHECK_THREADS):
         counted = count_flops(model, step)
-    analytic = {k: batch * v for k, v in costs.train_flops(cfg, context, checkpointing=checkpointing,
-                                                           counting="executed").items()}
+    analytic = {
+        k: batch * v
+        for k, v in costs.train_flops(cfg, context, checkpointing=checkpointing, counting="executed").items()
+    }
     return _compare(counted, analytic, by_component=False)
 
 
@@ -238,21 +290,32 @@ def _compare(counted: dict, analytic: dict[str, int], by_component: bool = True)
     total_analytic = sum(analytic.values())
     problems = []
     if by_component and counted["by_component"][UNATTRIBUTED]:
-        problems.append(f"{counted['by_component'][UNATTRIBUTED]:,} FLOPs the counter saw belong to no "
-                        f"analytic component")
+        problems.append(
+            f"{counted['by_component'][UNATTRIBUTED]:,} FLOPs the counter saw belong to no analytic component"
+        )
     if counted["uncounted_ops"]:
-        problems.append("matrix operators the counter has no formula for (counted as 0): "
-                        + ", ".join(f"{op} x{n}" for op, n in sorted(counted["uncounted_ops"].items())))
+        problems.append(
+            "matrix operators the counter has no formula for (counted as 0): "
+            + ", ".join(f"{op} x{n}" for op, n in sorted(counted["uncounted_ops"].items()))
+        )
     components = {}
     if by_component:
         for key, value in analytic.items():
             got = counted["by_component"].get(key, 0)
-            components[key] = {"counter": got, "analytic": value,
-                               "rel_error": (got - value) / value if value else (0.0 if not got else float("inf"))}
-    return {"counter": counted["total"], "analytic": total_analytic,
-            "ratio": counted["total"] / total_analytic if total_analytic else float("nan"),
-            "components": components, "unattributed": counted["by_component"][UNATTRIBUTED],
-            "uncounted_ops": counted["uncounted_ops"], "problems": problems}
+            components[key] = {
+                "counter": got,
+                "analytic": value,
+                "rel_error": (got - value) / value if value else (0.0 if not got else float("inf")),
+            }
+    return {
+        "counter": counted["total"],
+        "analytic": total_analytic,
+        "ratio": counted["total"] / total_analytic if total_analytic else float("nan"),
+        "components": components,
+        "unattributed": counted["by_component"][UNATTRIBUTED],
+        "uncounted_ops": counted["uncounted_ops"],
+        "problems": problems,
+    }
 
 
 FLOP_CHECK_DEFAULTS = {"check_context": 32, "check_past": 80, "max_params": 50_000_000}
@@ -268,22 +331,30 @@ def flop_check(cfg: ModelConfig, settings: dict[str, Any], *, proxy: ModelConfig
     context, past = int(s["check_context"]), int(s["check_past"])
     checked = cfg if costs.params(cfg)["total"] <= s["max_params"] else proxy
     if checked is None:
-        raise ValueError(f"flop_check: {cfg.name} has more than max_params={s['max_params']:,} parameters "
-                         f"and no `proxy` config was given to run instead")
-    if cfg.position == "learned":          # learned positions end at context_length
+        raise ValueError(
+            f"flop_check: {cfg.name} has more than max_params={s['max_params']:,} parameters "
+            f"and no `proxy` config was given to run instead"
+        )
+    if cfg.position == "learned":  # learned positions end at context_length
         past = min(past, checked.context_length - 1)
     rows = []
-    for phase, n, result in (("prefill", context, check_forward(checked, context=context)),
-                             ("decode", past, check_forward(checked, context=1, past=past)),
-                             ("train", context, check_train(checked, context=context))):
-        extra = {"checked_config": checked.name, "counter": result["counter"], "analytic": result["analytic"],
-                 "components": result["components"], "unattributed": result["unattributed"],
-                 "uncounted_ops": result["uncounted_ops"]}
+    for phase, n, result in (
+        ("prefill", context, check_forward(checked, context=context)),
+        ("decode", past, check_forward(checked, context=1, past=past)),
+        ("train", context, check_train(checked, context=context)),
+    ):
+        extra = {
+            "checked_config": checked.name,
+            "counter": result["counter"],
+            "analytic": result["analytic"],
+            "components": result["components"],
+            "unattributed": result["unattributed"],
+            "uncounted_ops": result["uncounted_ops"],
+        }
         if abs(result["ratio"] - 1) > 0.02:
             result["problems"].append(f"counter/analytic = {result['ratio']:.4f}, more than 2% off")
         if result["problems"]:
             extra["warning"] = "; ".join(result["problems"])
             warnings.warn(f"flop_check {cfg.name} ({phase}): {extra['warning']}", stacklevel=2)
-        rows.append(Row("flops_counter_over_analytic", result["ratio"],
-                        {"phase": phase, "context": n}, extra))
+        rows.append(Row("flops_counter_over_analytic", result["ratio"], {"phase": phase, "context": n}, extra))
     return rows

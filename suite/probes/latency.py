@@ -15,6 +15,7 @@ build their workloads from this module):
     threads                 intra-op threads (default 1, see KNOB_DEFAULTS; None: every core)
     contexts / context      the context lengths L to measure
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,9 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.config import ModelConfig
+from suite.probes import Row, probe
 from suite.probes.timing import measure, resolve_device, timing_options
 from suite.threads import pinned_threads
-from suite.probes import Row, probe
 
 DTYPES = ("fp32", "bf16")
 QUANTIZATIONS = ("none", "int8")
@@ -39,8 +40,9 @@ PHASES = ("prefill", "decode", "train")
 # threads=1 by default: with two threads, every parallel region waits for the slower thread, and on a
 # shared machine (load above the core count) one descheduled thread turns a 1 ms prefill into 100s
 # of ms; one thread keeps the median CV of repeated cells low. `threads: null` uses every core.
-KNOB_DEFAULTS: dict[str, Any] = dict(device="cpu", dtype="fp32", quantize="none", gradient_checkpointing=False,
-                                     batch=1, threads=1, seed=0)
+KNOB_DEFAULTS: dict[str, Any] = dict(
+    device="cpu", dtype="fp32", quantize="none", gradient_checkpointing=False, batch=1, threads=1, seed=0
+)
 
 
 # ---------------------------------------------------------------- knobs
@@ -67,9 +69,15 @@ class Knobs:
         device = resolve_device(s["device"])
         if s["quantize"] != "none" and device != "cpu":
             raise ValueError(f"quantize='{s['quantize']}' (dynamic int8) runs on CPU only, not on {device}")
-        return cls(device=device, dtype=s["dtype"], quantize=s["quantize"],
-                   gradient_checkpointing=bool(s["gradient_checkpointing"]), batch=int(s["batch"]),
-                   threads=None if s["threads"] is None else int(s["threads"]), seed=int(s["seed"]))
+        return cls(
+            device=device,
+            dtype=s["dtype"],
+            quantize=s["quantize"],
+            gradient_checkpointing=bool(s["gradient_checkpointing"]),
+            batch=int(s["batch"]),
+            threads=None if s["threads"] is None else int(s["threads"]),
+            seed=int(s["seed"]),
+        )
 
     def recorded(self, threads_in_effect: int) -> dict[str, Any]:
         """The settings a row records (threads as actually pinned, device as resolved)."""
@@ -107,17 +115,22 @@ def quantize_int8(model: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
     we use it and record which API quantised how many layers. Tied embeddings / the LM head (an
     F.linear on the embedding table) and MoE expert tensors stay fp32."""
     from torch.ao.quantization import quantize_dynamic
+
     n_linear = sum(isinstance(m, nn.Linear) for m in model.modules())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         q = quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
-    return q, {"quantize_api": "torch.ao.quantization.quantize_dynamic", "quantized_linear_layers": n_linear,
-               "quantized_engine": torch.backends.quantized.engine}
+    return q, {
+        "quantize_api": "torch.ao.quantization.quantize_dynamic",
+        "quantized_linear_layers": n_linear,
+        "quantized_engine": torch.backends.quantized.engine,
+    }
 
 
 def build(cfg: ModelConfig, knobs: Knobs, *, train: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """The model a workload runs: fp32 weights on the device, optionally int8-quantised (inference)."""
     from suite.model import build_model
+
     model = build_model(cfg, seed=knobs.seed).to(knobs.device)
     notes: dict[str, Any] = {}
     if knobs.quantize == "int8":
@@ -143,8 +156,9 @@ def tokens(cfg: ModelConfig, knobs: Knobs, length: int, seed_offset: int = 0) ->
 def check_positions(cfg: ModelConfig, positions: int) -> None:
     """Learned absolute positions have a hard limit; say so before the model does."""
     if cfg.position == "learned" and positions > cfg.context_length:
-        raise ValueError(f"needs {positions} positions but learned positions stop at "
-                         f"context_length={cfg.context_length}")
+        raise ValueError(
+            f"needs {positions} positions but learned positions stop at context_length={cfg.context_length}"
+        )
 
 
 def fork_cache(cache):
@@ -158,9 +172,10 @@ def fork_cache(cache):
 @dataclass
 class Workload:
     """One timed or memory-measured operation: `setup` (untimed) then `run`."""
+
     run: Callable[[], Any]
     setup: Callable[[], Any] | None = None
-    info: Callable[[], dict[str, Any]] | None = None   # facts to record after running (e.g. cache bytes)
+    info: Callable[[], dict[str, Any]] | None = None  # facts to record after running (e.g. cache bytes)
     state: dict[str, Any] = field(default_factory=dict)  # what setup hands to run (e.g. the decode cache)
 
 
@@ -236,8 +251,11 @@ def not_measured(metric: str, unit: str, settings: dict[str, Any], reason: str, 
     return Row(metric, None, settings, status=status, error=reason)
 
 
-@probe("latency", family="latency", defaults=dict(contexts=[64], phases=list(PHASES), budget_s=1.0,
-                                                  target_cv=0.02, **KNOB_DEFAULTS))
+@probe(
+    "latency",
+    family="latency",
+    defaults=dict(contexts=[64], phases=list(PHASES), budget_s=1.0, target_cv=0.02, **KNOB_DEFAULTS),
+)
 def latency(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     """Prefill ms at (L, B), decode ms/token at position L with the KV cache, train-step ms."""
     knobs = Knobs.from_settings(settings)
@@ -258,11 +276,17 @@ def latency(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
                         models[train] = build(cfg, knobs, train=train)
                     model, notes = models[train]
                     timing, facts = time_phase(model, cfg, knobs, phase, context, options)
-                except ValueError as exc:   # a setting this model cannot run (positions, quantised train)
+                except ValueError as exc:  # a setting this model cannot run (positions, quantised train)
                     rows.append(not_measured(metric, "ms", row_settings, str(exc)))
                     continue
                 extra = {**timing.extra(), **notes, **facts, "timing_options": options}
                 rows.append(Row(metric, timing.median, row_settings, extra))
-                rows.append(Row(f"{metric}_cv", timing.cv, row_settings,
-                                {"cv_classic": timing.stats["cv_classic"], "n": timing.stats["n"]}))
+                rows.append(
+                    Row(
+                        f"{metric}_cv",
+                        timing.cv,
+                        row_settings,
+                        {"cv_classic": timing.stats["cv_classic"], "n": timing.stats["n"]},
+                    )
+                )
     return rows

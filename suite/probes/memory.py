@@ -19,17 +19,17 @@ inference-activation estimate below (`inference_activation_bytes`), which costs.
 The probe is registered `isolate=True` (the runner runs it in a fresh process), and it measures in
 subprocesses of its own as well, so calling it directly gives the same numbers.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from suite.analytic import costs
 from suite.config import ModelConfig
+from suite.probes import Row, probe
+from suite.probes.latency import KNOB_DEFAULTS, PHASES, WORKLOADS, Knobs, build, contexts_of, not_measured, phases_of
 from suite.probes.memwatch import IsolatedError, current_rss, run_isolated
 from suite.threads import default_threads, pinned_threads
-from suite.probes import Row, probe
-from suite.probes.latency import (KNOB_DEFAULTS, PHASES, WORKLOADS, Knobs, build, contexts_of, not_measured,
-                      phases_of)
 
 BYTES = {"fp32": 4, "bf16": 2}
 
@@ -104,8 +104,9 @@ def _needs_mask(cfg: ModelConfig, window: int | None, new: int, past: int) -> bo
     return not (causal or sees_all)
 
 
-def inference_activation_bytes(cfg: ModelConfig, context: int, *, batch: int = 1, dtype: str = "fp32",
-                               past: int = 0) -> dict:
+def inference_activation_bytes(
+    cfg: ModelConfig, context: int, *, batch: int = 1, dtype: str = "fp32", past: int = 0
+) -> dict:
     """Peak activation bytes of a no-grad forward over `context` new tokens after `past` cached
     ones (beside the KV cache): the worst sublayer's live tensors (`_per_token_peak_elements`);
     attention also holds its per-key tensors (`_per_key_elements`), the (T, S) boolean mask where
@@ -137,8 +138,10 @@ def weights_bytes(cfg: ModelConfig, knobs: Knobs) -> int:
 def _layer_kv_bytes(cfg: ModelConfig, context: int, dtype: str, batch: int) -> list[int]:
     """Per layer: cache bytes after `context` tokens (a sliding layer holds at most its window)."""
     windows = [cfg.sliding_window if kind == "sliding" else None for kind in cfg.layer_kinds]
-    return [batch * e * (context if w is None else min(context, w)) * BYTES[dtype]
-            for e, w in zip(costs.kv_cache_elements_per_token(cfg), windows)]
+    return [
+        batch * e * (context if w is None else min(context, w)) * BYTES[dtype]
+        for e, w in zip(costs.kv_cache_elements_per_token(cfg), windows)
+    ]
 
 
 def analytic_peak(cfg: ModelConfig, phase: str, context: int, knobs: Knobs) -> dict[str, int]:
@@ -148,9 +151,10 @@ def analytic_peak(cfg: ModelConfig, phase: str, context: int, knobs: Knobs) -> d
     if phase == "train":
         parts = costs.training_memory(cfg, context, batch=b, dtype="fp32", checkpointing=knobs.gradient_checkpointing)
         parts.pop("total")
-        if knobs.dtype == "bf16":   # autocast: fp32 weights/grads/moments, bf16 activations and weight casts
-            parts["activations"] = costs.activation_bytes_train(cfg, context, batch=b, dtype="bf16",
-                                                                checkpointing=knobs.gradient_checkpointing)
+        if knobs.dtype == "bf16":  # autocast: fp32 weights/grads/moments, bf16 activations and weight casts
+            parts["activations"] = costs.activation_bytes_train(
+                cfg, context, batch=b, dtype="bf16", checkpointing=knobs.gradient_checkpointing
+            )
             parts["autocast_weight_copies"] = costs.weights_bytes(cfg, "bf16")
     else:
         parts = {"weights": weights_bytes(cfg, knobs)}
@@ -165,10 +169,13 @@ def analytic_peak(cfg: ModelConfig, phase: str, context: int, knobs: Knobs) -> d
             # tensor beside the old one, and a sliding layer past its window also its trimmed copy
             parts["kv_cache"] = costs.kv_cache_bytes(cfg, context + 1, kv_dtype, batch=b)
             windows = [cfg.sliding_window if kind == "sliding" else None for kind in cfg.layer_kinds]
-            parts["cache_append_copy"] = max(n * (2 if w is not None and context >= w else 1) for n, w in
-                                             zip(_layer_kv_bytes(cfg, context, kv_dtype, b), windows))
-            parts["activations"] = inference_activation_bytes(cfg, 1, batch=b, dtype=act_dtype,
-                                                              past=context)["activations"]
+            parts["cache_append_copy"] = max(
+                n * (2 if w is not None and context >= w else 1)
+                for n, w in zip(_layer_kv_bytes(cfg, context, kv_dtype, b), windows)
+            )
+            parts["activations"] = inference_activation_bytes(cfg, 1, batch=b, dtype=act_dtype, past=context)[
+                "activations"
+            ]
     parts["total"] = sum(parts.values())
     return parts
 
@@ -207,38 +214,50 @@ def measure_phase(payload: dict[str, Any], watch) -> list[dict[str, Any]]:
 
         model, _ = build(cfg, knobs, train=train)
         opt = None
-        if train:   # a first step creates AdamW's moments: the measured steps are steady-state steps
+        if train:  # a first step creates AdamW's moments: the measured steps are steady-state steps
             opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
             workload(model, min(8, contexts[0]), opt).run()
         gc.collect()
-        model_bytes = current_rss() - watch.baseline_bytes   # weights (+ AdamW moments), no phase yet
+        model_bytes = current_rss() - watch.baseline_bytes  # weights (+ AdamW moments), no phase yet
         for context in contexts:
             gc.collect()
             try:
                 work = workload(model, context, opt)
-            except ValueError as exc:   # this context cannot run (e.g. past learned positions)
+            except ValueError as exc:  # this context cannot run (e.g. past learned positions)
                 out.append(dict(context=context, status="error", error=str(exc)))
                 continue
             if work.setup:
                 work.setup()
             record = watch.measure(work.run)
-            record.update(context=context, threads=threads, model_bytes=model_bytes,
-                          **(work.info() if work.info else {}))
+            record.update(
+                context=context, threads=threads, model_bytes=model_bytes, **(work.info() if work.info else {})
+            )
             del work
             out.append(record)
             if budget is not None and record["peak_over_baseline"] > budget:
-                record.update(status="oom", error=f"peak {record['peak_over_baseline']} bytes is over the "
-                                                  f"memory budget of {budget} bytes")
+                record.update(
+                    status="oom",
+                    error=f"peak {record['peak_over_baseline']} bytes is over the memory budget of {budget} bytes",
+                )
                 break
     return out
 
 
-def measure_isolated(cfg: ModelConfig, knobs: Knobs, phase: str, contexts: list[int], *,
-                     memory_budget: int | None = None, timeout: float | None = None) -> list[dict[str, Any]]:
+def measure_isolated(
+    cfg: ModelConfig,
+    knobs: Knobs,
+    phase: str,
+    contexts: list[int],
+    *,
+    memory_budget: int | None = None,
+    timeout: float | None = None,
+) -> list[dict[str, Any]]:
     """One fresh subprocess for one phase over `contexts`; returns its records."""
     from dataclasses import asdict
-    payload = dict(config=cfg.to_dict(), knobs=asdict(knobs), phase=phase, contexts=list(contexts),
-                   memory_budget=memory_budget)
+
+    payload = dict(
+        config=cfg.to_dict(), knobs=asdict(knobs), phase=phase, contexts=list(contexts), memory_budget=memory_budget
+    )
     return run_isolated(f"{__name__}:measure_phase", payload, timeout=timeout, device=knobs.device)
 
 
@@ -250,8 +269,7 @@ def _measured_value(record: dict[str, Any], knobs: Knobs) -> int:
     return record["peak_over_baseline"]
 
 
-@probe("memory", family="memory", isolate=True,
-       defaults=dict(contexts=[128], phases=list(PHASES), **KNOB_DEFAULTS))
+@probe("memory", family="memory", isolate=True, defaults=dict(contexts=[128], phases=list(PHASES), **KNOB_DEFAULTS))
 def memory(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     """Peak memory per phase (fresh subprocess, RSS high-water mark) beside the analytic prediction."""
     knobs = Knobs.from_settings(settings)
@@ -264,8 +282,9 @@ def memory(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
         try:
             records = measure_isolated(cfg, knobs, phase, contexts, timeout=settings.get("timeout_s"))
         except IsolatedError as exc:
-            rows.extend(not_measured("peak_memory_bytes", "bytes", {**base, "context": c}, str(exc), exc.kind)
-                        for c in contexts)
+            rows.extend(
+                not_measured("peak_memory_bytes", "bytes", {**base, "context": c}, str(exc), exc.kind) for c in contexts
+            )
             continue
         for record in records:
             context = record["context"]
@@ -276,10 +295,15 @@ def memory(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
             measured = _measured_value(record, knobs)
             predicted = analytic_peak(cfg, phase, context, knobs)
             rows.append(Row("peak_memory_bytes", measured, row_settings, record))
-            rows.append(Row("peak_memory_bytes_analytic", predicted["total"], row_settings,
-                            {"parts": predicted}))
-            rows.append(Row("memory_measured_over_analytic", measured / predicted["total"],
-                            row_settings, {"measured": measured, "analytic": predicted["total"]}))
+            rows.append(Row("peak_memory_bytes_analytic", predicted["total"], row_settings, {"parts": predicted}))
+            rows.append(
+                Row(
+                    "memory_measured_over_analytic",
+                    measured / predicted["total"],
+                    row_settings,
+                    {"measured": measured, "analytic": predicted["total"]},
+                )
+            )
     return rows
 
 

@@ -31,6 +31,7 @@ What is measured, precisely (CPU, Linux):
 - On CUDA, `watch.measure` also reports `cuda_before_bytes` / `cuda_peak_bytes` from
   `torch.cuda.memory_allocated` / `max_memory_allocated` (peak stats reset before fn).
 """
+
 from __future__ import annotations
 
 import gc
@@ -63,7 +64,7 @@ def _status_kib(field: str) -> int | None:
 
 def _ru_maxrss() -> int:
     value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return value if sys.platform == "darwin" else value * 1024   # bytes on macOS, KiB on Linux
+    return value if sys.platform == "darwin" else value * 1024  # bytes on macOS, KiB on Linux
 
 
 def current_rss() -> int:
@@ -110,6 +111,7 @@ class Watch:
         cuda = self.device.startswith("cuda")
         if cuda:
             import torch
+
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             cuda_before = torch.cuda.memory_allocated(self.device)
@@ -119,9 +121,15 @@ class Watch:
         if cuda:
             torch.cuda.synchronize(self.device)
         peak = max(peak_rss(), current_rss())
-        out = dict(baseline_bytes=self.baseline_bytes, before_bytes=before, peak_bytes=peak,
-                   peak_over_baseline=peak - self.baseline_bytes, increment=peak - before,
-                   peak_reset=was_reset, counter=counter_name())
+        out = dict(
+            baseline_bytes=self.baseline_bytes,
+            before_bytes=before,
+            peak_bytes=peak,
+            peak_over_baseline=peak - self.baseline_bytes,
+            increment=peak - before,
+            peak_reset=was_reset,
+            counter=counter_name(),
+        )
         if cuda:
             out.update(cuda_before_bytes=cuda_before, cuda_peak_bytes=torch.cuda.max_memory_allocated(self.device))
         return out
@@ -136,8 +144,9 @@ class IsolatedError(RuntimeError):
         self.kind = kind
 
 
-def run_isolated(target: str, payload: dict[str, Any], *, timeout: float | None = None,
-                 device: str = "cpu") -> dict[str, Any]:
+def run_isolated(
+    target: str, payload: dict[str, Any], *, timeout: float | None = None, device: str = "cpu"
+) -> dict[str, Any]:
     """Run `target(payload, watch)` ("module:function") in a fresh interpreter; return its dict.
     Raises IsolatedError (kind oom for a MemoryError or a SIGKILL, timeout, or error)."""
     task = dict(target=target, payload=payload, device=device)
@@ -161,7 +170,8 @@ def allocate(payload: dict[str, Any], watch: Watch) -> dict[str, Any]:
     """Self-check target: hold `nbytes` in one torch tensor (touched) and report the measurement;
     with `fail: "memory"` raise MemoryError instead. Used by tests and to sanity-check a machine."""
     import torch
-    float(torch.ones(1024)[-1])     # page in the code paths first: they are resident memory too
+
+    float(torch.ones(1024)[-1])  # page in the code paths first: they are resident memory too
     watch.mark_baseline()
     if payload.get("fail") == "memory":
         raise MemoryBudgetExceeded(f"asked to fail after reserving {payload.get('nbytes', 0)} bytes")

@@ -21,6 +21,7 @@ Trained checkpoints are cached under `settings.cache` (default `$ARCHBENCH_CACHE
 keyed by the architecture, the training recipe and the corpus hash, so changing evaluation
 settings never retrains. `suite.analysis.fairness` enforces the fairness rule where results are compared.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,16 +37,36 @@ from suite.probes import Row, probe
 from suite.threads import pinned_threads
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": dict(tokens=400_000, seeds=[0], lrs=[3e-3], batch_size=8, seq_len=None, limit=32,
-                  mqar_pairs=[4, 8, 16, 32, 48], passkey_factors=[1, 2, 4], synthetic_fraction=0.5, corpus=None,
-                  threads=1),
-    "standard": dict(tokens=12_000_000, seeds=[0, 1, 2], lrs=[1e-3, 3e-3, 1e-2], batch_size=8, seq_len=None,
-                     limit=200, mqar_pairs=[4, 8, 16, 32, 48], passkey_factors=[1, 2, 4], synthetic_fraction=0.5,
-                     corpus=None, threads=1),
+    "quick": dict(
+        tokens=400_000,
+        seeds=[0],
+        lrs=[3e-3],
+        batch_size=8,
+        seq_len=None,
+        limit=32,
+        mqar_pairs=[4, 8, 16, 32, 48],
+        passkey_factors=[1, 2, 4],
+        synthetic_fraction=0.5,
+        corpus=None,
+        threads=1,
+    ),
+    "standard": dict(
+        tokens=12_000_000,
+        seeds=[0, 1, 2],
+        lrs=[1e-3, 3e-3, 1e-2],
+        batch_size=8,
+        seq_len=None,
+        limit=200,
+        mqar_pairs=[4, 8, 16, 32, 48],
+        passkey_factors=[1, 2, 4],
+        synthetic_fraction=0.5,
+        corpus=None,
+        threads=1,
+    ),
 }
-MQAR_TASKS = (4, 8, 16, 32, 48)     # the task files in tasks/ (archbench_mqar_<n>.yaml)
-PASSKEY_TASKS = (1, 2, 4)           # archbench_passkey_<f>x.yaml
-DISTANCE_BINS = (0, 32, 64, 128, 256)   # MQAR accuracy by bytes between key and query (extra)
+MQAR_TASKS = (4, 8, 16, 32, 48)  # the task files in tasks/ (archbench_mqar_<n>.yaml)
+PASSKEY_TASKS = (1, 2, 4)  # archbench_passkey_<f>x.yaml
+DISTANCE_BINS = (0, 32, 64, 128, 256)  # MQAR accuracy by bytes between key and query (extra)
 # Student t, two-sided 95%, by degrees of freedom
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
 
@@ -57,8 +78,10 @@ def resolve_settings(settings: dict[str, Any]) -> dict[str, Any]:
     s = {**PRESETS[preset], **{k: v for k, v in settings.items() if k != "preset"}}
     unknown = set(s) - set(PRESETS["quick"]) - {"cache", "tasks"}
     if unknown:
-        raise ValueError(f"unknown quality setting(s): {', '.join(sorted(unknown))}; known: "
-                         f"preset, cache, tasks, {', '.join(PRESETS['quick'])}")
+        raise ValueError(
+            f"unknown quality setting(s): {', '.join(sorted(unknown))}; known: "
+            f"preset, cache, tasks, {', '.join(PRESETS['quick'])}"
+        )
     for key, allowed in (("mqar_pairs", MQAR_TASKS), ("passkey_factors", PASSKEY_TASKS)):
         bad = [v for v in s[key] if v not in allowed]
         if bad:
@@ -78,8 +101,11 @@ def mean_ci(values: list[float]) -> dict[str, Any]:
 
 
 def task_names(s: dict[str, Any]) -> list[str]:
-    names = s.get("tasks") or (["archbench_bpb", "archbench_copy"] + [f"archbench_mqar_{n}" for n in s["mqar_pairs"]]
-                               + [f"archbench_passkey_{f}x" for f in s["passkey_factors"]])
+    names = s.get("tasks") or (
+        ["archbench_bpb", "archbench_copy"]
+        + [f"archbench_mqar_{n}" for n in s["mqar_pairs"]]
+        + [f"archbench_passkey_{f}x" for f in s["passkey_factors"]]
+    )
     return list(names)
 
 
@@ -100,8 +126,9 @@ def _quiet():
             os.environ["TQDM_DISABLE"] = old
 
 
-def evaluate(model, tasks: list[str], *, limit: int | None, context_length: int, corpus: str | None = None,
-             batch_size: int = 16) -> dict[str, Any]:
+def evaluate(
+    model, tasks: list[str], *, limit: int | None, context_length: int, corpus: str | None = None, batch_size: int = 16
+) -> dict[str, Any]:
     """lm-eval on an in-memory proxy: {task: metrics}, plus per-sample records and adapter info."""
     import lm_eval
 
@@ -112,12 +139,22 @@ def evaluate(model, tasks: list[str], *, limit: int | None, context_length: int,
     if corpus:
         metadata["corpus"] = str(corpus)
     with _quiet():
-        manager = task_manager(tasks, metadata=metadata)   # the shipped tasks folder (the learn layer knows it)
-        out = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager, limit=limit,
-                                      bootstrap_iters=0, log_samples=True, random_seed=0, numpy_random_seed=0,
-                                      torch_random_seed=0, fewshot_random_seed=0)
-    return dict(results=out["results"], samples=out.get("samples", {}), info=lm.get_model_info(),
-                overflow=lm.overflow_events)
+        manager = task_manager(tasks, metadata=metadata)  # the shipped tasks folder (the learn layer knows it)
+        out = lm_eval.simple_evaluate(
+            model=lm,
+            tasks=tasks,
+            task_manager=manager,
+            limit=limit,
+            bootstrap_iters=0,
+            log_samples=True,
+            random_seed=0,
+            numpy_random_seed=0,
+            torch_random_seed=0,
+            fewshot_random_seed=0,
+        )
+    return dict(
+        results=out["results"], samples=out.get("samples", {}), info=lm.get_model_info(), overflow=lm.overflow_events
+    )
 
 
 def _data_fingerprint(samples: list[dict]) -> str:
@@ -165,16 +202,26 @@ def quality(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     from suite.quality.training import TrainSettings
 
     s = resolve_settings(settings)
-    base = TrainSettings(tokens=int(s["tokens"]), seq_len=s["seq_len"], batch_size=int(s["batch_size"]),
-                         synthetic_fraction=float(s["synthetic_fraction"]), corpus=s["corpus"])
+    base = TrainSettings(
+        tokens=int(s["tokens"]),
+        seq_len=s["seq_len"],
+        batch_size=int(s["batch_size"]),
+        synthetic_fraction=float(s["synthetic_fraction"]),
+        corpus=s["corpus"],
+    )
     cache = s.get("cache") or cache_dir() / "checkpoints"
     context = base.context(cfg)
     tasks = task_names(s)
-    short = [t for t in tasks if t.startswith("archbench_passkey_")
-             and int(t.rsplit("_", 1)[1][:-1]) * context < passkey_min_length()]
+    short = [
+        t
+        for t in tasks
+        if t.startswith("archbench_passkey_") and int(t.rsplit("_", 1)[1][:-1]) * context < passkey_min_length()
+    ]
     if short:
-        raise ValueError(f"{', '.join(short)}: the training context {context} is too short for a passkey document "
-                         f"({passkey_min_length()} bytes); raise seq_len or leave these tasks out")
+        raise ValueError(
+            f"{', '.join(short)}: the training context {context} is too short for a passkey document "
+            f"({passkey_min_length()} bytes); raise seq_len or leave these tasks out"
+        )
     # Tiny proxies gain little from intra-op threads and lose badly when cores are shared (a train step
     # of the tiny GPT-2 proxy took 6x longer with 2 threads than with 1 on a busy 2-core machine): one
     # thread by default (the presets); run cells side by side with `archbench run --jobs` instead.
@@ -191,8 +238,14 @@ def _quality(cfg, s, base, cache, context, tasks) -> list[Row]:
     eval_seconds, overflow_total = [], 0
     for run in sweep.runs:
         start = time.perf_counter()
-        out = evaluate(run.model, tasks, limit=s["limit"], context_length=context, corpus=s["corpus"],
-                       batch_size=int(s["batch_size"]))
+        out = evaluate(
+            run.model,
+            tasks,
+            limit=s["limit"],
+            context_length=context,
+            corpus=s["corpus"],
+            batch_size=int(s["batch_size"]),
+        )
         eval_seconds.append(round(time.perf_counter() - start, 3))
         for task in tasks:
             _, key, *_ = _metric_for(task)
@@ -207,23 +260,51 @@ def _quality(cfg, s, base, cache, context, tasks) -> list[Row]:
                 extras[task].setdefault("acc_by_needle_distance", []).append(_needle_bins(samples, context))
         overflow_total += len(out["overflow"])
     first = sweep.runs[0].meta
-    common = dict(seeds=list(s["seeds"]), lr=sweep.best_lr, lr_sweep={f"{k:g}": v for k, v in sweep.sweep.items()},
-                  tokens_seen=first["tokens_seen"], seq_len=context, active_excl_embedding=first["active_excl_embedding"],
-                  params_total=first["params_total"], corpus=first["corpus"], corpus_sha256=first["corpus_sha256"],
-                  train_seconds=[r.meta["seconds"] for r in sweep.runs], cached=[r.meta.get("cached", False) for r in sweep.runs],
-                  val_loss=[r.meta["val_loss"] for r in sweep.runs], eval_seconds=eval_seconds, limit=s["limit"])
+    common = dict(
+        seeds=list(s["seeds"]),
+        lr=sweep.best_lr,
+        lr_sweep={f"{k:g}": v for k, v in sweep.sweep.items()},
+        tokens_seen=first["tokens_seen"],
+        seq_len=context,
+        active_excl_embedding=first["active_excl_embedding"],
+        params_total=first["params_total"],
+        corpus=first["corpus"],
+        corpus_sha256=first["corpus_sha256"],
+        train_seconds=[r.meta["seconds"] for r in sweep.runs],
+        cached=[r.meta.get("cached", False) for r in sweep.runs],
+        val_loss=[r.meta["val_loss"] for r in sweep.runs],
+        eval_seconds=eval_seconds,
+        limit=s["limit"],
+    )
     rows = []
     for task in tasks:
         metric, _, unit, lower, row_settings = _metric_for(task)
         stats = mean_ci(per_task[task])
-        extra = dict(common, task=task, values=per_task[task], ci_low=stats["ci_low"], ci_high=stats["ci_high"],
-                     stderr=stats["stderr"], n_seeds=stats["n"], **extras[task])
+        extra = dict(
+            common,
+            task=task,
+            values=per_task[task],
+            ci_low=stats["ci_low"],
+            ci_high=stats["ci_high"],
+            stderr=stats["stderr"],
+            n_seeds=stats["n"],
+            **extras[task],
+        )
         factor = row_settings.get("length_factor")
         if factor and cfg.position == "learned" and factor * context > cfg.context_length:
-            extra["failure_reason"] = (f"a {factor}x document ({factor * context} tokens) needs more than the "
-                                       f"{cfg.context_length} learned positions: every document scored as a failure "
-                                       f"({overflow_total} such requests in this cell)")
-        rows.append(Row(metric=metric, value=stats["mean"], unit=unit, lower_is_better=lower,
-                        settings=dict(row_settings, tokens=int(s["tokens"])), extra=extra))
+            extra["failure_reason"] = (
+                f"a {factor}x document ({factor * context} tokens) needs more than the "
+                f"{cfg.context_length} learned positions: every document scored as a failure "
+                f"({overflow_total} such requests in this cell)"
+            )
+        rows.append(
+            Row(
+                metric=metric,
+                value=stats["mean"],
+                unit=unit,
+                lower_is_better=lower,
+                settings=dict(row_settings, tokens=int(s["tokens"])),
+                extra=extra,
+            )
+        )
     return rows
-

@@ -19,24 +19,35 @@ Per phase (prefill | decode | train, as the latency probe defines them):
 
 A row that is not a number has `status` oom | timeout | error and says why in `error`.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from suite.config import ModelConfig
-from suite.probes.memwatch import IsolatedError
-from suite.scaling_fit import cheaper_beyond, crossover, fit_exponent, local_exponents
-from suite.probes.timing import timing_options
-from suite.threads import default_threads, pinned_threads
-from suite.units import parse_size
 from suite.probes import Row, probe
 from suite.probes.latency import KNOB_DEFAULTS, METRIC_OF_PHASE, Knobs, build, not_measured, phases_of, time_phase
 from suite.probes.memory import analytic_peak, measure_isolated
+from suite.probes.memwatch import IsolatedError
+from suite.probes.timing import timing_options
+from suite.scaling_fit import cheaper_beyond, crossover, fit_exponent, local_exponents
+from suite.threads import default_threads, pinned_threads
+from suite.units import parse_size
 
-DEFAULTS: dict[str, Any] = dict(min_context=16, max_context=None, phases=["prefill", "decode"],
-                                measure=["time", "memory"], memory_budget=None, time_budget_ms=None,
-                                budget_s=0.3, target_cv=0.03, fit_points=None, other_variant=None,
-                                scale=None, **KNOB_DEFAULTS)
+DEFAULTS: dict[str, Any] = dict(
+    min_context=16,
+    max_context=None,
+    phases=["prefill", "decode"],
+    measure=["time", "memory"],
+    memory_budget=None,
+    time_budget_ms=None,
+    budget_s=0.3,
+    target_cv=0.03,
+    fit_points=None,
+    other_variant=None,
+    scale=None,
+    **KNOB_DEFAULTS,
+)
 
 
 def sweep_contexts(cfg: ModelConfig, phase: str, min_context: int, max_context: int | None) -> list[int]:
@@ -59,11 +70,17 @@ def _fit_rows(metric: str, unit: str, xs: list[int], ys: list[float], settings: 
     if len(pairs) < 2:
         return [not_measured(metric, unit, settings, f"fewer than two measured points to fit ({len(pairs)})")]
     k = int(fit_points) if fit_points else max(3, (len(pairs) + 1) // 2)
-    used = pairs[-min(k, len(pairs)):]
+    used = pairs[-min(k, len(pairs)) :]
     fit = fit_exponent([x for x, _ in used], [y for _, y in used])
-    extra = {"fit_range": [fit.x_min, fit.x_max], "fit_points": fit.n, "r2": fit.r2, "prefactor": fit.prefactor,
-             "quantity": what, "points": [[x, y] for x, y in pairs],
-             "local_exponents": [list(t) for t in local_exponents(*zip(*pairs))]}
+    extra = {
+        "fit_range": [fit.x_min, fit.x_max],
+        "fit_points": fit.n,
+        "r2": fit.r2,
+        "prefactor": fit.prefactor,
+        "quantity": what,
+        "points": [[x, y] for x, y in pairs],
+        "local_exponents": [list(t) for t in local_exponents(*zip(*pairs))],
+    }
     return [Row(metric, fit.exponent, settings, extra)]
 
 
@@ -99,13 +116,19 @@ def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) 
         if budget is not None:
             predicted = {L: analytic_peak(cfg, phase, L, knobs)["total"] for L in contexts}
             runnable = [L for L in contexts if predicted[L] <= 2 * budget]
-            for L in contexts[len(runnable):]:
-                points[L].update(status="oom", predicted=True,
-                                 error=f"not run: predicted peak {predicted[L]} bytes is over twice the "
-                                       f"memory budget of {budget} bytes")
+            for L in contexts[len(runnable) :]:
+                points[L].update(
+                    status="oom",
+                    predicted=True,
+                    error=f"not run: predicted peak {predicted[L]} bytes is over twice the "
+                    f"memory budget of {budget} bytes",
+                )
         try:
-            records = measure_isolated(cfg, knobs, phase, runnable, memory_budget=budget,
-                                       timeout=settings.get("timeout_s")) if runnable else []
+            records = (
+                measure_isolated(cfg, knobs, phase, runnable, memory_budget=budget, timeout=settings.get("timeout_s"))
+                if runnable
+                else []
+            )
         except IsolatedError as exc:
             records = []
             fail_from(runnable[0], exc.kind, str(exc))
@@ -125,8 +148,11 @@ def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) 
                 timing, _ = time_phase(model, cfg, knobs, phase, L, timing_options(settings))
                 points[L]["time"] = timing
                 if time_budget is not None and timing.median > float(time_budget):
-                    fail_from(L, "timeout", f"median {timing.median:.3f} ms is over the time budget of "
-                                            f"{float(time_budget):g} ms")
+                    fail_from(
+                        L,
+                        "timeout",
+                        f"median {timing.median:.3f} ms is over the time budget of {float(time_budget):g} ms",
+                    )
             del model
 
     # 3. rows: a measured number where the point is ok, otherwise a row saying why not
@@ -136,10 +162,15 @@ def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) 
         point, s = points[L], {**base, "context": L}
         rec, timing = point.get("memory"), point.get("time")
         if _point_failed(point):
-            detail = {"measured_memory": rec, "measured_time_ms": timing.extra() if timing else None,
-                      "predicted": point.get("predicted", False)}
-            for name, unit, wanted in (("peak_memory_bytes", "bytes", "memory" in measure or budget is not None),
-                                       (metric, "ms", "time" in measure)):
+            detail = {
+                "measured_memory": rec,
+                "measured_time_ms": timing.extra() if timing else None,
+                "predicted": point.get("predicted", False),
+            }
+            for name, unit, wanted in (
+                ("peak_memory_bytes", "bytes", "memory" in measure or budget is not None),
+                (metric, "ms", "time" in measure),
+            ):
                 if wanted:
                     row = not_measured(name, unit, s, point["error"], point["status"])
                     row.extra.update(detail)
@@ -153,19 +184,34 @@ def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) 
     ok = [L for L in contexts if not _point_failed(points[L])]
     fit_settings = {**base, "context_min": ok[0] if ok else None, "context_max": ok[-1] if ok else None}
     if "time" in measure:
-        rows += _fit_rows("time_exponent", "exponent", ok, [points[L]["time"].median for L in ok], fit_settings,
-                          settings.get("fit_points"), f"{metric} median")
+        rows += _fit_rows(
+            "time_exponent",
+            "exponent",
+            ok,
+            [points[L]["time"].median for L in ok],
+            fit_settings,
+            settings.get("fit_points"),
+            f"{metric} median",
+        )
     if "memory" in measure:
         model_bytes = points[ok[0]]["memory"].get("model_bytes", 0) if ok else 0
-        rows += _fit_rows("memory_exponent", "exponent", ok,
-                          [points[L]["memory"]["peak_over_baseline"] - model_bytes for L in ok], fit_settings,
-                          settings.get("fit_points"), "peak_memory_bytes minus the model's own resident bytes")
+        rows += _fit_rows(
+            "memory_exponent",
+            "exponent",
+            ok,
+            [points[L]["memory"]["peak_over_baseline"] - model_bytes for L in ok],
+            fit_settings,
+            settings.get("fit_points"),
+            "peak_memory_bytes minus the model's own resident bytes",
+        )
     failed = [L for L in contexts if _point_failed(points[L])]
-    limited_by = ({"oom": "memory_budget", "timeout": "time_budget"}.get(points[failed[0]]["status"], "error")
-                  if failed else "max_context")
+    limited_by = (
+        {"oom": "memory_budget", "timeout": "time_budget"}.get(points[failed[0]]["status"], "error")
+        if failed
+        else "max_context"
+    )
     if ok:
-        rows.append(Row("max_context_measured", ok[-1], base,
-                        {"limited_by": limited_by, "swept": contexts}))
+        rows.append(Row("max_context_measured", ok[-1], base, {"limited_by": limited_by, "swept": contexts}))
     else:
         first = points[contexts[0]] if contexts else {"status": "error", "error": "no context to sweep"}
         rows.append(not_measured("max_context_measured", "tokens", base, first["error"], first["status"]))
@@ -174,10 +220,15 @@ def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) 
 
 def _crossover_rows(mine: dict, theirs: dict, phase: str, other: str, base: dict) -> list[Row]:
     rows = []
-    for quantity, get in (("time", lambda p: p["time"].median if "time" in p else None),
-                          ("memory", lambda p: p["memory"]["peak_over_baseline"] if "memory" in p else None)):
-        xs = [L for L in mine["contexts"] if L in theirs["points"]
-              and not _point_failed(mine["points"][L]) and not _point_failed(theirs["points"][L])]
+    for quantity, get in (
+        ("time", lambda p: p["time"].median if "time" in p else None),
+        ("memory", lambda p: p["memory"]["peak_over_baseline"] if "memory" in p else None),
+    ):
+        xs = [
+            L
+            for L in mine["contexts"]
+            if L in theirs["points"] and not _point_failed(mine["points"][L]) and not _point_failed(theirs["points"][L])
+        ]
         a = [get(mine["points"][L]) for L in xs]
         b = [get(theirs["points"][L]) for L in xs]
         if not xs or any(v is None for v in a + b):
@@ -185,9 +236,20 @@ def _crossover_rows(mine: dict, theirs: dict, phase: str, other: str, base: dict
         x = crossover(xs, a, b)
         winner = cheaper_beyond(xs, a, b)
         s = {**base, "phase": phase, "other_variant": other, "quantity": quantity}
-        rows.append(Row("crossover_context", x, s,
-                        {"cheaper_beyond": {"a": "this", "b": other}.get(winner), "contexts": xs,
-                         "this": a, "other": b, **({} if x is not None else {"note": "no crossing in range"})}))
+        rows.append(
+            Row(
+                "crossover_context",
+                x,
+                s,
+                {
+                    "cheaper_beyond": {"a": "this", "b": other}.get(winner),
+                    "contexts": xs,
+                    "this": a,
+                    "other": b,
+                    **({} if x is not None else {"note": "no crossing in range"}),
+                },
+            )
+        )
     return rows
 
 
@@ -198,12 +260,16 @@ def scaling(cfg: ModelConfig, settings: dict[str, Any], *, other: ModelConfig | 
     knobs = Knobs.from_settings(settings)
     other_cfg = None
     if settings.get("other_variant"):
-        if not settings.get("scale"):   # never guess: a missing scale would sweep the full-size model
-            raise ValueError("scaling: other_variant needs the `scale` setting (tiny | small | base | full) "
-                             "to build the other variant at the same size as this one")
+        if not settings.get("scale"):  # never guess: a missing scale would sweep the full-size model
+            raise ValueError(
+                "scaling: other_variant needs the `scale` setting (tiny | small | base | full) "
+                "to build the other variant at the same size as this one"
+            )
         if other is None:
-            raise ValueError(f"scaling: other_variant '{settings['other_variant']}' was not resolved: the "
-                             f"runner passes its config as `other`")
+            raise ValueError(
+                f"scaling: other_variant '{settings['other_variant']}' was not resolved: the "
+                f"runner passes its config as `other`"
+            )
         other_cfg = other
     rows: list[Row] = []
     for phase in phases_of(settings):
@@ -211,6 +277,7 @@ def scaling(cfg: ModelConfig, settings: dict[str, Any], *, other: ModelConfig | 
         rows += mine["rows"]
         if other_cfg is not None:
             theirs = sweep(other_cfg, knobs, phase, settings)
-            rows += _crossover_rows(mine, theirs, phase, str(settings["other_variant"]),
-                                    knobs.recorded(knobs.threads or default_threads()))
+            rows += _crossover_rows(
+                mine, theirs, phase, str(settings["other_variant"]), knobs.recorded(knobs.threads or default_threads())
+            )
     return rows

@@ -17,6 +17,7 @@ The rule every measured probe follows (so numbers from different probes mean the
    stray sample (the scheduler lending our core to another process for a few ms, common on a
    shared 2-core machine) does not blow it up. The classic std/mean is kept as `cv_classic`.
 """
+
 from __future__ import annotations
 
 import gc
@@ -45,27 +46,48 @@ def summarize(samples: list[float]) -> dict[str, float]:
     xs = sorted(samples)
     n = len(xs)
     if n == 0:
-        return dict(n=0, median=math.nan, q25=math.nan, q75=math.nan, iqr=math.nan, mean=math.nan,
-                    std=math.nan, cv=math.nan, cv_classic=math.nan, min=math.nan, max=math.nan)
+        return dict(
+            n=0,
+            median=math.nan,
+            q25=math.nan,
+            q75=math.nan,
+            iqr=math.nan,
+            mean=math.nan,
+            std=math.nan,
+            cv=math.nan,
+            cv_classic=math.nan,
+            min=math.nan,
+            max=math.nan,
+        )
     median = quantile(xs, 0.5)
     mean = statistics.fmean(xs)
     std = statistics.stdev(xs) if n > 1 else 0.0
     mad = quantile(sorted(abs(x - median) for x in xs), 0.5)
     q25, q75 = quantile(xs, 0.25), quantile(xs, 0.75)
-    return dict(n=n, median=median, q25=q25, q75=q75, iqr=q75 - q25, mean=mean, std=std,
-                cv=1.4826 * mad / median if median else math.nan,
-                cv_classic=std / mean if mean else math.nan,
-                min=xs[0], max=xs[-1])
+    return dict(
+        n=n,
+        median=median,
+        q25=q25,
+        q75=q75,
+        iqr=q75 - q25,
+        mean=mean,
+        std=std,
+        cv=1.4826 * mad / median if median else math.nan,
+        cv_classic=std / mean if mean else math.nan,
+        min=xs[0],
+        max=xs[-1],
+    )
 
 
 @dataclass
 class Timing:
     """Samples of one timed operation (milliseconds) and how they were taken."""
+
     samples_ms: list[float]
     warmup_calls: int
-    stop_reason: str            # target_cv | budget | max_repeats
+    stop_reason: str  # target_cv | budget | max_repeats
     device: str
-    timer: str                  # perf_counter | cuda_event
+    timer: str  # perf_counter | cuda_event
     threads: int
     stats: dict[str, float] = field(default_factory=dict)
 
@@ -85,10 +107,20 @@ class Timing:
         s = self.stats
         return {
             "samples": [round(x, 6) for x in self.samples_ms],
-            "n": s["n"], "iqr": s["iqr"], "q25": s["q25"], "q75": s["q75"], "cv": s["cv"],
-            "cv_classic": s["cv_classic"], "mean": s["mean"], "std": s["std"],
-            "min": s["min"], "max": s["max"], "warmup_calls": self.warmup_calls,
-            "stop_reason": self.stop_reason, "timer": self.timer, "threads": self.threads,
+            "n": s["n"],
+            "iqr": s["iqr"],
+            "q25": s["q25"],
+            "q75": s["q75"],
+            "cv": s["cv"],
+            "cv_classic": s["cv_classic"],
+            "mean": s["mean"],
+            "std": s["std"],
+            "min": s["min"],
+            "max": s["max"],
+            "warmup_calls": self.warmup_calls,
+            "stop_reason": self.stop_reason,
+            "timer": self.timer,
+            "threads": self.threads,
         }
 
 
@@ -133,9 +165,18 @@ def _time_once(fn: Callable[[], Any], device: str) -> float:
             gc.enable()
 
 
-def measure(fn: Callable[[], Any], *, device: str = "cpu", warmup: int = 2, warmup_s: float = 0.1,
-            min_repeats: int = 10, max_repeats: int = 200, budget_s: float = 2.0,
-            target_cv: float = 0.02, setup: Callable[[], Any] | None = None) -> Timing:
+def measure(
+    fn: Callable[[], Any],
+    *,
+    device: str = "cpu",
+    warmup: int = 2,
+    warmup_s: float = 0.1,
+    min_repeats: int = 10,
+    max_repeats: int = 200,
+    budget_s: float = 2.0,
+    target_cv: float = 0.02,
+    setup: Callable[[], Any] | None = None,
+) -> Timing:
     """Time fn() by the rule in this module's docstring. `setup` (untimed) runs before every call,
     e.g. to reset a KV cache to the position being measured."""
     if min_repeats < 1 or max_repeats < min_repeats:
@@ -165,8 +206,9 @@ def measure(fn: Callable[[], Any], *, device: str = "cpu", warmup: int = 2, warm
             if time.perf_counter() - t_start >= budget_s:
                 reason = "budget"
                 break
-    return Timing(samples, calls, reason, device,
-                  "cuda_event" if device.startswith("cuda") else "perf_counter", threads)
+    return Timing(
+        samples, calls, reason, device, "cuda_event" if device.startswith("cuda") else "perf_counter", threads
+    )
 
 
 def timing_options(settings: dict[str, Any]) -> dict[str, Any]:

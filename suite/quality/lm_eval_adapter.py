@@ -27,6 +27,7 @@ scored as a failure — log-likelihood -inf and not greedy, empty generation —
 crashing. `overflow="truncate"` instead keeps the most recent tokens, as lm-eval's HF model does.
 RoPE and position-free models have no hard limit and run longer sequences as they are.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,14 @@ OVERFLOW_POLICIES = ("fail", "truncate")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def load_model(pretrained: str | Path, *, checkpoint: str | Path | None = None, scale: str | None = None,
-               registry: tuple[str, ...] = (), seed: int = 0):
+def load_model(
+    pretrained: str | Path,
+    *,
+    checkpoint: str | Path | None = None,
+    scale: str | None = None,
+    registry: tuple[str, ...] = (),
+    seed: int = 0,
+):
     """(model, meta) from a variant name/path, an `archbench train` folder or an HF checkpoint folder."""
     from suite.quality.training import is_trained, load_trained, same_architecture
 
@@ -58,30 +65,46 @@ def load_model(pretrained: str | Path, *, checkpoint: str | Path | None = None, 
     if is_trained(path):
         return load_trained(path)
     if path.is_dir() and (path / "config.json").is_file():
-        from suite.hf.load import load_checkpoint   # HF config.json + safetensors, no pickle
+        from suite.hf.load import load_checkpoint  # HF config.json + safetensors, no pickle
+
         _, model = load_checkpoint(path)
         return model, {"source": str(path)}
-    from suite.model import build_model
     from suite.hf.resolve import resolve_any
+    from suite.model import build_model
 
     cfg = resolve_any(str(pretrained), registry, scale)
     if checkpoint is not None:
         model, meta = load_trained(Path(checkpoint))
         if not same_architecture(model.cfg, cfg):
-            raise ConfigError(f"checkpoint {checkpoint} was trained for '{model.cfg.name}', "
-                             f"which differs from '{cfg.name}'")
+            raise ConfigError(
+                f"checkpoint {checkpoint} was trained for '{model.cfg.name}', which differs from '{cfg.name}'"
+            )
         return model, meta
     return build_model(cfg, seed=seed), {"source": f"{cfg.name} (random init, seed {seed})"}
 
 
 @register_model("archbench")
 class ArchbenchLM(TemplateLM):
-    def __init__(self, pretrained: str | None = None, *, model: torch.nn.Module | None = None,
-                 checkpoint: str | None = None, scale: str | None = None, tokenizer: str | Tokenizer | None = None,
-                 eos_token: str | None = None, batch_size: int | str | None = 8, max_batch_size: int | None = None,
-                 device: str | None = None, dtype: str = "float32", max_length: int | None = None,
-                 overflow: str = "fail", registry: str | None = None, seed: int = 0,
-                 max_gen_toks: int = 256, train_context: int | None = None):
+    def __init__(
+        self,
+        pretrained: str | None = None,
+        *,
+        model: torch.nn.Module | None = None,
+        checkpoint: str | None = None,
+        scale: str | None = None,
+        tokenizer: str | Tokenizer | None = None,
+        eos_token: str | None = None,
+        batch_size: int | str | None = 8,
+        max_batch_size: int | None = None,
+        device: str | None = None,
+        dtype: str = "float32",
+        max_length: int | None = None,
+        overflow: str = "fail",
+        registry: str | None = None,
+        seed: int = 0,
+        max_gen_toks: int = 256,
+        train_context: int | None = None,
+    ):
         super().__init__()
         if overflow not in OVERFLOW_POLICIES:
             raise ConfigError(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, got '{overflow}'")
@@ -92,17 +115,23 @@ class ArchbenchLM(TemplateLM):
             if pretrained is None:
                 raise ConfigError("ArchbenchLM needs `pretrained` (variant name, path or checkpoint folder) or `model`")
             registry_dirs = tuple(str(registry).split(":")) if registry else ()
-            model, meta = load_model(pretrained, checkpoint=checkpoint, scale=scale, registry=registry_dirs,
-                                     seed=int(seed))
+            model, meta = load_model(
+                pretrained, checkpoint=checkpoint, scale=scale, registry=registry_dirs, seed=int(seed)
+            )
         self._device = torch.device(device or "cpu")
         self.model = model.to(device=self._device, dtype=DTYPES[dtype]).eval()
         self.cfg = model.cfg
         folder = Path(str(pretrained)) if pretrained is not None and Path(str(pretrained)).is_dir() else None
-        self.tok: Tokenizer = (tokenizer if tokenizer is not None and not isinstance(tokenizer, (str, Path))
-                               else load_tokenizer(tokenizer, folder=folder, eos_token=eos_token))
+        self.tok: Tokenizer = (
+            tokenizer
+            if tokenizer is not None and not isinstance(tokenizer, (str, Path))
+            else load_tokenizer(tokenizer, folder=folder, eos_token=eos_token)
+        )
         if self.tok.vocab_size > self.cfg.vocab_size:
-            raise ConfigError(f"tokenizer {self.tok.name} has {self.tok.vocab_size} ids but the model's vocabulary "
-                             f"is {self.cfg.vocab_size}")
+            raise ConfigError(
+                f"tokenizer {self.tok.name} has {self.tok.vocab_size} ids but the model's vocabulary "
+                f"is {self.cfg.vocab_size}"
+            )
         self.meta = meta
         train_context = train_context or (meta.get("train") or {}).get("seq_len")
         self._max_length = int(max_length or train_context or self.cfg.context_length)
@@ -139,24 +168,35 @@ class ArchbenchLM(TemplateLM):
 
     def get_model_info(self) -> dict[str, Any]:
         counts = Counter(e["request"] for e in self.overflow_events)
-        return dict(archbench_variant=self.cfg.name, archbench_tokenizer=self.tok.name,
-                    archbench_max_length=self.max_length, archbench_position_limit=self.position_limit,
-                    archbench_overflow=self.overflow, archbench_overflow_counts=dict(counts),
-                    archbench_source=self.meta.get("source", ""))
+        return dict(
+            archbench_variant=self.cfg.name,
+            archbench_tokenizer=self.tok.name,
+            archbench_max_length=self.max_length,
+            archbench_position_limit=self.position_limit,
+            archbench_overflow=self.overflow,
+            archbench_overflow_counts=dict(counts),
+            archbench_source=self.meta.get("source", ""),
+        )
 
     def _overflowed(self, request: str, n_tokens: int) -> None:
-        self.overflow_events.append(dict(
-            request=request, tokens=n_tokens, limit=self.position_limit,
-            reason=f"needs {n_tokens} positions; learned positions stop at {self.position_limit} "
-                   f"(context_length): scored as a failure"))
+        self.overflow_events.append(
+            dict(
+                request=request,
+                tokens=n_tokens,
+                limit=self.position_limit,
+                reason=f"needs {n_tokens} positions; learned positions stop at {self.position_limit} "
+                f"(context_length): scored as a failure",
+            )
+        )
 
     @torch.no_grad()
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x.to(self._device)).float()
 
     # -------------------------------------------------------- loglikelihood
-    def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs: int | None = None,
-                              request_kind: str = "loglikelihood") -> list[tuple[float, bool]]:
+    def _loglikelihood_tokens(
+        self, requests, disable_tqdm: bool = False, override_bs: int | None = None, request_kind: str = "loglikelihood"
+    ) -> list[tuple[float, bool]]:
         """requests: (cache_key, context tokens, continuation tokens) -> (sum log p, greedy) each."""
         results: list[tuple[float, bool] | None] = [None] * len(requests)
         todo = []
@@ -170,20 +210,20 @@ class ArchbenchLM(TemplateLM):
                     self._overflowed(request_kind, len(inp))
                     results[i] = (-math.inf, False)
                     continue
-                inp = inp[-self.position_limit:]
+                inp = inp[-self.position_limit :]
             todo.append((i, inp, list(cont)))
-        todo.sort(key=lambda item: -len(item[1]))   # similar lengths share a batch: less padding
+        todo.sort(key=lambda item: -len(item[1]))  # similar lengths share a batch: less padding
         bs = override_bs or self.batch_size
         for start in range(0, len(todo), bs):
-            batch = todo[start:start + bs]
+            batch = todo[start : start + bs]
             width = len(batch[0][1])
             x = torch.full((len(batch), width), self.eot_token_id, dtype=torch.long)
             for row, (_, inp, _) in enumerate(batch):
-                x[row, :len(inp)] = torch.tensor(inp)
-            logprobs = F.log_softmax(self._logits(x), dim=-1)          # (B, T, V)
+                x[row, : len(inp)] = torch.tensor(inp)
+            logprobs = F.log_softmax(self._logits(x), dim=-1)  # (B, T, V)
             for row, (i, inp, cont) in enumerate(batch):
                 n = len(cont)
-                lp = logprobs[row, len(inp) - n:len(inp)]              # predictions of the continuation
+                lp = logprobs[row, len(inp) - n : len(inp)]  # predictions of the continuation
                 target = torch.tensor(cont, device=lp.device)
                 answer = (float(lp.gather(-1, target[:, None]).sum()), bool((lp.argmax(-1) == target).all()))
                 results[i] = answer
@@ -194,8 +234,14 @@ class ArchbenchLM(TemplateLM):
 
     def rolling_windows(self, tokens: list[int]) -> list[tuple[list[int], list[int]]]:
         """lm-eval's disjoint windows: (context, scored tokens); the scored parts concatenate to `tokens`."""
-        return list(map(make_disjoint_window, get_rolling_token_windows(
-            token_list=tokens, prefix_token=self.prefix_token_id, max_seq_len=self.max_length, context_len=1)))
+        return list(
+            map(
+                make_disjoint_window,
+                get_rolling_token_windows(
+                    token_list=tokens, prefix_token=self.prefix_token_id, max_seq_len=self.max_length, context_len=1
+                ),
+            )
+        )
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         windows, owners = [], []
@@ -222,9 +268,9 @@ class ArchbenchLM(TemplateLM):
             tokens = self.tok_encode(context) or [self.eot_token_id]
             key = (len(tokens), repr(sorted(kwargs.items(), key=lambda kv: kv[0])))
             groups[key].append((i, tokens, kwargs))
-        for (length, _), items in groups.items():
+        for (_length, _), items in groups.items():
             for start in range(0, len(items), self.batch_size):
-                batch = items[start:start + self.batch_size]
+                batch = items[start : start + self.batch_size]
                 for (i, _, _), text in zip(batch, self._generate_batch([t for _, t, _ in batch], batch[0][2])):
                     out[i] = text
                     self.cache_hook.add_partial("generate_until", requests[i].args, text)
@@ -245,7 +291,7 @@ class ArchbenchLM(TemplateLM):
                 for _ in prompts:
                     self._overflowed("generate_until", length)
                 return [""] * len(prompts)
-            max_new = min(max_new, limit - length + 1)   # the last fed position is limit - 1
+            max_new = min(max_new, limit - length + 1)  # the last fed position is limit - 1
         sample = bool(kwargs.get("do_sample")) and float(kwargs.get("temperature") or 0.0) > 0
         cache = self.model.new_cache()
         logits = self.model(torch.tensor(prompts, device=self._device), cache=cache)[:, -1].float()
@@ -297,11 +343,27 @@ def task_manager(tasks: list[str], include_path=(), metadata: dict | None = None
     return TaskManager(include_path=paths, include_defaults=True, metadata=metadata)
 
 
-def run_eval(spec: str, tasks: list[str], *, scale: str | None = None, checkpoint: str | None = None,
-             tokenizer: str | None = None, limit: float | None = None, num_fewshot: int | None = None,
-             batch_size: int = 8, device: str | None = None, dtype: str = "float32", overflow: str = "fail",
-             include_path=(), metadata: dict | None = None, bootstrap_iters: int = 1000,
-             gen_kwargs: str | None = None, registry=(), seed: int = 0, log_samples: bool = False) -> dict:
+def run_eval(
+    spec: str,
+    tasks: list[str],
+    *,
+    scale: str | None = None,
+    checkpoint: str | None = None,
+    tokenizer: str | None = None,
+    limit: float | None = None,
+    num_fewshot: int | None = None,
+    batch_size: int = 8,
+    device: str | None = None,
+    dtype: str = "float32",
+    overflow: str = "fail",
+    include_path=(),
+    metadata: dict | None = None,
+    bootstrap_iters: int = 1000,
+    gen_kwargs: str | None = None,
+    registry=(),
+    seed: int = 0,
+    log_samples: bool = False,
+) -> dict:
     """Evaluate a variant / checkpoint folder on lm-eval tasks; passkey lengths follow its training context."""
     import lm_eval
 
@@ -309,22 +371,44 @@ def run_eval(spec: str, tasks: list[str], *, scale: str | None = None, checkpoin
 
     folder = Path(spec)
     if folder.is_dir() and not is_trained(folder) and (folder / "summary.json").is_file():
-        raise ConfigError(f"{spec} holds several training runs; evaluate one of: "
-                         + ", ".join(json.loads((folder / "summary.json").read_text())["selected"]))
-    lm = ArchbenchLM(spec, checkpoint=checkpoint, scale=scale, tokenizer=tokenizer, batch_size=batch_size,
-                     device=device, dtype=dtype, overflow=overflow, registry=":".join(registry) or None, seed=seed)
+        raise ConfigError(
+            f"{spec} holds several training runs; evaluate one of: "
+            + ", ".join(json.loads((folder / "summary.json").read_text())["selected"])
+        )
+    lm = ArchbenchLM(
+        spec,
+        checkpoint=checkpoint,
+        scale=scale,
+        tokenizer=tokenizer,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        overflow=overflow,
+        registry=":".join(registry) or None,
+        seed=seed,
+    )
     meta = {"context_length": lm.max_length, **(metadata or {})}
     manager = task_manager(tasks, include_path, meta)
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
         import difflib
+
         hints = {t: difflib.get_close_matches(t, manager.all_tasks, n=3) for t in unknown}
-        raise ConfigError("unknown task(s): " + "; ".join(
-            f"{t}" + (f" (did you mean {', '.join(h)}?)" if h else "") for t, h in hints.items())
-            + ". `archbench eval --list-tasks` lists ours.")
-    return lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager, limit=limit,
-                                   num_fewshot=num_fewshot, bootstrap_iters=bootstrap_iters, gen_kwargs=gen_kwargs,
-                                   log_samples=log_samples)
+        raise ConfigError(
+            "unknown task(s): "
+            + "; ".join(f"{t}" + (f" (did you mean {', '.join(h)}?)" if h else "") for t, h in hints.items())
+            + ". `archbench eval --list-tasks` lists ours."
+        )
+    return lm_eval.simple_evaluate(
+        model=lm,
+        tasks=tasks,
+        task_manager=manager,
+        limit=limit,
+        num_fewshot=num_fewshot,
+        bootstrap_iters=bootstrap_iters,
+        gen_kwargs=gen_kwargs,
+        log_samples=log_samples,
+    )
 
 
 def list_tasks() -> None:
@@ -342,8 +426,10 @@ def print_eval(results: dict, output: str | None = None) -> None:
     info = results.get("config", {})
     counts = info.get("archbench_overflow_counts") or {}
     if counts:
-        print(f"{sum(counts.values())} request(s) needed more than the {info.get('archbench_position_limit')} "
-              f"learned positions and were scored as failures ({', '.join(f'{k}: {v}' for k, v in counts.items())}).")
+        print(
+            f"{sum(counts.values())} request(s) needed more than the {info.get('archbench_position_limit')} "
+            f"learned positions and were scored as failures ({', '.join(f'{k}: {v}' for k, v in counts.items())})."
+        )
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         slim = {k: v for k, v in results.items() if k != "samples"}

@@ -29,6 +29,7 @@ Cache
     `~/.cache/archbench`; never the package folder, which may be read-only) as JSONL with a
     `.sha256` sidecar; a file whose bytes no longer match its hash is regenerated.
 """
+
 from __future__ import annotations
 
 import functools
@@ -44,27 +45,82 @@ from typing import Any
 
 EOS = b"\x00"
 EVAL_SEED = 1234
-DATA_VERSION = 3            # bump when a generator changes: part of the task-data cache key
+DATA_VERSION = 3  # bump when a generator changes: part of the task-data cache key
 
 # Pure-Python, platform-independent modules present in CPython 3.10-3.13 (a missing one is skipped
 # and changes the hash, which is recorded).
 CORPUS_FILES = (
-    "_pydecimal.py", "_pyio.py", "argparse.py", "ast.py", "asyncio/base_events.py", "asyncio/tasks.py",
-    "bisect.py", "calendar.py", "codecs.py", "collections/__init__.py", "configparser.py",
-    "contextlib.py", "copy.py", "csv.py", "dataclasses.py", "difflib.py", "doctest.py",
-    "email/_header_value_parser.py", "email/feedparser.py", "email/message.py", "enum.py",
-    "fnmatch.py", "fractions.py", "ftplib.py", "functools.py", "gettext.py", "glob.py", "heapq.py",
-    "html/parser.py", "http/client.py", "http/cookiejar.py", "imaplib.py", "inspect.py",
-    "ipaddress.py", "json/__init__.py", "json/decoder.py", "json/encoder.py", "json/scanner.py",
-    "locale.py", "logging/__init__.py", "mailbox.py", "optparse.py", "pathlib.py", "pickle.py",
-    "pickletools.py", "pprint.py", "queue.py", "random.py", "sched.py", "selectors.py", "shlex.py",
-    "shutil.py", "smtplib.py", "statistics.py", "string.py", "tarfile.py", "textwrap.py",
-    "threading.py", "tokenize.py", "traceback.py", "typing.py", "unittest/case.py",
-    "unittest/mock.py", "urllib/parse.py", "uuid.py", "weakref.py", "xml/dom/minidom.py",
+    "_pydecimal.py",
+    "_pyio.py",
+    "argparse.py",
+    "ast.py",
+    "asyncio/base_events.py",
+    "asyncio/tasks.py",
+    "bisect.py",
+    "calendar.py",
+    "codecs.py",
+    "collections/__init__.py",
+    "configparser.py",
+    "contextlib.py",
+    "copy.py",
+    "csv.py",
+    "dataclasses.py",
+    "difflib.py",
+    "doctest.py",
+    "email/_header_value_parser.py",
+    "email/feedparser.py",
+    "email/message.py",
+    "enum.py",
+    "fnmatch.py",
+    "fractions.py",
+    "ftplib.py",
+    "functools.py",
+    "gettext.py",
+    "glob.py",
+    "heapq.py",
+    "html/parser.py",
+    "http/client.py",
+    "http/cookiejar.py",
+    "imaplib.py",
+    "inspect.py",
+    "ipaddress.py",
+    "json/__init__.py",
+    "json/decoder.py",
+    "json/encoder.py",
+    "json/scanner.py",
+    "locale.py",
+    "logging/__init__.py",
+    "mailbox.py",
+    "optparse.py",
+    "pathlib.py",
+    "pickle.py",
+    "pickletools.py",
+    "pprint.py",
+    "queue.py",
+    "random.py",
+    "sched.py",
+    "selectors.py",
+    "shlex.py",
+    "shutil.py",
+    "smtplib.py",
+    "statistics.py",
+    "string.py",
+    "tarfile.py",
+    "textwrap.py",
+    "threading.py",
+    "tokenize.py",
+    "traceback.py",
+    "typing.py",
+    "unittest/case.py",
+    "unittest/mock.py",
+    "urllib/parse.py",
+    "uuid.py",
+    "weakref.py",
+    "xml/dom/minidom.py",
     "zipfile.py",
 )
-HELDOUT_EVERY = 10          # file i is held out when i % 10 == 9
-BPB_DOC_BYTES = 1024        # held-out text is cut into documents of at most this many bytes
+HELDOUT_EVERY = 10  # file i is held out when i % 10 == 9
+BPB_DOC_BYTES = 1024  # held-out text is cut into documents of at most this many bytes
 
 
 def cache_dir() -> Path:
@@ -75,14 +131,18 @@ def cache_dir() -> Path:
 @dataclass(frozen=True)
 class Corpus:
     name: str
-    train: bytes            # documents joined by EOS
+    train: bytes  # documents joined by EOS
     heldout: tuple[str, ...]  # held-out documents (text), at most BPB_DOC_BYTES each
-    sha256: str             # of the whole normalised corpus (train and held-out)
+    sha256: str  # of the whole normalised corpus (train and held-out)
     n_files: int
 
     def describe(self) -> dict[str, Any]:
-        return dict(corpus=self.name, corpus_sha256=self.sha256, corpus_train_bytes=len(self.train),
-                    corpus_heldout_docs=len(self.heldout))
+        return dict(
+            corpus=self.name,
+            corpus_sha256=self.sha256,
+            corpus_train_bytes=len(self.train),
+            corpus_heldout_docs=len(self.heldout),
+        )
 
 
 def _normalise(text: str) -> str:
@@ -93,8 +153,8 @@ def _chunks(text: str, limit: int = BPB_DOC_BYTES) -> list[str]:
     """Cut text at line boundaries into pieces of at most `limit` UTF-8 bytes (long lines are split)."""
     out, current, size = [], [], 0
     for line in text.splitlines(keepends=True):
-        while len(line.encode()) > limit:   # a single overlong line
-            head, line = line[:limit // 4], line[limit // 4:]
+        while len(line.encode()) > limit:  # a single overlong line
+            head, line = line[: limit // 4], line[limit // 4 :]
             out.append(head)
         n = len(line.encode())
         if size + n > limit and current:
@@ -114,9 +174,14 @@ def _corpus(name: str, train_docs: list[str], heldout_docs: list[str]) -> Corpus
     pieces = []
     for doc in heldout_docs:
         pieces.extend(_chunks(doc))
-    random.Random(EVAL_SEED).shuffle(pieces)   # the first `limit` documents span several files
-    return Corpus(name=name, train=EOS.join(d.encode() for d in train_docs), heldout=tuple(pieces),
-                  sha256=digest.hexdigest(), n_files=len(train_docs) + len(heldout_docs))
+    random.Random(EVAL_SEED).shuffle(pieces)  # the first `limit` documents span several files
+    return Corpus(
+        name=name,
+        train=EOS.join(d.encode() for d in train_docs),
+        heldout=tuple(pieces),
+        sha256=digest.hexdigest(),
+        n_files=len(train_docs) + len(heldout_docs),
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -151,7 +216,7 @@ MQAR_KEYS = tuple(_LETTERS + _LETTERS.upper())
 MQAR_VALUES = "0123456789"
 PASSKEY_FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
 PASSKEY_QUESTION = "What is the pass key? The pass key is "
-MQAR_PAIR_BYTES = 3         # "a7 "
+MQAR_PAIR_BYTES = 3  # "a7 "
 
 
 def _passkey_needle(key: str) -> str:
@@ -200,7 +265,7 @@ def passkey_example(rng: random.Random, length: int) -> tuple[str, str, float]:
         raise ValueError(f"passkey: length {length} is too short (needs at least {length - n_filler} bytes)")
     filler = (PASSKEY_FILLER * (n_filler // len(PASSKEY_FILLER) + 1))[:n_filler]
     end = filler.rfind(". ") + 2 if ". " in filler else 0
-    filler = filler[:end] + " " * (n_filler - end)   # whole sentences, padded to the exact length
+    filler = filler[:end] + " " * (n_filler - end)  # whole sentences, padded to the exact length
     depth = rng.random()
     cut = filler.rfind(". ", 0, int(depth * n_filler) + 1)
     cut = 0 if cut < 0 else cut + 2
@@ -222,14 +287,13 @@ def passkey_train_doc(rng: random.Random, max_bytes: int) -> list[tuple[str, boo
 # as (text, supervised) pieces: only the answers are trained on (the keys, values and filler around
 # them are random or trivial), as in Zoology's MQAR. Without this, a tiny proxy stayed at chance on
 # MQAR after 2,000 steps of pure MQAR data; answer-only loss reached 36% (and rising) in the same steps.
-TRAIN_GENERATORS = {"mqar": (mqar_train_doc, 0.5), "copy": (copy_train_doc, 0.25),
-                    "passkey": (passkey_train_doc, 0.25)}
+TRAIN_GENERATORS = {"mqar": (mqar_train_doc, 0.5), "copy": (copy_train_doc, 0.25), "passkey": (passkey_train_doc, 0.25)}
 
 
 def synthetic_train_doc(rng: random.Random, max_bytes: int) -> list[tuple[str, bool]]:
     names = list(TRAIN_GENERATORS)
     weights = [TRAIN_GENERATORS[n][1] for n in names]
-    name = rng.choices(names, weights)[0]   # choices with weights uses random(): stable
+    name = rng.choices(names, weights)[0]  # choices with weights uses random(): stable
     return TRAIN_GENERATORS[name][0](rng, max_bytes)
 
 
@@ -244,8 +308,9 @@ def _mqar_docs(n_pairs: int, n_docs: int, seed: int) -> list[dict]:
     for _ in range(n_docs):
         pairs, [(key, value, distance)] = mqar_example(rng, n_pairs, 1)
         context = f"{pairs} | {key}"
-        docs.append(dict(context=context, target=value, n_pairs=n_pairs,
-                         key_distance=distance + 2))   # bytes from the key's first mention to the query
+        docs.append(
+            dict(context=context, target=value, n_pairs=n_pairs, key_distance=distance + 2)
+        )  # bytes from the key's first mention to the query
     return docs
 
 
@@ -257,16 +322,28 @@ def _copy_docs(length: int, n_docs: int, seed: int) -> list[dict]:
 def _passkey_docs(length_factor: float, context_length: int, n_docs: int, seed: int) -> list[dict]:
     length = int(round(length_factor * context_length))
     if length < passkey_min_length():
-        raise ValueError(f"passkey: {length_factor:g}x the training context ({context_length}) is {length} bytes, "
-                         f"shorter than the {passkey_min_length()} a passkey document needs; train with a longer "
-                         f"seq_len or leave the passkey tasks out")
+        raise ValueError(
+            f"passkey: {length_factor:g}x the training context ({context_length}) is {length} bytes, "
+            f"shorter than the {passkey_min_length()} a passkey document needs; train with a longer "
+            f"seq_len or leave the passkey tasks out"
+        )
     rng = random.Random(f"passkey-{length}-{seed}")
     docs = []
     for _ in range(n_docs):
         context, key, depth = passkey_example(rng, length)
-        needle_distance = len(context) - context.index(_passkey_needle(key))   # bytes from the needle to the question's end
-        docs.append(dict(context=context, target=key, length=length, length_factor=length_factor,
-                         depth=round(depth, 4), needle_distance=needle_distance))
+        needle_distance = len(context) - context.index(
+            _passkey_needle(key)
+        )  # bytes from the needle to the question's end
+        docs.append(
+            dict(
+                context=context,
+                target=key,
+                length=length,
+                length_factor=length_factor,
+                depth=round(depth, 4),
+                needle_distance=needle_distance,
+            )
+        )
     return docs
 
 
@@ -283,7 +360,7 @@ def task_docs(kind: str, **params: Any) -> tuple[list[dict], str]:
     if kind not in GENERATORS:
         raise KeyError(f"unknown task data '{kind}'; available: {', '.join(GENERATORS)}")
     params.setdefault("seed", EVAL_SEED)
-    if kind == "bpb":   # the held-out text depends on the corpus: key the cache by its content
+    if kind == "bpb":  # the held-out text depends on the corpus: key the cache by its content
         params["corpus_sha256"] = load_corpus(params.get("corpus")).sha256
     key = hashlib.sha256(json.dumps([kind, DATA_VERSION, params], sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir() / "tasks" / f"{kind}-{key}.jsonl"
@@ -300,6 +377,6 @@ def task_docs(kind: str, **params: Any) -> tuple[list[dict], str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(blob)
-    os.replace(tmp, path)   # atomic: concurrent writers produce the same bytes
+    os.replace(tmp, path)  # atomic: concurrent writers produce the same bytes
     sidecar.write_text(digest + "\n")
     return docs, digest

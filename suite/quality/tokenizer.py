@@ -12,6 +12,7 @@ Encoding strips NUL bytes from input text so the convention cannot be broken by 
 never from the hub. Its EOS is found from `eos_token` in a neighbouring `tokenizer_config.json`,
 else from a common special-token name, else it must be given.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,11 +60,16 @@ class JsonTokenizer:
         self._tok = _Tok.from_file(str(file))
         self.name = str(file)
         self.vocab_size = self._tok.get_vocab_size(with_added_tokens=True)
-        eos_token = eos_token or _eos_from_config(file.parent) or next(
-            (t for t in _COMMON_EOS if self._tok.token_to_id(t) is not None), None)
+        eos_token = (
+            eos_token
+            or _eos_from_config(file.parent)
+            or next((t for t in _COMMON_EOS if self._tok.token_to_id(t) is not None), None)
+        )
         if eos_token is None or self._tok.token_to_id(eos_token) is None:
-            raise ValueError(f"{file}: cannot tell the end-of-text token; pass eos_token=... "
-                             f"(looked for eos_token in tokenizer_config.json and for {', '.join(_COMMON_EOS)})")
+            raise ValueError(
+                f"{file}: cannot tell the end-of-text token; pass eos_token=... "
+                f"(looked for eos_token in tokenizer_config.json and for {', '.join(_COMMON_EOS)})"
+            )
         self.eos_token = eos_token
         self.eos_id = self._tok.token_to_id(eos_token)
 
@@ -79,13 +85,14 @@ def _eos_from_config(folder: Path) -> str | None:
     if not cfg.is_file():
         return None
     eos = json.loads(cfg.read_text()).get("eos_token")
-    if isinstance(eos, dict):   # AddedToken serialised as a dict
+    if isinstance(eos, dict):  # AddedToken serialised as a dict
         eos = eos.get("content")
     return eos if isinstance(eos, str) else None
 
 
-def load_tokenizer(spec: str | Path | None = None, *, folder: str | Path | None = None,
-                   eos_token: str | None = None) -> Tokenizer:
+def load_tokenizer(
+    spec: str | Path | None = None, *, folder: str | Path | None = None, eos_token: str | None = None
+) -> Tokenizer:
     """`None` / "bytes": the byte tokenizer; a path: that tokenizer.json; else a tokenizer.json in `folder`."""
     if spec is None and folder is not None and (Path(folder) / "tokenizer.json").is_file():
         spec = Path(folder) / "tokenizer.json"

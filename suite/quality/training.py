@@ -28,6 +28,7 @@ A checkpoint folder holds `model.safetensors`, `config.yaml` (the ModelConfig) a
 (settings, losses, corpus hash, timings); `archbench train` writes one per (lr, seed) plus
 `summary.json` with the chosen rate.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,23 +48,23 @@ import yaml
 from suite.config import IDENTITY_FIELDS, ConfigError, ModelConfig
 from suite.quality.taskdata import EOS, load_corpus, synthetic_train_doc
 
-TRAINING_VERSION = "2"      # bump when the recipe changes: part of every checkpoint cache key
+TRAINING_VERSION = "2"  # bump when the recipe changes: part of every checkpoint cache key
 VAL_SEQUENCES = 32
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    tokens: int = 1_000_000         # token budget (batch_size * seq_len * steps, rounded up to whole steps)
-    seq_len: int | None = None      # training context; None: min(context_length, 256)
+    tokens: int = 1_000_000  # token budget (batch_size * seq_len * steps, rounded up to whole steps)
+    seq_len: int | None = None  # training context; None: min(context_length, 256)
     batch_size: int = 8
-    lr: float = 3e-3                # peak learning rate
+    lr: float = 3e-3  # peak learning rate
     warmup_frac: float = 0.05
     min_lr_frac: float = 0.1
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.95)
     grad_clip: float = 1.0
     synthetic_fraction: float = 0.5
-    corpus: str | None = None       # None: the embedded default corpus
+    corpus: str | None = None  # None: the embedded default corpus
     seed: int = 0
 
     def context(self, cfg: ModelConfig) -> int:
@@ -110,7 +111,7 @@ class MixtureSampler:
         if self.rng.random() < self.fraction:
             return self._synthetic(n)
         start = self.rng.randrange(0, len(self.text) - n)
-        return self.text[start:start + n], bytes([self.TEXT]) * n
+        return self.text[start : start + n], bytes([self.TEXT]) * n
 
     def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(tokens (B, T+1) long, target kinds (B, T) uint8 of the next-token predictions)."""
@@ -138,8 +139,9 @@ def _loss(model, batch: tuple[torch.Tensor, torch.Tensor], synthetic_fraction: f
     bytes from being drowned by the many text bytes."""
     tokens, kind = batch
     logits = model(tokens[:, :-1])
-    losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1),
-                             reduction="none").view(kind.shape)
+    losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), reduction="none").view(
+        kind.shape
+    )
     total = losses.new_zeros(())
     for value, weight in ((MixtureSampler.TEXT, 1.0 - synthetic_fraction), (MixtureSampler.ANSWER, synthetic_fraction)):
         picked = kind == value
@@ -163,16 +165,20 @@ class TrainResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def train(cfg: ModelConfig, s: TrainSettings, *, log: Callable[[str], None] | None = None,
-          log_every: int = 50) -> TrainResult:
+def train(
+    cfg: ModelConfig, s: TrainSettings, *, log: Callable[[str], None] | None = None, log_every: int = 50
+) -> TrainResult:
     """Train one proxy from scratch; deterministic for (cfg, settings)."""
     from suite.model import build_model
 
     cfg = training_config(cfg)
     seq_len, steps = s.context(cfg), s.steps(cfg)
     if cfg.position == "learned" and seq_len > cfg.context_length:
-        raise ConfigError(f"seq_len {seq_len} is longer than the {cfg.context_length} learned positions",
-                          variant=cfg.name, field="seq_len")
+        raise ConfigError(
+            f"seq_len {seq_len} is longer than the {cfg.context_length} learned positions",
+            variant=cfg.name,
+            field="seq_len",
+        )
     corpus = load_corpus(s.corpus)
     torch.manual_seed(s.seed)
     model = build_model(cfg, seed=s.seed)
@@ -197,11 +203,21 @@ def train(cfg: ModelConfig, s: TrainSettings, *, log: Callable[[str], None] | No
     seconds = time.perf_counter() - start
     val = validation_loss(model, cfg, s)
     model.eval()
-    tail = losses[-max(1, steps // 10):]
-    meta = dict(variant=cfg.name, training_version=TRAINING_VERSION, settings=_jsonable(s), seq_len=seq_len,
-                steps=steps, tokens_seen=steps * s.batch_size * seq_len, train_loss=sum(tail) / len(tail),
-                val_loss=val, seconds=round(seconds, 3), tokens_per_s=round(steps * s.batch_size * seq_len / seconds),
-                **corpus.describe(), **param_summary(cfg))
+    tail = losses[-max(1, steps // 10) :]
+    meta = dict(
+        variant=cfg.name,
+        training_version=TRAINING_VERSION,
+        settings=_jsonable(s),
+        seq_len=seq_len,
+        steps=steps,
+        tokens_seen=steps * s.batch_size * seq_len,
+        train_loss=sum(tail) / len(tail),
+        val_loss=val,
+        seconds=round(seconds, 3),
+        tokens_per_s=round(steps * s.batch_size * seq_len / seconds),
+        **corpus.describe(),
+        **param_summary(cfg),
+    )
     return TrainResult(model=model, meta=meta)
 
 
@@ -256,21 +272,31 @@ def load_trained(folder: str | Path):
 def same_architecture(a: ModelConfig, b: ModelConfig) -> bool:
     """Equal up to identity fields and dropout (training sets dropout to 0)."""
     skip = set(IDENTITY_FIELDS) | {"dropout"}
-    return ({k: v for k, v in a.to_dict().items() if k not in skip}
-            == {k: v for k, v in b.to_dict().items() if k not in skip})
+    return {k: v for k, v in a.to_dict().items() if k not in skip} == {
+        k: v for k, v in b.to_dict().items() if k not in skip
+    }
 
 
 def cache_key(cfg: ModelConfig, s: TrainSettings) -> str:
     """Content hash of what determines the trained weights (architecture, recipe, data)."""
     arch = {k: v for k, v in training_config(cfg).to_dict().items() if k not in IDENTITY_FIELDS}
-    blob = json.dumps(dict(arch=arch, settings=_jsonable(s), corpus=load_corpus(s.corpus).sha256,
-                           version=TRAINING_VERSION, torch=torch.__version__.split("+")[0]),
-                      sort_keys=True, default=str)
+    blob = json.dumps(
+        dict(
+            arch=arch,
+            settings=_jsonable(s),
+            corpus=load_corpus(s.corpus).sha256,
+            version=TRAINING_VERSION,
+            torch=torch.__version__.split("+")[0],
+        ),
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def train_cached(cfg: ModelConfig, s: TrainSettings, cache: str | Path, *,
-                 log: Callable[[str], None] | None = None) -> TrainResult:
+def train_cached(
+    cfg: ModelConfig, s: TrainSettings, cache: str | Path, *, log: Callable[[str], None] | None = None
+) -> TrainResult:
     """`train`, reusing `cache/<content hash>/` when it already holds the result."""
     folder = Path(cache) / cache_key(cfg, s)
     if is_trained(folder) and (folder / "train.json").is_file():
@@ -281,7 +307,7 @@ def train_cached(cfg: ModelConfig, s: TrainSettings, cache: str | Path, *,
     save_trained(result.model, tmp, result.meta)
     try:
         tmp.replace(folder)
-    except OSError:   # another process finished first: its files are identical
+    except OSError:  # another process finished first: its files are identical
         pass
     return TrainResult(model=result.model, meta={**result.meta, "cached": False})
 
@@ -290,12 +316,18 @@ def train_cached(cfg: ModelConfig, s: TrainSettings, cache: str | Path, *,
 @dataclass
 class SweepResult:
     best_lr: float
-    runs: list[TrainResult]           # one per seed, at the best learning rate (first seed first)
-    sweep: dict[float, float]         # lr -> validation loss (first seed)
+    runs: list[TrainResult]  # one per seed, at the best learning rate (first seed first)
+    sweep: dict[float, float]  # lr -> validation loss (first seed)
 
 
-def train_sweep(cfg: ModelConfig, s: TrainSettings, lrs: Iterable[float], seeds: Iterable[int], *,
-                run: Callable[[ModelConfig, TrainSettings], TrainResult] | None = None) -> SweepResult:
+def train_sweep(
+    cfg: ModelConfig,
+    s: TrainSettings,
+    lrs: Iterable[float],
+    seeds: Iterable[int],
+    *,
+    run: Callable[[ModelConfig, TrainSettings], TrainResult] | None = None,
+) -> SweepResult:
     """Sweep `lrs` on the first seed, then train the other seeds at the best rate."""
     run = run or (lambda c, settings: train(c, settings))
     lrs, seeds = [float(x) for x in lrs], [int(x) for x in seeds]
@@ -311,26 +343,47 @@ def train_sweep(cfg: ModelConfig, s: TrainSettings, lrs: Iterable[float], seeds:
 
 
 # ------------------------------------------------------------ `archbench train`
-def train_command(variant: str, *, out: str | Path, scale: str | None = "tiny", tokens: int = 1_000_000,
-                  corpus: str | None = None, seeds: Iterable[int] = (0,), lrs: Iterable[float] = (3e-3,),
-                  batch_size: int = 8, seq_len: int | None = None, synthetic_fraction: float = 0.5,
-                  registry: Iterable[str] = (), log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train `variant` (as a proxy at `scale`) for each (lr, seed); write OUT/lr<lr>-seed<seed>/ and OUT/summary.json."""
+def train_command(
+    variant: str,
+    *,
+    out: str | Path,
+    scale: str | None = "tiny",
+    tokens: int = 1_000_000,
+    corpus: str | None = None,
+    seeds: Iterable[int] = (0,),
+    lrs: Iterable[float] = (3e-3,),
+    batch_size: int = 8,
+    seq_len: int | None = None,
+    synthetic_fraction: float = 0.5,
+    registry: Iterable[str] = (),
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train `variant` (as a proxy at `scale`) for each (lr, seed); write OUT/lr<lr>-seed<seed>/ and
+    OUT/summary.json."""
     from suite.hf.resolve import resolve_any
 
     cfg = resolve_any(variant, tuple(registry), scale)
     if tokens < 1:
         raise ConfigError(f"--tokens must be positive, got {tokens}", field="tokens")
     if not 0.0 <= synthetic_fraction <= 1.0:
-        raise ConfigError(f"--synthetic-fraction must be in [0, 1], got {synthetic_fraction}", field="synthetic_fraction")
+        raise ConfigError(
+            f"--synthetic-fraction must be in [0, 1], got {synthetic_fraction}", field="synthetic_fraction"
+        )
     if corpus is not None and not Path(corpus).is_file():
         raise ConfigError(f"--corpus file not found: {corpus}", field="corpus")
-    base = TrainSettings(tokens=int(tokens), seq_len=seq_len, batch_size=int(batch_size),
-                         synthetic_fraction=float(synthetic_fraction), corpus=corpus)
+    base = TrainSettings(
+        tokens=int(tokens),
+        seq_len=seq_len,
+        batch_size=int(batch_size),
+        synthetic_fraction=float(synthetic_fraction),
+        corpus=corpus,
+    )
     out = Path(out)
     c = load_corpus(corpus)
-    log(f"{cfg.name}: {base.steps(cfg)} steps of {base.batch_size} x {base.context(cfg)} tokens per run; "
-        f"corpus {c.name} sha256 {c.sha256[:16]}")
+    log(
+        f"{cfg.name}: {base.steps(cfg)} steps of {base.batch_size} x {base.context(cfg)} tokens per run; "
+        f"corpus {c.name} sha256 {c.sha256[:16]}"
+    )
 
     def run(config: ModelConfig, s: TrainSettings) -> TrainResult:
         log(f"-- lr {s.lr:g} seed {s.seed}")
@@ -341,9 +394,15 @@ def train_command(variant: str, *, out: str | Path, scale: str | None = "tiny", 
         return result
 
     sweep = train_sweep(cfg, base, lrs, seeds, run=run)
-    summary = dict(variant=cfg.name, best_lr=sweep.best_lr, lr_sweep={f"{k:g}": v for k, v in sweep.sweep.items()},
-                   selected=[r.meta["folder"] for r in sweep.runs], tokens=int(tokens), **c.describe(),
-                   **param_summary(cfg))
+    summary = dict(
+        variant=cfg.name,
+        best_lr=sweep.best_lr,
+        lr_sweep={f"{k:g}": v for k, v in sweep.sweep.items()},
+        selected=[r.meta["folder"] for r in sweep.runs],
+        tokens=int(tokens),
+        **c.describe(),
+        **param_summary(cfg),
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     log(f"best lr {sweep.best_lr:g}; checkpoints: {', '.join(summary['selected'])}")

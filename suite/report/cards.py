@@ -1,4 +1,5 @@
 """Variant cards: each variant as a diff from its base, its parameter breakdown and its sources."""
+
 from __future__ import annotations
 
 import os
@@ -30,17 +31,31 @@ def variant_cards(df: pd.DataFrame, registry) -> list[dict[str, Any]]:
     cards = []
     families = df.groupby("variant", sort=False)["family"].first() if "family" in df.columns else {}
     for variant in aggregate.variants_in_order(df):
-        card: dict[str, Any] = dict(name=variant, family=families.get(variant, ""), known=False,
-                                    diff=[], chain=[], params=[], source=None, source_url=None, file=None,
-                                    description="")
+        card: dict[str, Any] = dict(
+            name=variant,
+            family=families.get(variant, ""),
+            known=False,
+            diff=[],
+            chain=[],
+            params=[],
+            source=None,
+            source_url=None,
+            file=None,
+            description="",
+        )
         cfg = variant_config(registry, variant)
         if cfg is not None:
             resolved = registry.resolve(variant)
             entry = registry.entries[variant]
-            card.update(known=True, description=cfg.description, chain=list(resolved.chain),
-                        file=_display_path(entry.file), source=cfg.source or None,
-                        source_url=cfg.source if _is_web_url(cfg.source) else None,
-                        diff=_config_diff(registry, variant))
+            card.update(
+                known=True,
+                description=cfg.description,
+                chain=list(resolved.chain),
+                file=_display_path(entry.file),
+                source=cfg.source or None,
+                source_url=cfg.source if _is_web_url(cfg.source) else None,
+                diff=_config_diff(registry, variant),
+            )
             card["params"] = _param_breakdown(cfg)
         if not card["params"]:
             card["params"] = _param_rows_from_results(df, variant)
@@ -91,8 +106,11 @@ def _param_breakdown(cfg) -> list[dict[str, Any]]:
     except Exception:  # noqa: BLE001 - a card without a breakdown beats no report
         return []
     total = float(counts["total"]) or 1.0
-    rows = [dict(name=k.replace("_", " "), value=format_value(v, "count"), share=100.0 * v / total, strong=False)
-            for k, v in (counts.get("by_component") or {}).items() if v]
+    rows = [
+        dict(name=k.replace("_", " "), value=format_value(v, "count"), share=100.0 * v / total, strong=False)
+        for k, v in (counts.get("by_component") or {}).items()
+        if v
+    ]
     for key in ("active", "total"):
         if key in counts and (key == "total" or counts[key] != counts["total"]):
             rows.append(dict(name=key, value=format_value(counts[key], "count"), share=None, strong=key == "total"))
@@ -104,8 +122,14 @@ def _param_rows_from_results(df: pd.DataFrame, variant: str) -> list[dict[str, s
     for metric in ("params_embedding", "params_active", "params_total"):
         values = per_variant(df[df["variant"] == variant], metric)
         if not values.empty:
-            rows.append(dict(name=metric.removeprefix("params_"), value=format_value(values.iloc[0], "count"),
-                             share=None, strong=metric == "params_total"))
+            rows.append(
+                dict(
+                    name=metric.removeprefix("params_"),
+                    value=format_value(values.iloc[0], "count"),
+                    share=None,
+                    strong=metric == "params_total",
+                )
+            )
     return rows
 
 

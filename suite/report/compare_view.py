@@ -1,5 +1,6 @@
 """Views of a `compare` report: a rich terminal table and a Markdown PR comment, and the command that
 writes them (JSON, Markdown, exported pytest-benchmark JSON)."""
+
 from __future__ import annotations
 
 import json
@@ -12,10 +13,24 @@ from suite.config import ConfigError
 from suite.metrics import info
 from suite.units import format_value
 
-_STYLE = {"failed": "bold red", "regression": "red", "improvement": "green", "changed": "magenta",
-          "missing": "yellow", "new": "cyan", "same": "dim"}
-_MARK = {"failed": "❌ failed", "regression": "🔴 regression", "improvement": "🟢 improvement",
-         "changed": "🟣 changed", "missing": "🟡 missing", "new": "🆕 new", "same": "same"}
+_STYLE = {
+    "failed": "bold red",
+    "regression": "red",
+    "improvement": "green",
+    "changed": "magenta",
+    "missing": "yellow",
+    "new": "cyan",
+    "same": "dim",
+}
+_MARK = {
+    "failed": "❌ failed",
+    "regression": "🔴 regression",
+    "improvement": "🟢 improvement",
+    "changed": "🟣 changed",
+    "missing": "🟡 missing",
+    "new": "🆕 new",
+    "same": "same",
+}
 
 
 def _num(value: float | None) -> str:
@@ -44,9 +59,19 @@ def _cells(report: CompareReport, rows: list[Comparison]) -> tuple[list[str], li
         where = ", ".join(f"{k}={r.settings[k]}" for k in sorted(r.settings) if k in shown.get(r.metric, ()))
         variant = r.variant + (f"@{r.scale}" if r.scale and report.kind == "results" else "")
         ci = "" if r.ci_low is None or r.ci_high is None else f"{r.ci_low:.3f}–{r.ci_high:.3f}"
-        body.append([r.verdict, variant, name + (f" ({unit})" if unit else ""), where, _num(r.baseline),
-                     _num(r.candidate), "" if r.ratio is None else f"×{r.ratio:.3f}", ci,
-                     " ".join(x for x in (r.method, r.note) if x)])
+        body.append(
+            [
+                r.verdict,
+                variant,
+                name + (f" ({unit})" if unit else ""),
+                where,
+                _num(r.baseline),
+                _num(r.candidate),
+                "" if r.ratio is None else f"×{r.ratio:.3f}",
+                ci,
+                " ".join(x for x in (r.method, r.note) if x),
+            ]
+        )
     return headers, body
 
 
@@ -56,15 +81,17 @@ def render(report: CompareReport, *, show_all: bool = False, console=None) -> No
     from rich.table import Table
 
     from suite.term import console as term_console
+
     console = console or term_console()
     rows = report.comparisons if show_all else [c for c in report.comparisons if c.verdict != "same"]
     if rows:
         headers, body = _cells(report, rows)
         table = Table(title=f"archbench compare: {report.baseline} → {report.candidate}")
-        for i, h in enumerate(headers):
-            table.add_column(h, justify="right" if h in ("baseline", "candidate", "ratio", "CI") else "left",
-                             overflow="fold")
-        for r, cells in zip(rows, body):   # escaped: "[context=64]" would read as rich markup
+        for _i, h in enumerate(headers):
+            table.add_column(
+                h, justify="right" if h in ("baseline", "candidate", "ratio", "CI") else "left", overflow="fold"
+            )
+        for r, cells in zip(rows, body):  # escaped: "[context=64]" would read as rich markup
             table.add_row(*(escape(c) for c in cells), style=_STYLE[r.verdict])
         console.print(table)
     hidden = 0 if show_all else report.counts()["same"]
@@ -75,18 +102,25 @@ def render(report: CompareReport, *, show_all: bool = False, console=None) -> No
 
 def markdown(report: CompareReport) -> str:
     """A PR comment: summary, the changes, and every comparison folded away."""
+
     def table(rows: list[Comparison]) -> list[str]:
         headers, body = _cells(report, rows)
-        lines = ["| " + " | ".join(headers) + " |",
-                 "|" + "|".join("---:" if h in ("baseline", "candidate", "ratio", "CI") else "---" for h in headers) + "|"]
+        lines = [
+            "| " + " | ".join(headers) + " |",
+            "|" + "|".join("---:" if h in ("baseline", "candidate", "ratio", "CI") else "---" for h in headers) + "|",
+        ]
         for r, cells in zip(rows, body):
             cells = [_MARK[r.verdict]] + cells[1:]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         return lines
 
     status = "❌ **FAIL**" if report.exit_code() else "✅ **PASS**"
-    parts = [f"### archbench compare: {status}", "",
-             f"`{report.baseline}` → `{report.candidate}`: {report.summary()}", ""]
+    parts = [
+        f"### archbench compare: {status}",
+        "",
+        f"`{report.baseline}` → `{report.candidate}`: {report.summary()}",
+        "",
+    ]
     changes = [c for c in report.comparisons if c.verdict != "same"]
     if changes:
         parts += table(changes) + [""]
@@ -95,20 +129,36 @@ def markdown(report: CompareReport) -> str:
     if report.comparisons:
         parts += [f"<details><summary>All {len(report.comparisons)} comparisons</summary>", ""]
         parts += table(report.comparisons) + ["", "</details>", ""]
-    parts.append("Ratio = candidate / baseline; CI: 95% bootstrap of the ratio of medians (timed rows) or "
-                 "the ratio bounds of the seed intervals (quality rows).")
+    parts.append(
+        "Ratio = candidate / baseline; CI: 95% bootstrap of the ratio of medians (timed rows) or "
+        "the ratio bounds of the seed intervals (quality rows)."
+    )
     return "\n".join(parts) + "\n"
 
 
-
-def compare_command(baseline: str | Path, candidate: str | Path, *, threshold: float = DEFAULT_THRESHOLD,
-                    metrics: Iterable[str] | None = None, fail_on: str = "regression", benchmark: bool = False,
-                    as_json: bool = False, show_all: bool = False, markdown_path: str | Path | None = None,
-                    export_benchmark: str | Path | None = None) -> int:
+def compare_command(
+    baseline: str | Path,
+    candidate: str | Path,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    metrics: Iterable[str] | None = None,
+    fail_on: str = "regression",
+    benchmark: bool = False,
+    as_json: bool = False,
+    show_all: bool = False,
+    markdown_path: str | Path | None = None,
+    export_benchmark: str | Path | None = None,
+) -> int:
     """`archbench compare`: judge, print (table or JSON), write the Markdown comment and the exported
     benchmark JSON when asked; returns the exit status (1 when a verdict fails under fail_on)."""
-    report = compare(baseline, candidate, threshold=threshold, metrics=metrics or None, fail_on=fail_on,
-                     benchmark=True if benchmark else None)
+    report = compare(
+        baseline,
+        candidate,
+        threshold=threshold,
+        metrics=metrics or None,
+        fail_on=fail_on,
+        benchmark=True if benchmark else None,
+    )
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     else:
@@ -118,9 +168,12 @@ def compare_command(baseline: str | Path, candidate: str | Path, *, threshold: f
         Path(markdown_path).write_text(markdown(report))
     if export_benchmark:
         if report.kind != "results":
-            raise ConfigError("--export-benchmark writes a results folder as pytest-benchmark JSON; "
-                              "the candidate is already pytest-benchmark JSON.")
+            raise ConfigError(
+                "--export-benchmark writes a results folder as pytest-benchmark JSON; "
+                "the candidate is already pytest-benchmark JSON."
+            )
         from suite.results import load_results
+
         out = Path(export_benchmark)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(to_pytest_benchmark(load_results(candidate)), indent=2, default=str))

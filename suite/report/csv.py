@@ -1,4 +1,5 @@
 """The CSV writer: the leaderboard view as a flat table of raw values, ranks and ratios."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,11 +12,13 @@ def leaderboard_frame(board: dict[str, Any]) -> pd.DataFrame:
     the rows and metric columns of the view, in its order."""
     records = []
     for row in board["rows"]:
-        record: dict[str, Any] = {"variant": row["variant"], "family": row["family"],
-                                  "mean_win_rate": row["win_rate"]}
+        record: dict[str, Any] = {"variant": row["variant"], "family": row["family"], "mean_win_rate": row["win_rate"]}
         for col, cell in zip(board["columns"], row["cells"]):
-            head = col["metric"] + (f" [{col['unit']}]" if col["unit"] else "") + (
-                f" @ {col['settings']}" if col["settings"] else "")
+            head = (
+                col["metric"]
+                + (f" [{col['unit']}]" if col["unit"] else "")
+                + (f" @ {col['settings']}" if col["settings"] else "")
+            )
             record[head] = cell["sort"] if cell["status"] == "ok" else cell["status"]
             record[f"{col['metric']} rank"] = cell["rank"]
             if board["baseline"]:

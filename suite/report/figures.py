@@ -1,4 +1,5 @@
 """Plotly figure helpers: one layout and axis style, ticks in the report's own number format, script-safe JSON."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,24 @@ from suite.units import format_value
 
 # Distinct, colour-blind friendly palette (Okabe-Ito, then Tableau); variants keep one colour
 # across every figure of a report.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#8C564B",
-           "#F0E442", "#4E79A7", "#F28E2B", "#59A14F", "#E15759", "#76B7B2", "#B07AA1",
-           "#9C755F", "#BAB0AC")
+PALETTE = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#56B4E9",
+    "#8C564B",
+    "#F0E442",
+    "#4E79A7",
+    "#F28E2B",
+    "#59A14F",
+    "#E15759",
+    "#76B7B2",
+    "#B07AA1",
+    "#9C755F",
+    "#BAB0AC",
+)
 
 
 def colors(variants: list[str]) -> dict[str, str]:
@@ -30,9 +46,9 @@ def ticks(values: Iterable[Any], unit: str, log: bool = False, zero: bool = True
     if not xs:
         return {}
     lo, hi = min(xs), max(xs)
-    if unit == "context":           # powers of two, labelled 512, 1K, 32K
+    if unit == "context":  # powers of two, labelled 512, 1K, 32K
         exps = range(max(0, math.floor(math.log2(lo))), math.ceil(math.log2(hi)) + 1)
-        vals = [2.0 ** e for e in exps if lo / 1.5 <= 2 ** e <= hi * 1.5]
+        vals = [2.0**e for e in exps if lo / 1.5 <= 2**e <= hi * 1.5]
         stride = max(1, math.ceil(len(vals) / 8))
         vals = vals[::stride]
         return dict(tickmode="array", tickvals=vals, ticktext=[context_label(v) for v in vals])
@@ -43,8 +59,8 @@ def ticks(values: Iterable[Any], unit: str, log: bool = False, zero: bool = True
             vals = _log_candidates(lo, hi, steps, base)
             if len(vals) >= 4:
                 break
-        vals = vals[: 12]
-    else:   # bars start at zero; scatter axes span the data; both with plotly's ~5% margin
+        vals = vals[:12]
+    else:  # bars start at zero; scatter axes span the data; both with plotly's ~5% margin
         pad = 0.06 * ((hi - min(0.0, lo) if zero else hi - lo) or abs(hi) or 1.0)
         vals = _linear_candidates(min(0.0, lo) if zero else lo - pad, hi + pad, base)
     return dict(tickmode="array", tickvals=vals, ticktext=[format_value(v, unit, trim=True) for v in vals])
@@ -53,10 +69,10 @@ def ticks(values: Iterable[Any], unit: str, log: bool = False, zero: bool = True
 def _log_candidates(lo: float, hi: float, steps: tuple[float, ...], base: float) -> list[float]:
     out = []
     unit_exp = math.floor(math.log(lo, base)) - 1
-    while base ** unit_exp <= hi * base:
+    while base**unit_exp <= hi * base:
         for decade in (1, 10, 100) if base == 1024.0 else (1,):
             for step in steps:
-                v = step * decade * base ** unit_exp
+                v = step * decade * base**unit_exp
                 if lo / 1.08 <= v <= hi * 1.08:
                     out.append(v)
         unit_exp += 1
@@ -85,6 +101,7 @@ def context_label(n: float) -> str:
 @dataclass
 class Figure:
     """A plotly figure ready for the template: `id` for the div, `json` safe inside <script>."""
+
     id: str
     title: str
     json: str
@@ -96,10 +113,11 @@ def figure_layout(**extra) -> dict[str, Any]:
     """One small layout shared by every figure (no plotly template: it would add ~8 KB per figure)."""
     base = dict(
         template=dict(layout=dict()),
-        font=dict(family="Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12,
-                  color="#1f2937"),
-        paper_bgcolor="#ffffff", plot_bgcolor="#ffffff",
-        margin=dict(l=64, r=16, t=16, b=48), height=360,
+        font=dict(family="Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12, color="#1f2937"),
+        paper_bgcolor="#ffffff",
+        plot_bgcolor="#ffffff",
+        margin=dict(l=64, r=16, t=16, b=48),
+        height=360,
         hoverlabel=dict(bgcolor="#111827", font=dict(color="#f9fafb")),
         legend=dict(font=dict(size=11), bgcolor="rgba(255,255,255,0.8)"),
         colorway=list(PALETTE),
@@ -109,8 +127,15 @@ def figure_layout(**extra) -> dict[str, Any]:
 
 
 def axis(title: str = "", log: bool = False, **extra) -> dict[str, Any]:
-    out = dict(title=dict(text=title, font=dict(size=12)), gridcolor="#eef0f4", zeroline=False,
-               linecolor="#d1d5db", ticks="outside", tickcolor="#d1d5db", automargin=True)
+    out = dict(
+        title=dict(text=title, font=dict(size=12)),
+        gridcolor="#eef0f4",
+        zeroline=False,
+        linecolor="#d1d5db",
+        ticks="outside",
+        tickcolor="#d1d5db",
+        automargin=True,
+    )
     if log:
         out["type"] = "log"
     out.update(extra)
@@ -120,6 +145,7 @@ def axis(title: str = "", log: bool = False, **extra) -> dict[str, Any]:
 def figure_json(fig: dict[str, Any]) -> str:
     """Figure dict -> JSON that can sit inside a <script> element (no `</`, no `<!--`)."""
     from plotly.utils import PlotlyJSONEncoder
+
     text = json.dumps(_clean(fig), cls=PlotlyJSONEncoder, separators=(",", ":"), allow_nan=False)
     return script_safe(text)
 
@@ -148,12 +174,12 @@ class Figures:
 
     def make(self, title: str, data: list[dict], layout: dict, note: str = "", wide: bool = False) -> Figure:
         self.count += 1
-        return Figure(id=f"fig-{self.count}", title=title, json=figure_json(dict(data=data, layout=layout)),
-                      note=note, wide=wide)
+        return Figure(
+            id=f"fig-{self.count}", title=title, json=figure_json(dict(data=data, layout=layout)), note=note, wide=wide
+        )
 
 
 def esc(text: Any) -> str:
     """Text for plotly labels, legends and hovers: plotly renders a subset of HTML tags there and
     treats %{...} as template fields, so a variant's name is escaped before it reaches a figure."""
-    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("%{", "%%{"))
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("%{", "%%{")

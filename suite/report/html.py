@@ -9,6 +9,7 @@ metrics are absent still appears and says which probe to run. Numbers come from
 `suite.analysis` (leaderboard, ranks, win rates, Pareto fronts, exponents, ladder deltas,
 fairness); the report only chooses what to show and how.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,13 @@ from suite.report.view import header, leaderboard_view, load
 FORMATS = ("html", "md", "csv")
 
 
-def build_view(df: pd.DataFrame, result_dirs: list[Path], out: Path, baseline: str | None = None,
-               board: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_view(
+    df: pd.DataFrame,
+    result_dirs: list[Path],
+    out: Path,
+    baseline: str | None = None,
+    board: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Everything the HTML template needs, as plain data (also handy for tests)."""
     registry, registry_error = load_registry()
     figs = Figures()
@@ -45,17 +51,29 @@ def build_view(df: pd.DataFrame, result_dirs: list[Path], out: Path, baseline: s
         section_tradeoffs(df, figs, palette),
     ]
     cards = section_cards(df, registry, registry_error)
-    return dict(header=header(df, result_dirs, out), board=board, sections=sections, cards=cards,
-                title="archbench report", n_figures=figs.count)
+    return dict(
+        header=header(df, result_dirs, out),
+        board=board,
+        sections=sections,
+        cards=cards,
+        title="archbench report",
+        n_figures=figs.count,
+    )
 
 
 def render_html(view: dict[str, Any]) -> str:
     from plotly.offline import get_plotlyjs
 
     from suite import __version__
+
     template = environment().get_template("report.html.j2")
-    return template.render(**view, version=__version__, css=asset("report.css"), js=asset("report.js"),
-                           plotly_js=script_safe(get_plotlyjs()))
+    return template.render(
+        **view,
+        version=__version__,
+        css=asset("report.css"),
+        js=asset("report.js"),
+        plotly_js=script_safe(get_plotlyjs()),
+    )
 
 
 def write_report(result_dirs: list[Path], out: Path, fmt: str = "html", baseline: str | None = None) -> Path:

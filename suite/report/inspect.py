@@ -1,4 +1,5 @@
 """`archbench list` and `archbench show`: what a variant is, from the config alone."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +15,10 @@ from suite.units import format_value
 
 def components(cfg: ModelConfig) -> str:
     """The component choices in one short line, e.g. 'rope/yarn rmsnorm gqa(8) swiglu moe 32x4 sliding 1:1'."""
-    parts = [cfg.position + (f"/{cfg.rope_scaling}" if cfg.position == "rope" and cfg.rope_scaling != "none" else ""),
-             cfg.norm + ("" if cfg.norm_placement == "pre" else f"({cfg.norm_placement})")]
+    parts = [
+        cfg.position + (f"/{cfg.rope_scaling}" if cfg.position == "rope" and cfg.rope_scaling != "none" else ""),
+        cfg.norm + ("" if cfg.norm_placement == "pre" else f"({cfg.norm_placement})"),
+    ]
     attn = cfg.attention
     if cfg.attention == "gqa":
         attn += f"({cfg.n_heads // cfg.kv_heads})"
@@ -47,22 +50,44 @@ def list_rows(registry_dirs=(), *, family: str | None = None, scale: str | None 
         if scale and scale != "full":
             cfg = proxy(cfg, scale)
         params = count_params(cfg)
-        rows.append({"name": name, "family": cfg.family, "params_total": params["total"],
-                     "params_active": params["active"], "context_length": cfg.context_length,
-                     "layers": cfg.n_layers, "d_model": cfg.d_model, "components": components(cfg)})
+        rows.append(
+            {
+                "name": name,
+                "family": cfg.family,
+                "params_total": params["total"],
+                "params_active": params["active"],
+                "context_length": cfg.context_length,
+                "layers": cfg.n_layers,
+                "d_model": cfg.d_model,
+                "components": components(cfg),
+            }
+        )
     return rows
 
 
 def render_list(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
+
     table = Table(title=f"archbench variants ({len(rows)})", header_style="bold")
-    for col, justify in (("name", "left"), ("family", "left"), ("params", "right"), ("active", "right"),
-                         ("context", "right"), ("components", "left")):
+    for col, justify in (
+        ("name", "left"),
+        ("family", "left"),
+        ("params", "right"),
+        ("active", "right"),
+        ("context", "right"),
+        ("components", "left"),
+    ):
         table.add_column(col, justify=justify, overflow="fold")
     for r in rows:
         active = format_value(r["params_active"], "count") if r["params_active"] != r["params_total"] else ""
-        table.add_row(r["name"], r["family"], format_value(r["params_total"], "count"), active,
-                      f"{r['context_length']:,}", r["components"])
+        table.add_row(
+            r["name"],
+            r["family"],
+            format_value(r["params_total"], "count"),
+            active,
+            f"{r['context_length']:,}",
+            r["components"],
+        )
     console().print(table)
 
 
@@ -82,11 +107,19 @@ def show_data(spec: str, registry_dirs=(), *, scale: str | None = None) -> dict[
     for f in dataclasses.fields(cfg):
         fields[f.name] = {"value": _jsonable(getattr(cfg, f.name)), "from": origin.get(f.name, "default")}
     data = {
-        "name": cfg.name, "family": cfg.family, "description": cfg.description, "source": cfg.source,
-        "chain": chain, "components": components(cfg),
-        "params": {"total": params["total"], "active": params["active"], "embedding": params["embedding"],
-                   "active_excl_embedding": params["active_excl_embedding"],
-                   "by_component": params["by_component"]},
+        "name": cfg.name,
+        "family": cfg.family,
+        "description": cfg.description,
+        "source": cfg.source,
+        "chain": chain,
+        "components": components(cfg),
+        "params": {
+            "total": params["total"],
+            "active": params["active"],
+            "embedding": params["embedding"],
+            "active_excl_embedding": params["active_excl_embedding"],
+            "by_component": params["by_component"],
+        },
         "config": {k: v["value"] for k, v in fields.items()},
         "origin": {k: v["from"] for k, v in fields.items()},
     }
@@ -109,6 +142,7 @@ def _jsonable(value):
 
 def render_show(data: dict[str, Any]) -> None:
     from rich.table import Table
+
     out = console()
     out.print(f"[bold]{data['name']}[/bold]  ({data['family']})  {data['description']}")
     if data["source"]:
@@ -145,19 +179,27 @@ def render_show(data: dict[str, Any]) -> None:
 
 def _cost_table(data: dict[str, Any]):
     from rich.table import Table
+
     flops = data["flops"]
-    table = Table(title=f"analytic costs (context {flops['context']:,}; FLOPs count {flops['counting']} work)",
-                  header_style="bold")
+    table = Table(
+        title=f"analytic costs (context {flops['context']:,}; FLOPs count {flops['counting']} work)",
+        header_style="bold",
+    )
     table.add_column("quantity")
     for dtype in data["weights_bytes"]:
         table.add_column(dtype, justify="right")
     table.add_row("weights", *(format_value(v, "bytes") for v in data["weights_bytes"].values()))
     per_token = data["kv_cache_bytes_per_token"]
-    table.add_row("KV cache / token", *(format_value(per_token[k], "bytes") if k in per_token else ""
-                                        for k in data["weights_bytes"]))
+    table.add_row(
+        "KV cache / token",
+        *(format_value(per_token[k], "bytes") if k in per_token else "" for k in data["weights_bytes"]),
+    )
     table.add_section()
-    for label, key in (("prefill FLOP / token", "prefill_per_token"), ("decode FLOP / token", "decode_per_token"),
-                       ("train FLOP / token", "train_per_token")):
+    for label, key in (
+        ("prefill FLOP / token", "prefill_per_token"),
+        ("decode FLOP / token", "decode_per_token"),
+        ("train FLOP / token", "train_per_token"),
+    ):
         table.add_row(label, format_value(flops[key], "flop"), *[""] * (len(data["weights_bytes"]) - 1))
     return table
 
@@ -172,6 +214,7 @@ def _compress(values: list) -> str:
 
 def render_fields() -> None:
     from rich.table import Table
+
     table = Table(title="ModelConfig fields", header_style="bold")
     table.add_column("field")
     table.add_column("default", overflow="fold")

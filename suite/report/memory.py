@@ -1,4 +1,5 @@
 """The memory section: analytic bytes by component, and the measured peak beside the analytic prediction."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,10 +22,13 @@ _MEMORY_PARTS = (
 
 
 def section_memory(df: pd.DataFrame, figs: Figures) -> Section:
-    section = Section("memory", "Memory breakdown",
-                      "Where the bytes go: weights, KV cache and training activations from the analytic "
-                      "model, stacked; beside it the peak the memory probe measured against the analytic "
-                      "prediction for the same run.")
+    section = Section(
+        "memory",
+        "Memory breakdown",
+        "Where the bytes go: weights, KV cache and training activations from the analytic "
+        "model, stacked; beside it the peak the memory probe measured against the analytic "
+        "prediction for the same run.",
+    )
     stacked = _memory_stack(df, figs)
     measured = _memory_measured(df, figs)
     section.figures += [f for f in (stacked, measured) if f is not None]
@@ -34,12 +38,15 @@ def section_memory(df: pd.DataFrame, figs: Figures) -> Section:
 
 
 def _hbar_layout(n: int, unit_values: list[float], title: str) -> dict[str, Any]:
-    return figure_layout(barmode="stack", height=max(260, 70 + 34 * n), bargap=0.3,
-                         xaxis=axis(title, **ticks(unit_values + [0.0], "bytes")),
-                         yaxis=axis(autorange="reversed", ticks=""),
-                         legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0, font=dict(size=11),
-                                     traceorder="normal"),
-                         margin=dict(l=16, r=24, t=36, b=48))
+    return figure_layout(
+        barmode="stack",
+        height=max(260, 70 + 34 * n),
+        bargap=0.3,
+        xaxis=axis(title, **ticks(unit_values + [0.0], "bytes")),
+        yaxis=axis(autorange="reversed", ticks=""),
+        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0, font=dict(size=11), traceorder="normal"),
+        margin=dict(l=16, r=24, t=36, b=48),
+    )
 
 
 def _memory_stack(df: pd.DataFrame, figs: Figures) -> Figure | None:
@@ -52,8 +59,10 @@ def _memory_stack(df: pd.DataFrame, figs: Figures) -> Figure | None:
     kv = prefer(ok_rows(df, "kv_cache_bytes"), dict(_keep=("settings.context",), dtype=dtype, scale=scale))
     has_context = "settings.context" in kv.columns and kv["settings.context"].notna().any()
     context = max_shared_context(kv) if has_context else None
-    parts = {metric: per_variant(df, metric, dtype=dtype, context=context, checkpointing=False, scale=scale)
-             for metric, _, _ in _MEMORY_PARTS}
+    parts = {
+        metric: per_variant(df, metric, dtype=dtype, context=context, checkpointing=False, scale=scale)
+        for metric, _, _ in _MEMORY_PARTS
+    }
     variants = [v for v in aggregate.variants_in_order(df) if any(v in values.index for values in parts.values())]
     traces, totals = [], [0.0] * len(variants)
     for metric, label, color in _MEMORY_PARTS:
@@ -61,16 +70,33 @@ def _memory_stack(df: pd.DataFrame, figs: Figures) -> Figure | None:
         if all(v is None for v in values):
             continue
         totals = [t + (v or 0.0) for t, v in zip(totals, values)]
-        traces.append(dict(type="bar", orientation="h", name=label, marker=dict(color=color),
-                           y=[esc(v) for v in variants], x=values, hoverinfo="text",
-                           hovertext=[f"<b>{esc(v)}</b><br>{label}: {format_value(x, 'bytes')}"
-                                      for v, x in zip(variants, values)]))
+        traces.append(
+            dict(
+                type="bar",
+                orientation="h",
+                name=label,
+                marker=dict(color=color),
+                y=[esc(v) for v in variants],
+                x=values,
+                hoverinfo="text",
+                hovertext=[f"<b>{esc(v)}</b><br>{label}: {format_value(x, 'bytes')}" for v, x in zip(variants, values)],
+            )
+        )
     if not traces:
         return None
-    notes = [t for t in ("analytic", scale and scale_label(scale), dtype and f"dtype {dtype}",
-                         context is not None and f"KV cache at context {context_label(float(context))}") if t]
-    return figs.make("Memory by component", traces, _hbar_layout(len(variants), totals, "bytes"),
-                     note=" · ".join(notes))
+    notes = [
+        t
+        for t in (
+            "analytic",
+            scale and scale_label(scale),
+            dtype and f"dtype {dtype}",
+            context is not None and f"KV cache at context {context_label(float(context))}",
+        )
+        if t
+    ]
+    return figs.make(
+        "Memory by component", traces, _hbar_layout(len(variants), totals, "bytes"), note=" · ".join(notes)
+    )
 
 
 def _memory_measured(df: pd.DataFrame, figs: Figures) -> Figure | None:
@@ -80,7 +106,7 @@ def _memory_measured(df: pd.DataFrame, figs: Figures) -> Figure | None:
         return None
     predicted = ok_rows(df, "peak_memory_bytes_analytic")
     keep = dict(batch=1)
-    if not predicted.empty:   # compare where both exist: the settings of the prediction
+    if not predicted.empty:  # compare where both exist: the settings of the prediction
         for col in ("settings.phase", "settings.context", "scale"):
             value = common(predicted, col)
             if value is not None:
@@ -95,12 +121,26 @@ def _memory_measured(df: pd.DataFrame, figs: Figures) -> Figure | None:
         if values.empty:
             continue
         xs = [nan_none(values.get(v)) for v in variants]
-        traces.append(dict(type="bar", orientation="h", name=label, marker=dict(color=color),
-                           y=[esc(v) for v in variants], x=xs, hoverinfo="text",
-                           hovertext=[f"<b>{esc(v)}</b><br>{label}: {format_value(x, 'bytes')}"
-                                      + (f"<br>measured / analytic {meas[v] / pred[v]:.2f}×"
-                                         if v in meas.index and v in pred.index and pred[v] else "")
-                                      for v, x in zip(variants, xs)]))
+        traces.append(
+            dict(
+                type="bar",
+                orientation="h",
+                name=label,
+                marker=dict(color=color),
+                y=[esc(v) for v in variants],
+                x=xs,
+                hoverinfo="text",
+                hovertext=[
+                    f"<b>{esc(v)}</b><br>{label}: {format_value(x, 'bytes')}"
+                    + (
+                        f"<br>measured / analytic {meas[v] / pred[v]:.2f}×"
+                        if v in meas.index and v in pred.index and pred[v]
+                        else ""
+                    )
+                    for v, x in zip(variants, xs)
+                ],
+            )
+        )
     layout = _hbar_layout(len(variants), meas.tolist() + pred.tolist(), "bytes")
     layout["barmode"] = "group"
     notes = [t for t in ("measured", choices_text(ok_rows(df, "peak_memory_bytes"), measured)) if t]

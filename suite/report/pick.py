@@ -1,4 +1,5 @@
 """Picking what a figure draws from the results frame: one setting per series, one number per variant, labels."""
+
 from __future__ import annotations
 
 import math
@@ -48,8 +49,9 @@ def choices_text(candidates: pd.DataFrame, chosen: pd.DataFrame, skip: Iterable[
     for col in _varying(candidates, ignore=skip):
         values = chosen[col].dropna().unique()
         if len(values) == 1:
-            parts.append(scale_label(values[0]) if col == "scale"
-                         else f"{col.removeprefix('settings.')} {plain(values[0])}")
+            parts.append(
+                scale_label(values[0]) if col == "scale" else f"{col.removeprefix('settings.')} {plain(values[0])}"
+            )
     return " · ".join(parts)
 
 

@@ -1,4 +1,5 @@
 """The context-scaling section: latency and memory against context, fitted exponents, crossovers, the memory budget."""
+
 from __future__ import annotations
 
 import math
@@ -23,10 +24,13 @@ _SCALING_PANELS = (
 
 
 def section_scaling(df: pd.DataFrame, figs: Figures, colors: dict[str, str]) -> Section:
-    section = Section("scaling", "Context scaling",
-                      "Latency and memory against context length on log-log axes; the legend gives "
-                      "each variant's fitted exponent (1 = linear, 2 = quadratic), ✕ marks where two "
-                      "variants cross, the dashed line is the memory budget.")
+    section = Section(
+        "scaling",
+        "Context scaling",
+        "Latency and memory against context length on log-log axes; the legend gives "
+        "each variant's fitted exponent (1 = linear, 2 = quadratic), ✕ marks where two "
+        "variants cross, the dashed line is the memory budget.",
+    )
     crossings = ok_rows(df, "crossover_context")
     for metric, phase in _SCALING_PANELS:
         rows = ok_rows(df, metric)
@@ -49,25 +53,44 @@ def section_scaling(df: pd.DataFrame, figs: Figures, colors: dict[str, str]) -> 
             curves[variant] = (x, y)
             k = exps.get(variant)
             label = esc(variant) + (f"  (n^{k:.2f})" if k is not None and math.isfinite(k) else "")
-            traces.append(dict(type="scatter", mode="lines+markers", name=label, x=x, y=y,
-                               line=dict(color=colors.get(variant), width=2), marker=dict(size=6),
-                               legendgroup=variant, hoverinfo="text",
-                               hovertext=[f"<b>{esc(variant)}</b><br>context {plain(a)}<br>"
-                                          f"{format_value(b, info['unit'])}" for a, b in zip(x, y)]))
+            traces.append(
+                dict(
+                    type="scatter",
+                    mode="lines+markers",
+                    name=label,
+                    x=x,
+                    y=y,
+                    line=dict(color=colors.get(variant), width=2),
+                    marker=dict(size=6),
+                    legendgroup=variant,
+                    hoverinfo="text",
+                    hovertext=[
+                        f"<b>{esc(variant)}</b><br>context {plain(a)}<br>{format_value(b, info['unit'])}"
+                        for a, b in zip(x, y)
+                    ],
+                )
+            )
         traces += _crossover_markers(crossings, curves, phase, metric)
-        layout = figure_layout(xaxis=axis("context (tokens)", log=True, **ticks(rows["settings.context"], "context")),
-                               yaxis=axis(metric_title(metric, df), log=True,
-                                          **ticks(rows["value"], info["unit"], log=True)),
-                               legend=dict(font=dict(size=11), orientation="h", y=-0.22, x=0),
-                               height=400, margin=dict(l=64, r=16, t=16, b=40))
-        section.figures.append(figs.make(metric_title(metric, df) + " vs context", traces, layout,
-                                         note=choices_text(ok_rows(df, metric), rows, skip=("settings.context",))))
+        layout = figure_layout(
+            xaxis=axis("context (tokens)", log=True, **ticks(rows["settings.context"], "context")),
+            yaxis=axis(metric_title(metric, df), log=True, **ticks(rows["value"], info["unit"], log=True)),
+            legend=dict(font=dict(size=11), orientation="h", y=-0.22, x=0),
+            height=400,
+            margin=dict(l=64, r=16, t=16, b=40),
+        )
+        section.figures.append(
+            figs.make(
+                metric_title(metric, df) + " vs context",
+                traces,
+                layout,
+                note=choices_text(ok_rows(df, metric), rows, skip=("settings.context",)),
+            )
+        )
     budget_fig = _budget_figure(df, figs, colors)
     if budget_fig is not None:
         section.figures.append(budget_fig)
     if not section.figures:
-        section.empty = no_data("latency, memory and scaling",
-                                "They need at least two context lengths per variant.")
+        section.empty = no_data("latency, memory and scaling", "They need at least two context lengths per variant.")
     return section
 
 
@@ -90,13 +113,21 @@ def _crossover_markers(crossings: pd.DataFrame, curves: dict, phase: str | None,
             continue
         xs.append(n)
         ys.append(y)
-        texts.append(f"{esc(row['variant'])} crosses {esc(row['settings.other_variant'])}"
-                     f"<br>at context {n:,.0f}")
+        texts.append(f"{esc(row['variant'])} crosses {esc(row['settings.other_variant'])}<br>at context {n:,.0f}")
     if not xs:
         return []
-    return [dict(type="scatter", mode="markers", name="crossover", x=xs, y=ys, hovertext=texts,
-                 hoverinfo="text", marker=dict(symbol="x-thin", size=14, color="#111827",
-                                               line=dict(width=2.5, color="#111827")))]
+    return [
+        dict(
+            type="scatter",
+            mode="markers",
+            name="crossover",
+            x=xs,
+            y=ys,
+            hovertext=texts,
+            hoverinfo="text",
+            marker=dict(symbol="x-thin", size=14, color="#111827", line=dict(width=2.5, color="#111827")),
+        )
+    ]
 
 
 def _loglog_interp(xs: list[float], ys: list[float], x: float) -> float | None:
@@ -114,8 +145,10 @@ def _budget_figure(df: pd.DataFrame, figs: Figures, colors: dict[str, str]) -> F
     kv = ok_rows(df, "kv_cache_bytes")
     if "settings.context" not in kv.columns:
         return None
-    kv = prefer(kv[pd.to_numeric(kv["settings.context"], errors="coerce").notna()],
-                 dict(_keep=("settings.context",), dtype="bf16", scale="full"))
+    kv = prefer(
+        kv[pd.to_numeric(kv["settings.context"], errors="coerce").notna()],
+        dict(_keep=("settings.context",), dtype="bf16", scale="full"),
+    )
     if kv.empty or kv["settings.context"].nunique() < 2:
         return None
     dtype = common(kv, "settings.dtype")
@@ -140,33 +173,77 @@ def _budget_figure(df: pd.DataFrame, figs: Figures, colors: dict[str, str]) -> F
         x, y = group["_ctx"].tolist(), (pd.to_numeric(group["value"]) + w).tolist()
         xs_all += x
         ys_all += y
-        traces.append(dict(type="scatter", mode="lines+markers", name=esc(variant), x=x, y=y,
-                           line=dict(color=colors.get(variant), width=2), marker=dict(size=5),
-                           legendgroup=variant, hoverinfo="text",
-                           hovertext=[f"<b>{esc(variant)}</b><br>context {context_label(a)}<br>"
-                                      f"{format_value(b, 'bytes')}" for a, b in zip(x, y)]))
+        traces.append(
+            dict(
+                type="scatter",
+                mode="lines+markers",
+                name=esc(variant),
+                x=x,
+                y=y,
+                line=dict(color=colors.get(variant), width=2),
+                marker=dict(size=5),
+                legendgroup=variant,
+                hoverinfo="text",
+                hovertext=[
+                    f"<b>{esc(variant)}</b><br>context {context_label(a)}<br>{format_value(b, 'bytes')}"
+                    for a, b in zip(x, y)
+                ],
+            )
+        )
         n = float(reach.get(variant, float("nan")))
         if math.isfinite(n) and n > 0:
             xs_all.append(n)
-            traces.append(dict(type="scatter", mode="lines+markers", x=[x[-1], n] if n > x[-1] else [n],
-                               y=[y[-1], budget] if n > x[-1] else [budget], showlegend=False,
-                               legendgroup=variant, line=dict(color=colors.get(variant), width=1.5, dash="dot"),
-                               marker=dict(size=[0, 9] if n > x[-1] else [9], symbol="diamond",
-                                           color=colors.get(variant)),
-                               hoverinfo="text", hovertext=f"<b>{esc(variant)}</b><br>fits {n:,.0f} tokens "
-                                                           f"in {esc(budget_label)}"))
+            traces.append(
+                dict(
+                    type="scatter",
+                    mode="lines+markers",
+                    x=[x[-1], n] if n > x[-1] else [n],
+                    y=[y[-1], budget] if n > x[-1] else [budget],
+                    showlegend=False,
+                    legendgroup=variant,
+                    line=dict(color=colors.get(variant), width=1.5, dash="dot"),
+                    marker=dict(size=[0, 9] if n > x[-1] else [9], symbol="diamond", color=colors.get(variant)),
+                    hoverinfo="text",
+                    hovertext=f"<b>{esc(variant)}</b><br>fits {n:,.0f} tokens in {esc(budget_label)}",
+                )
+            )
     shapes, annotations = [], []
     if budget:
         ys_all.append(budget)
-        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=budget, y1=budget,
-                           line=dict(color="#ef4444", width=1.5, dash="dash")))
-        annotations.append(dict(xref="paper", x=0.01, y=math.log10(budget), yref="y", yanchor="bottom",
-                                xanchor="left", showarrow=False, text=f"budget {esc(budget_label)}",
-                                font=dict(color="#ef4444", size=11)))
-    layout = figure_layout(xaxis=axis("context (tokens)", log=True, **ticks(xs_all, "context")),
-                           yaxis=axis("weights + KV cache", log=True, **ticks(ys_all, "bytes", log=True)),
-                           legend=dict(font=dict(size=11), orientation="h", y=-0.22, x=0),
-                           shapes=shapes, annotations=annotations, height=400, margin=dict(l=64, r=16, t=16, b=40))
+        shapes.append(
+            dict(
+                type="line",
+                xref="paper",
+                x0=0,
+                x1=1,
+                yref="y",
+                y0=budget,
+                y1=budget,
+                line=dict(color="#ef4444", width=1.5, dash="dash"),
+            )
+        )
+        annotations.append(
+            dict(
+                xref="paper",
+                x=0.01,
+                y=math.log10(budget),
+                yref="y",
+                yanchor="bottom",
+                xanchor="left",
+                showarrow=False,
+                text=f"budget {esc(budget_label)}",
+                font=dict(color="#ef4444", size=11),
+            )
+        )
+    layout = figure_layout(
+        xaxis=axis("context (tokens)", log=True, **ticks(xs_all, "context")),
+        yaxis=axis("weights + KV cache", log=True, **ticks(ys_all, "bytes", log=True)),
+        legend=dict(font=dict(size=11), orientation="h", y=-0.22, x=0),
+        shapes=shapes,
+        annotations=annotations,
+        height=400,
+        margin=dict(l=64, r=16, t=16, b=40),
+    )
     note = " · ".join(t for t in ("analytic", scale and scale_label(scale), dtype and f"dtype {dtype}") if t)
     return figs.make("Serving memory vs context", traces, layout, note=note)
 

@@ -1,4 +1,5 @@
 """Report sections: the Section record, the evolution ladder and the quality/cost trade-offs."""
+
 from __future__ import annotations
 
 import math
@@ -23,9 +24,9 @@ LADDER_FAMILY = "ladder"
 class Section:
     id: str
     title: str
-    lead: str                               # one sentence: what the section shows
+    lead: str  # one sentence: what the section shows
     figures: list[Figure] = field(default_factory=list)
-    empty: str = ""                         # shown instead of figures when there is no data
+    empty: str = ""  # shown instead of figures when there is no data
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -36,13 +37,18 @@ def no_data(probe: str, what: str = "") -> str:
 
 # ----------------------------------------------------------------- evolution ladder
 def section_ladder(df: pd.DataFrame, figs: Figures, board: dict, registry) -> Section:
-    section = Section("ladder", "Evolution ladder",
-                      "What each rung from GPT-2 to gpt-oss changes: a waterfall per key metric, one "
-                      "bar per rung, the change it brings over the rung before.")
+    section = Section(
+        "ladder",
+        "Evolution ladder",
+        "What each rung from GPT-2 to gpt-oss changes: a waterfall per key metric, one "
+        "bar per rung, the change it brings over the rung before.",
+    )
     rungs = aggregate.ladder_variants(df)
     if len(rungs) < 2:
-        section.empty = ("No data for this section in these results (run the ladder variants, "
-                         "`archbench run ladder/...`, with the analytic, latency and quality probes).")
+        section.empty = (
+            "No data for this section in these results (run the ladder variants, "
+            "`archbench run ladder/...`, with the analytic, latency and quality probes)."
+        )
         return section
     descriptions = {}
     for name in rungs:
@@ -62,19 +68,37 @@ def section_ladder(df: pd.DataFrame, figs: Figures, board: dict, registry) -> Se
         y = [float(deltas["value"].iloc[0])] + [float(v) for v in deltas["delta"].iloc[1:]]
         text = [format_value(deltas["value"].iloc[0], col["unit"])] + [
             f"{p:+.0f}%" if math.isfinite(p) and p != 0 else ("±0" if d == 0 else _signed(d, col["unit"]))
-            for d, p in zip(deltas["delta"].iloc[1:], pct[1:])]
-        hover = [f"<b>{esc(short(r))}</b>" + (f"<br>{esc(descriptions[r])}" if descriptions.get(r) else "")
-                 + f"<br>{format_value(v, col['unit'])}" + ("" if i == 0 else f" ({t})")
-                 for i, (r, v, t) in enumerate(zip(deltas["rung"], deltas["value"], text))]
-        trace = dict(type="waterfall", x=[esc(short(r)) for r in deltas["rung"]], y=y, measure=measure,
-                     text=text, textposition="outside", hovertext=hover, hoverinfo="text",
-                     cliponaxis=False, connector=dict(line=dict(color="#cbd5e1", width=1)),
-                     increasing=dict(marker=dict(color=neutral if lower is None else bad if lower else good)),
-                     decreasing=dict(marker=dict(color=neutral if lower is None else good if lower else bad)),
-                     totals=dict(marker=dict(color="#64748b")))
-        layout = figure_layout(height=340, showlegend=False, margin=dict(l=64, r=16, t=28, b=90),
-                               xaxis=axis(tickangle=-30),
-                               yaxis=axis(**ticks(deltas["value"].tolist() + [0.0], col["unit"])))
+            for d, p in zip(deltas["delta"].iloc[1:], pct[1:])
+        ]
+        hover = [
+            f"<b>{esc(short(r))}</b>"
+            + (f"<br>{esc(descriptions[r])}" if descriptions.get(r) else "")
+            + f"<br>{format_value(v, col['unit'])}"
+            + ("" if i == 0 else f" ({t})")
+            for i, (r, v, t) in enumerate(zip(deltas["rung"], deltas["value"], text))
+        ]
+        trace = dict(
+            type="waterfall",
+            x=[esc(short(r)) for r in deltas["rung"]],
+            y=y,
+            measure=measure,
+            text=text,
+            textposition="outside",
+            hovertext=hover,
+            hoverinfo="text",
+            cliponaxis=False,
+            connector=dict(line=dict(color="#cbd5e1", width=1)),
+            increasing=dict(marker=dict(color=neutral if lower is None else bad if lower else good)),
+            decreasing=dict(marker=dict(color=neutral if lower is None else good if lower else bad)),
+            totals=dict(marker=dict(color="#64748b")),
+        )
+        layout = figure_layout(
+            height=340,
+            showlegend=False,
+            margin=dict(l=64, r=16, t=28, b=90),
+            xaxis=axis(tickangle=-30),
+            yaxis=axis(**ticks(deltas["value"].tolist() + [0.0], col["unit"])),
+        )
         note = " · ".join(x for x in (col["settings"], col["scale"] and scale_label(col["scale"])) if x)
         section.figures.append(figs.make(metric_title(col["metric"], df), [trace], layout, note=note))
     if not section.figures:
@@ -95,17 +119,22 @@ def short(variant: str) -> str:
 # ----------------------------------------------------------------- trade-offs
 _TRADEOFFS = (
     # (x metrics in order of preference, y metrics in order of preference, probe hint)
-    (("decode_ms_per_token", "flops_decode_per_token"), ("bits_per_byte", "mqar_accuracy", "copy_accuracy"),
-     ("quality", "latency")),
-    (("params_active", "params_total"), ("bits_per_byte", "mqar_accuracy", "copy_accuracy"),
-     ("quality", "analytic")),
+    (
+        ("decode_ms_per_token", "flops_decode_per_token"),
+        ("bits_per_byte", "mqar_accuracy", "copy_accuracy"),
+        ("quality", "latency"),
+    ),
+    (("params_active", "params_total"), ("bits_per_byte", "mqar_accuracy", "copy_accuracy"), ("quality", "analytic")),
 )
 
 
 def section_tradeoffs(df: pd.DataFrame, figs: Figures, colors: dict[str, str]) -> Section:
-    section = Section("tradeoffs", "Trade-offs",
-                      "Quality against cost; the line joins the Pareto front, the variants no other "
-                      "variant beats on both axes." + fairness_warning(df))
+    section = Section(
+        "tradeoffs",
+        "Trade-offs",
+        "Quality against cost; the line joins the Pareto front, the variants no other "
+        "variant beats on both axes." + fairness_warning(df),
+    )
     hints = []
     for xs, ys, probe in _TRADEOFFS:
         x_metric = next((m for m in xs if not ok_rows(df, m).empty), None)
@@ -114,46 +143,83 @@ def section_tradeoffs(df: pd.DataFrame, figs: Figures, colors: dict[str, str]) -
             hints += probe
             continue
         points = aggregate.pareto_front(df, x_metric, y_metric)
-        if len(points) < 2:   # one point has no trade-off to show
+        if len(points) < 2:  # one point has no trade-off to show
             hints += probe
             continue
         xi, yi = metric_info(x_metric, df), metric_info(y_metric, df)
         front = points[points["on_front"]].sort_values("x")
-        traces = [dict(type="scatter", mode="lines", name="Pareto front", x=front["x"].tolist(),
-                       y=front["y"].tolist(), hoverinfo="skip",
-                       line=dict(color="#94a3b8", width=2, dash="dot", shape="hv"))]
+        traces = [
+            dict(
+                type="scatter",
+                mode="lines",
+                name="Pareto front",
+                x=front["x"].tolist(),
+                y=front["y"].tolist(),
+                hoverinfo="skip",
+                line=dict(color="#94a3b8", width=2, dash="dot", shape="hv"),
+            )
+        ]
         for point in points.itertuples():
             variant, on_front = point.variant, bool(point.on_front)
-            traces.append(dict(type="scatter", mode="markers+text", name=esc(variant), x=[point.x], y=[point.y],
-                               text=[esc(short(variant))], textposition="top center",
-                               textfont=dict(size=10, color="#4b5563"),
-                               marker=dict(size=13 if on_front else 10, color=colors.get(variant),
-                                           line=dict(width=2 if on_front else 0, color="#111827")),
-                               hoverinfo="text", showlegend=False,
-                               hovertext=f"<b>{esc(variant)}</b><br>{xi['name']}: {format_value(point.x, xi['unit'])}"
-                                         f"<br>{yi['name']}: {format_value(point.y, yi['unit'])}"
-                                         + ("<br>on the Pareto front" if on_front else "")))
+            traces.append(
+                dict(
+                    type="scatter",
+                    mode="markers+text",
+                    name=esc(variant),
+                    x=[point.x],
+                    y=[point.y],
+                    text=[esc(short(variant))],
+                    textposition="top center",
+                    textfont=dict(size=10, color="#4b5563"),
+                    marker=dict(
+                        size=13 if on_front else 10,
+                        color=colors.get(variant),
+                        line=dict(width=2 if on_front else 0, color="#111827"),
+                    ),
+                    hoverinfo="text",
+                    showlegend=False,
+                    hovertext=f"<b>{esc(variant)}</b><br>{xi['name']}: {format_value(point.x, xi['unit'])}"
+                    f"<br>{yi['name']}: {format_value(point.y, yi['unit'])}"
+                    + ("<br>on the Pareto front" if on_front else ""),
+                )
+            )
         arrow = lambda lower: "lower is better" if lower is not False else "higher is better"
-        layout = figure_layout(xaxis=axis(f"{metric_title(x_metric, df)} — {arrow(xi['lower_is_better'])}",
-                                          log=True, **ticks(points["x"], xi["unit"], log=True)),
-                               yaxis=axis(f"{metric_title(y_metric, df)} — {arrow(yi['lower_is_better'])}",
-                                          **ticks(points["y"], yi["unit"], zero=False)),
-                               showlegend=False, height=400)
+        layout = figure_layout(
+            xaxis=axis(
+                f"{metric_title(x_metric, df)} — {arrow(xi['lower_is_better'])}",
+                log=True,
+                **ticks(points["x"], xi["unit"], log=True),
+            ),
+            yaxis=axis(
+                f"{metric_title(y_metric, df)} — {arrow(yi['lower_is_better'])}",
+                **ticks(points["y"], yi["unit"], zero=False),
+            ),
+            showlegend=False,
+            height=400,
+        )
         chosen = points.attrs.get("settings", {})
-        note = " · ".join(f"{metric_info(m, df)['name']}: " + ", ".join(
-            f"{k.removeprefix('settings.')} {plain(v)}" for k, v in chosen[m].items()) for m in chosen if chosen[m])
+        note = " · ".join(
+            f"{metric_info(m, df)['name']}: "
+            + ", ".join(f"{k.removeprefix('settings.')} {plain(v)}" for k, v in chosen[m].items())
+            for m in chosen
+            if chosen[m]
+        )
         section.figures.append(figs.make(f"{yi['name']} vs {xi['name']}", traces, layout, note=note))
     if not section.figures:
-        section.empty = (f"No data for this section in these results (run probes "
-                         f"{', '.join(dict.fromkeys(hints or ['quality']))} on at least two variants: a "
-                         f"trade-off needs a quality and a cost metric for each).")
+        section.empty = (
+            f"No data for this section in these results (run probes "
+            f"{', '.join(dict.fromkeys(hints or ['quality']))} on at least two variants: a "
+            f"trade-off needs a quality and a cost metric for each)."
+        )
     return section
 
 
 def section_cards(df: pd.DataFrame, registry, registry_error: str | None) -> Section:
-    section = Section("variants", "Variant cards",
-                      "Each variant as a diff from its base, its parameter breakdown and where its "
-                      "numbers come from.")
+    section = Section(
+        "variants",
+        "Variant cards",
+        "Each variant as a diff from its base, its parameter breakdown and where its numbers come from.",
+    )
     section.extra["cards"] = variant_cards(df, registry)
     if not section.extra["cards"]:
         section.empty = no_data("analytic")

@@ -1,4 +1,5 @@
 """The jinja2 environment of the `reports/` templates and the static files they inline."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,10 +10,15 @@ from suite.report.figures import script_safe
 
 def environment():
     import jinja2
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("reports"))),
-                             autoescape=jinja2.select_autoescape(("html", "html.j2"), default_for_string=True),
-                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    env.filters["md"] = md_escape   # the Markdown template is not HTML-autoescaped: it escapes per cell
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(data_dir("reports"))),
+        autoescape=jinja2.select_autoescape(("html", "html.j2"), default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["md"] = md_escape  # the Markdown template is not HTML-autoescaped: it escapes per cell
     return env
 
 

@@ -1,4 +1,5 @@
 """The terminal writer (`archbench table`): the leaderboard view as a rich table, plus its CSV / Markdown files."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,12 +16,13 @@ def render(board: dict[str, Any], title: str = "archbench leaderboard") -> None:
     from rich.text import Text
 
     from suite.term import console
+
     headers, body = text_table(board)
     table = Table(title=title + (f" (ratios to {board['baseline']})" if board["baseline"] else ""))
     for i, h in enumerate(headers):
         table.add_column(h, justify="left" if i == 1 else "right", overflow="fold")
     for row in body:
-        table.add_row(*(Text(cell) for cell in row))     # Text: a variant named "[bold]" stays literal
+        table.add_row(*(Text(cell) for cell in row))  # Text: a variant named "[bold]" stays literal
     out = console()
     out.print(table)
     note = settings_note(board)
@@ -29,8 +31,14 @@ def render(board: dict[str, Any], title: str = "archbench leaderboard") -> None:
     out.print(Text(LEGEND.format(baseline=board["baseline"] or "—")))
 
 
-def table_command(dirs: Iterable[str | Path], *, baseline: str | None = None, metrics: list[str] | None = None,
-                  csv: str | Path | None = None, markdown: str | Path | None = None) -> int:
+def table_command(
+    dirs: Iterable[str | Path],
+    *,
+    baseline: str | None = None,
+    metrics: list[str] | None = None,
+    csv: str | Path | None = None,
+    markdown: str | Path | None = None,
+) -> int:
     """Print the leaderboard of results folders (or files); also write it as CSV / Markdown."""
     dirs = [Path(d) for d in dirs]
     df = load(dirs)

@@ -4,6 +4,7 @@ Numbers come from `suite.analysis.aggregate`; this module only decides what each
 HTML template, the Markdown and CSV writers and the terminal all take the dict `leaderboard_view`
 returns, so they show the same columns in the same order: #, variant, win rate, one per metric.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -23,6 +24,7 @@ from suite.units import format_value
 def load(result_dirs: Iterable[str | Path]) -> pd.DataFrame:
     """The results of folders (or results files) as one frame; a ConfigError says what is missing."""
     from suite.results import load_results
+
     result_dirs = [Path(d) for d in result_dirs]
     for d in result_dirs:
         if not (d.is_file() or (d / "results.jsonl").exists() or (d / "results.parquet").exists()):
@@ -42,13 +44,14 @@ def default_baseline(df: pd.DataFrame) -> str | None:
     return variants[0] if variants else None
 
 
-def leaderboard_view(df: pd.DataFrame, baseline: str | None = None,
-                     metrics: list[str] | None = None) -> dict[str, Any]:
+def leaderboard_view(df: pd.DataFrame, baseline: str | None = None, metrics: list[str] | None = None) -> dict[str, Any]:
     """Variants × metrics (default: the key metrics, from `aggregate`), each cell with value, rank,
     ratio to the baseline and status; rows ordered by mean win rate."""
     if baseline is not None and baseline not in set(df["variant"]):
-        raise ConfigError(f"baseline variant '{baseline}' is not in these results; they have: "
-                          f"{', '.join(aggregate.variants_in_order(df))}.")
+        raise ConfigError(
+            f"baseline variant '{baseline}' is not in these results; they have: "
+            f"{', '.join(aggregate.variants_in_order(df))}."
+        )
     board = aggregate.leaderboard(df, metrics)
     ranks = aggregate.ranks(board)
     wins = aggregate.win_rates(board)
@@ -63,15 +66,22 @@ def leaderboard_view(df: pd.DataFrame, baseline: str | None = None,
     for metric in board.columns:
         info = metric_info(metric, df)
         rows = _column_rows(df, metric, chosen.get(metric, {}))
-        settings = " · ".join(f"{k.removeprefix('settings.')} {plain(v)}"
-                              for k, v in chosen.get(metric, {}).items() if k != "scale")
+        settings = " · ".join(
+            f"{k.removeprefix('settings.')} {plain(v)}" for k, v in chosen.get(metric, {}).items() if k != "scale"
+        )
         scale = ", ".join(scale_label(x) for x in rows["scale"].dropna().unique()) if "scale" in rows.columns else ""
-        columns.append(dict(metric=metric, name=info["name"], unit=info["unit"],
-                            unit_label=_unit_label(info["unit"]),
-                            lower_is_better=board.attrs["lower_is_better"].get(metric),
-                            settings_filter=chosen.get(metric, {}),
-                            settings=settings,
-                            scale=scale))
+        columns.append(
+            dict(
+                metric=metric,
+                name=info["name"],
+                unit=info["unit"],
+                unit_label=_unit_label(info["unit"]),
+                lower_is_better=board.attrs["lower_is_better"].get(metric),
+                settings_filter=chosen.get(metric, {}),
+                settings=settings,
+                scale=scale,
+            )
+        )
     rows = []
     for variant in board.index:
         cells = []
@@ -82,11 +92,18 @@ def leaderboard_view(df: pd.DataFrame, baseline: str | None = None,
             if pd.notna(value):
                 rank = None if pd.isna(ranks.at[variant, metric]) else int(ranks.at[variant, metric])
                 ratio = ratios.at[variant, metric] if ratios is not None else float("nan")
-                cells.append(dict(status="ok", text=format_value(value, col["unit"]), sort=float(value),
-                                  title=f"{value:,.6g} {col['unit_label']}".strip()
-                                  + (f" · rank {rank} of {count}" if rank else ""),
-                                  rank=rank, heat=_heat(rank, count) if rank else None,
-                                  ratio=f"{ratio:.2f}×" if pd.notna(ratio) and variant != baseline else None))
+                cells.append(
+                    dict(
+                        status="ok",
+                        text=format_value(value, col["unit"]),
+                        sort=float(value),
+                        title=f"{value:,.6g} {col['unit_label']}".strip()
+                        + (f" · rank {rank} of {count}" if rank else ""),
+                        rank=rank,
+                        heat=_heat(rank, count) if rank else None,
+                        ratio=f"{ratio:.2f}×" if pd.notna(ratio) and variant != baseline else None,
+                    )
+                )
                 continue
             status, error = failures.get((variant, probe_of.get(metric)), ("missing", ""))
             failed = _column_rows(df[df["variant"] == variant], metric, col["settings_filter"], status=None)
@@ -98,14 +115,26 @@ def leaderboard_view(df: pd.DataFrame, baseline: str | None = None,
             cells.append(dict(status=status, text=text, title=title, sort=None, rank=None, heat=None, ratio=None))
         win = wins.get(variant)
         win = None if win is None or pd.isna(win) else float(win)
-        rows.append(dict(variant=variant, family=families.get(variant, ""), cells=cells, win_rate=win,
-                         win_text="—" if win is None else f"{win * 100:.0f}%",
-                         is_baseline=variant == baseline))
+        rows.append(
+            dict(
+                variant=variant,
+                family=families.get(variant, ""),
+                cells=cells,
+                win_rate=win,
+                win_text="—" if win is None else f"{win * 100:.0f}%",
+                is_baseline=variant == baseline,
+            )
+        )
     rows.sort(key=lambda r: -1 if r["win_rate"] is None else -r["win_rate"])
     for i, row in enumerate(rows, 1):
         row["position"] = i
-    return dict(columns=columns, rows=rows, baseline=baseline, n_variants=len(rows),
-                families=sorted({r["family"] for r in rows if r["family"]}))
+    return dict(
+        columns=columns,
+        rows=rows,
+        baseline=baseline,
+        n_variants=len(rows),
+        families=sorted({r["family"] for r in rows if r["family"]}),
+    )
 
 
 def _column_rows(df: pd.DataFrame, metric: str, settings: dict[str, Any], status: str | None = "ok") -> pd.DataFrame:
@@ -175,21 +204,28 @@ def _truncate(text: str, length: int, leeway: int = 5, end: str = "...") -> str:
 
 def settings_note(board: dict[str, Any]) -> str:
     """'Prefill latency: context 512; ...': the setting each column was read at, when it had a choice."""
-    return "; ".join(f"{c['name']}: {c['settings']}" + (f", {c['scale']}" if c["scale"] else "")
-                     for c in board["columns"] if c["settings"])
+    return "; ".join(
+        f"{c['name']}: {c['settings']}" + (f", {c['scale']}" if c["scale"] else "")
+        for c in board["columns"]
+        if c["settings"]
+    )
 
 
-LEGEND = ("↓ lower is better, ↑ higher is better; (×) ratio to the baseline {baseline}; win rate: share of "
-          "other variants beaten, averaged over ranked metrics.")
+LEGEND = (
+    "↓ lower is better, ↑ higher is better; (×) ratio to the baseline {baseline}; win rate: share of "
+    "other variants beaten, averaged over ranked metrics."
+)
 
 
 # ----------------------------------------------------------------- header
 def header(df: pd.DataFrame, result_dirs: list[Path], out: Path) -> dict[str, Any]:
     """Where the numbers come from: runs, dates, devices, versions, and links to the raw results."""
+
     def values(col: str) -> list[str]:
         if col not in df.columns:
             return []
         return [str(v) for v in dict.fromkeys(df[col].dropna()) if str(v) != ""]
+
     dates = sorted(values("date"))
     files = []
     for d in result_dirs:
@@ -197,16 +233,29 @@ def header(df: pd.DataFrame, result_dirs: list[Path], out: Path) -> dict[str, An
             path = Path(d) / name
             if path.exists():
                 rel = os.path.relpath(path.resolve(), out.resolve().parent)
-                files.append(dict(name=str(Path(d) / name), href=urllib.parse.quote(Path(rel).as_posix()),
-                                  size=format_value(path.stat().st_size, "bytes")))
+                files.append(
+                    dict(
+                        name=str(Path(d) / name),
+                        href=urllib.parse.quote(Path(rel).as_posix()),
+                        size=format_value(path.stat().st_size, "bytes"),
+                    )
+                )
     statuses = df["status"].value_counts().to_dict() if "status" in df.columns else {}
     return dict(
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        runs=values("run_id"), dates=(dates[0], dates[-1]) if dates else None,
-        devices=values("device"), cpus=values("cpu_model"), threads=values("threads"),
-        git_shas=values("git_sha"), archbench=values("archbench_version"), torch=values("torch_version"),
-        python=values("python_version"), files=files,
-        n_variants=df["variant"].nunique(), n_rows=len(df), n_probes=df["probe"].nunique(),
+        runs=values("run_id"),
+        dates=(dates[0], dates[-1]) if dates else None,
+        devices=values("device"),
+        cpus=values("cpu_model"),
+        threads=values("threads"),
+        git_shas=values("git_sha"),
+        archbench=values("archbench_version"),
+        torch=values("torch_version"),
+        python=values("python_version"),
+        files=files,
+        n_variants=df["variant"].nunique(),
+        n_rows=len(df),
+        n_probes=df["probe"].nunique(),
         n_failed=sum(v for k, v in statuses.items() if k != "ok"),
         scales=values("scale"),
     )

@@ -9,6 +9,7 @@ SIGKILL from the OOM killer, timeout) becomes an `Outcome` with a status; the ru
 An executor is anything with `run(cells) -> iterator of (cell, outcome)`: a distributed engine
 only has to provide that, and never needs to know what a probe does.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,25 +30,26 @@ from suite.config import ConfigError
 from suite.isolation import IsolationFailure, call_isolated, is_oom_text, kill_all
 
 DEFAULT_TIMEOUT_S = 600.0
-PROBE_MODULES_ENV = "ARCHBENCH_PROBE_MODULES"   # extra probe modules (plugins, test fakes), os.pathsep-separated
+PROBE_MODULES_ENV = "ARCHBENCH_PROBE_MODULES"  # extra probe modules (plugins, test fakes), os.pathsep-separated
 
 
 @dataclass
 class Cell:
     """One (variant at a scale, probe, settings) combination: everything a worker needs."""
+
     variant: str
     family: str
     scale: str
     probe: str
     settings: dict[str, Any]
-    config: dict[str, Any]              # ModelConfig.to_dict() of the (proxied) variant
+    config: dict[str, Any]  # ModelConfig.to_dict() of the (proxied) variant
     isolate: bool = False
     timeout: float | None = DEFAULT_TIMEOUT_S
     memory_cap: int | None = None
     probe_modules: tuple[str, ...] = ()
-    module: str = ""                    # the module that registers the probe (workers import only it)
+    module: str = ""  # the module that registers the probe (workers import only it)
     cell_id: str = ""
-    given: tuple[str, ...] = ()         # settings the suite / grid chose (shown in progress lines)
+    given: tuple[str, ...] = ()  # settings the suite / grid chose (shown in progress lines)
     # configs the probe `needs`, resolved by the planner (ModelConfig.to_dict()), given to it as keywords;
     # derived from the cell's config and settings, so not part of cell_id
     context: dict[str, dict] = field(default_factory=dict)
@@ -81,7 +83,7 @@ def probe_module_refs(extra: Iterable[str] = ()) -> list[str]:
     return [str(Path(r).resolve()) if r.endswith(".py") else r for r in dict.fromkeys(refs)]
 
 
-IMPORT_FAILURES: dict[str, str] = {}   # built-in probe module -> why it failed to import
+IMPORT_FAILURES: dict[str, str] = {}  # built-in probe module -> why it failed to import
 
 
 def load_probes(modules: Iterable[str] = ()) -> dict:
@@ -89,6 +91,7 @@ def load_probes(modules: Iterable[str] = ()) -> dict:
     (e.g. half-written) is recorded in IMPORT_FAILURES rather than stopping probes that work;
     asking for one of its probes then fails with that reason. Extra modules must import."""
     from suite import probes
+
     for name in probes.PROBE_MODULES:
         module = f"{probes.__name__}.{name}"
         try:
@@ -107,6 +110,7 @@ def ensure_probe(payload: dict) -> dict:
     """Register the probe a cell needs, importing as little as possible (a worker then pays only
     for its own probe family's imports)."""
     from suite import probes
+
     for ref in payload.get("probe_modules", ()):
         import_probe_module(ref)
     module = payload.get("module") or ""
@@ -123,15 +127,18 @@ def ensure_probe(payload: dict) -> dict:
 def _import_failures_text() -> str:
     if not IMPORT_FAILURES:
         return ""
-    return " Probe modules that failed to import: " + "; ".join(
-        f"{name} ({why})" for name, why in sorted(IMPORT_FAILURES.items())) + "."
+    return (
+        " Probe modules that failed to import: "
+        + "; ".join(f"{name} ({why})" for name, why in sorted(IMPORT_FAILURES.items()))
+        + "."
+    )
 
 
 # -------------------------------------------------------------------- executing
 @dataclass
 class Outcome:
-    status: str                         # ok | error | oom | timeout
-    rows: list[dict] = field(default_factory=list)   # Row fields as dicts (status ok)
+    status: str  # ok | error | oom | timeout
+    rows: list[dict] = field(default_factory=list)  # Row fields as dicts (status ok)
     error: str = ""
     seconds: float = 0.0
 
@@ -159,12 +166,12 @@ def _error_text(exc: BaseException) -> str:
 def call_probe(payload: dict) -> Outcome:
     """Run one cell's probe in this process. Exceptions become an error/oom outcome."""
     from suite.config import ModelConfig
+
     start = time.perf_counter()
     try:
         registered = ensure_probe(payload)
         if payload["probe"] not in registered:
-            raise KeyError(f"probe '{payload['probe']}' is not registered in this process."
-                           f"{_import_failures_text()}")
+            raise KeyError(f"probe '{payload['probe']}' is not registered in this process.{_import_failures_text()}")
         spec = registered[payload["probe"]]
         cfg = ModelConfig.from_dict(dict(payload["config"]))
         context = {k: ModelConfig.from_dict(dict(v)) for k, v in (payload.get("context") or {}).items()}
@@ -186,8 +193,9 @@ def call_probe(payload: dict) -> Outcome:
 def run_in_process(cell: Cell) -> Outcome:
     """Non-isolated cells: in this process, with a SIGALRM timeout when on the main thread."""
     payload = _payload(cell)
-    use_alarm = bool(cell.timeout) and threading.current_thread() is threading.main_thread() \
-        and hasattr(signal, "setitimer")
+    use_alarm = (
+        bool(cell.timeout) and threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    )
     if not use_alarm:
         return call_probe(payload)
 
@@ -204,16 +212,30 @@ def run_in_process(cell: Cell) -> Outcome:
 
 
 def _payload(cell: Cell) -> dict:
-    return dict(probe=cell.probe, config=cell.config, settings=cell.settings, module=cell.module,
-                probe_modules=list(cell.probe_modules), memory_cap=cell.memory_cap, context=cell.context)
+    return dict(
+        probe=cell.probe,
+        config=cell.config,
+        settings=cell.settings,
+        module=cell.module,
+        probe_modules=list(cell.probe_modules),
+        memory_cap=cell.memory_cap,
+        context=cell.context,
+    )
 
 
 def run_in_subprocess(cell: Cell) -> Outcome:
     """A fresh Python running `suite.run.worker`; crashes, kills and timeouts become outcomes."""
     start = time.perf_counter()
     try:
-        data = call_isolated("suite.run.worker:run", _payload(cell), setup="suite.run.worker:prepare",
-                             timeout=cell.timeout, memory_cap=cell.memory_cap, label="worker", own_group=True)
+        data = call_isolated(
+            "suite.run.worker:run",
+            _payload(cell),
+            setup="suite.run.worker:prepare",
+            timeout=cell.timeout,
+            memory_cap=cell.memory_cap,
+            label="worker",
+            own_group=True,
+        )
     except IsolationFailure as exc:
         seconds = time.perf_counter() - start
         if exc.kind == "timeout":

@@ -4,6 +4,7 @@ The planner is where variants are resolved: each variant at its scale, and the o
 probe declares it needs (`ProbeSpec.needs`, see `NEEDS`), which travel with the cell and reach the
 probe as keyword arguments; probes never read the registry.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -19,6 +20,7 @@ from suite.run.versioning import cell_id, code_version
 
 def _tiny_proxy(cfg: ModelConfig, settings: dict[str, Any], registry_dirs: tuple[str, ...]) -> ModelConfig:
     from suite.registry import proxy
+
     return proxy(cfg, "tiny")
 
 
@@ -26,6 +28,7 @@ def _other_variant(cfg: ModelConfig, settings: dict[str, Any], registry_dirs: tu
     """The variant named by the `other_variant` setting, at the `scale` setting (none without a scale:
     the probe says so rather than sweep a full-size model)."""
     from suite.registry import resolve_config
+
     if not settings.get("other_variant") or not settings.get("scale"):
         return None
     return resolve_config(str(settings["other_variant"]), registry_dirs, settings["scale"])
@@ -43,8 +46,10 @@ def resolve_needs(spec, cfg: ModelConfig, settings: dict[str, Any], registry_dir
     context = {}
     for need in spec.needs:
         if need not in NEEDS:
-            raise ConfigError(f"probe '{spec.name}' needs '{need}', which the planner cannot provide; "
-                              f"known: {', '.join(sorted(NEEDS))}.")
+            raise ConfigError(
+                f"probe '{spec.name}' needs '{need}', which the planner cannot provide; "
+                f"known: {', '.join(sorted(NEEDS))}."
+            )
         value = NEEDS[need](cfg, settings, registry_dirs)
         if value is not None:
             context[need] = value.to_dict()
@@ -54,7 +59,7 @@ def resolve_needs(spec, cfg: ModelConfig, settings: dict[str, Any], registry_dir
 @dataclass
 class Plan:
     cells: list[Cell]
-    notes: list[str]                    # e.g. optional probes skipped because not registered
+    notes: list[str]  # e.g. optional probes skipped because not registered
 
 
 def _grid_points(grid: dict[str, list]) -> list[dict[str, Any]]:
@@ -70,28 +75,40 @@ def _select(entry: ProbeEntry, probes: dict, where: str) -> list:
     if not found and not entry.optional:
         families = sorted({p.family for p in probes.values()})
         what = "probe family" if entry.by_family else "probe"
-        raise ConfigError(f"unknown {what} '{entry.name}'{where}. Available probes: "
-                          f"{', '.join(sorted(probes)) or '(none registered)'}; families: "
-                          f"{', '.join(families) or '(none)'}. Mark the entry `optional: true` to skip "
-                          f"it while it is not installed.{_import_failures_text()}")
+        raise ConfigError(
+            f"unknown {what} '{entry.name}'{where}. Available probes: "
+            f"{', '.join(sorted(probes)) or '(none registered)'}; families: "
+            f"{', '.join(families) or '(none)'}. Mark the entry `optional: true` to skip "
+            f"it while it is not installed.{_import_failures_text()}"
+        )
     return sorted(found, key=lambda p: p.name)
 
 
-def make_plan(suite: Suite, *, variants: Iterable[str] | None = None, probes: Iterable[str] | None = None,
-              scale: str | None = None, registry_dirs: Iterable[str] = (), timeout: float | None = None,
-              memory_cap: int | None = None, probe_modules: Iterable[str] = ()) -> Plan:
+def make_plan(
+    suite: Suite,
+    *,
+    variants: Iterable[str] | None = None,
+    probes: Iterable[str] | None = None,
+    scale: str | None = None,
+    registry_dirs: Iterable[str] = (),
+    timeout: float | None = None,
+    memory_cap: int | None = None,
+    probe_modules: Iterable[str] = (),
+) -> Plan:
     """Expand a suite (optionally narrowed to some variants / probes) into cells."""
     from suite.hf.resolve import resolve_any
     from suite.registry import Registry, proxy
 
     modules = tuple(probe_module_refs(probe_modules))
     registered = load_probes(modules)
-    notes: list[str] = [f"warning: probe module suite.probes.{name} failed to import: {why}"
-                        for name, why in sorted(IMPORT_FAILURES.items())]
+    notes: list[str] = [
+        f"warning: probe module suite.probes.{name} failed to import: {why}"
+        for name, why in sorted(IMPORT_FAILURES.items())
+    ]
     where = f" in suite '{suite.name}' ({suite.file})"
 
     entries = suite.probes
-    if probes:   # each named probe or family takes the suite's settings for it, else its defaults
+    if probes:  # each named probe or family takes the suite's settings for it, else its defaults
         entries = []
         for name in probes:
             same = [e for e in suite.probes if e.name == name]
@@ -99,9 +116,10 @@ def make_plan(suite: Suite, *, variants: Iterable[str] | None = None, probes: It
             parent = [e for e in suite.probes if e.by_family and e.name == family]
             if same:
                 entries.extend(ProbeEntry(**{**asdict(e), "optional": False}) for e in same)
-            elif parent:   # one probe out of a family entry
-                entries.extend(ProbeEntry(**{**asdict(e), "name": name, "by_family": False,
-                                             "optional": False}) for e in parent)
+            elif parent:  # one probe out of a family entry
+                entries.extend(
+                    ProbeEntry(**{**asdict(e), "name": name, "by_family": False, "optional": False}) for e in parent
+                )
             else:
                 is_family = any(p.family == name for p in registered.values()) and name not in registered
                 entries.append(ProbeEntry(name=name, by_family=is_family))
@@ -111,8 +129,7 @@ def make_plan(suite: Suite, *, variants: Iterable[str] | None = None, probes: It
     for entry in entries:
         found = _select(entry, registered, where)
         if not found:
-            notes.append(f"skipped optional {'family' if entry.by_family else 'probe'} '{entry.name}': "
-                         f"not registered")
+            notes.append(f"skipped optional {'family' if entry.by_family else 'probe'} '{entry.name}': not registered")
         selected.extend((entry, spec) for spec in found)
 
     registry_dirs = tuple(str(d) for d in registry_dirs)
@@ -132,13 +149,19 @@ def make_plan(suite: Suite, *, variants: Iterable[str] | None = None, probes: It
                 out.append((name, sc))
         return out
 
-    if variants:   # named on the command line: every selected probe runs on exactly these
+    if variants:  # named on the command line: every selected probe runs on exactly these
         suite_wanted = expand((v, scale or suite.scale) for v in variants)
         per_entry = {id(entry): suite_wanted for entry, _ in selected}
-    else:          # an entry's own `variants:` replaces the suite's list for that entry
+    else:  # an entry's own `variants:` replaces the suite's list for that entry
         suite_wanted = expand((v, scale or s) for v, s in suite.variants)
-        per_entry = {id(entry): (expand((v, scale or suite.scale) for v in entry.variants)
-                                 if entry.variants is not None else suite_wanted) for entry, _ in selected}
+        per_entry = {
+            id(entry): (
+                expand((v, scale or suite.scale) for v in entry.variants)
+                if entry.variants is not None
+                else suite_wanted
+            )
+            for entry, _ in selected
+        }
     wanted = list(dict.fromkeys(pair for entry, _ in selected for pair in per_entry[id(entry)])) or suite_wanted
     if not wanted:
         raise ConfigError(f"no variants to run: suite '{suite.name}' lists none and none were given.")
@@ -163,11 +186,22 @@ def make_plan(suite: Suite, *, variants: Iterable[str] | None = None, probes: It
                     continue
                 seen.add(cid)
                 context = resolve_needs(spec, cfg, settings, registry_dirs)
-                cells.append(Cell(
-                    variant=base.name, family=cfg.family, scale=sc, probe=spec.name, settings=settings,
-                    config=config, isolate=spec.isolate,
-                    timeout=timeout or entry.timeout or suite.timeout,
-                    memory_cap=memory_cap or entry.memory_cap or suite.memory_cap,
-                    probe_modules=modules, module=spec.fn.__module__, cell_id=cid,
-                    given=tuple(dict.fromkeys([*entry.settings, *point])), context=context))
+                cells.append(
+                    Cell(
+                        variant=base.name,
+                        family=cfg.family,
+                        scale=sc,
+                        probe=spec.name,
+                        settings=settings,
+                        config=config,
+                        isolate=spec.isolate,
+                        timeout=timeout or entry.timeout or suite.timeout,
+                        memory_cap=memory_cap or entry.memory_cap or suite.memory_cap,
+                        probe_modules=modules,
+                        module=spec.fn.__module__,
+                        cell_id=cid,
+                        given=tuple(dict.fromkeys([*entry.settings, *point])),
+                        context=context,
+                    )
+                )
     return Plan(cells=cells, notes=notes)

@@ -1,4 +1,5 @@
 """Progress of a run: a rich bar with ETA on a terminal, one log line per finished cell otherwise."""
+
 from __future__ import annotations
 
 import sys
@@ -22,8 +23,12 @@ class PlainProgress:
         elapsed = time.perf_counter() - self.t0
         eta = elapsed / self.done * (self.total - self.done)
         msg = f" - {outcome.error}" if outcome.status != "ok" else ""
-        print(f"[{self.done}/{self.total}] {cell.label()}: {outcome.status} ({outcome.seconds:.1f}s, "
-              f"eta {_clock(eta)}){msg}", file=self.stream, flush=True)
+        print(
+            f"[{self.done}/{self.total}] {cell.label()}: {outcome.status} ({outcome.seconds:.1f}s, "
+            f"eta {_clock(eta)}){msg}",
+            file=self.stream,
+            flush=True,
+        )
 
     def close(self) -> None:
         pass
@@ -34,12 +39,26 @@ class RichProgress:
 
     def __init__(self):
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.console = Console()
-        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                            console=self.console, transient=False)
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
 
     def start(self, total: int, cached: int) -> None:
         self.console.print(f"archbench: {total} cell(s) to run, {cached} cached")
@@ -48,8 +67,9 @@ class RichProgress:
 
     def advance(self, cell: Cell, outcome: Outcome) -> None:
         if outcome.status != "ok":
-            self.console.print(f"[red]{outcome.status}[/red] {cell.label()}: {outcome.error}", markup=True,
-                               highlight=False)
+            self.console.print(
+                f"[red]{outcome.status}[/red] {cell.label()}: {outcome.error}", markup=True, highlight=False
+            )
         self.bar.update(self.task, advance=1, description=cell.label()[:60])
 
     def close(self) -> None:

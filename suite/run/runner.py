@@ -22,6 +22,7 @@ Isolation
     subprocess, N at a time (concurrent cells disturb each other's timings: use it for analytic and
     quality work, not for latency numbers).
 """
+
 from __future__ import annotations
 
 import json
@@ -68,22 +69,36 @@ def _point_settings(settings: dict[str, Any]) -> dict[str, Any]:
 def outcome_rows(cell: Cell, outcome: Outcome, *, run_id: str, prov: dict) -> list[dict]:
     """Tidy rows of one finished cell. A probe can mark a row of an ok cell as failed with its
     `status` ("oom" | "error" | "timeout") and `error` (e.g. one context out of a sweep)."""
-    cell_cols = dict(run_id=run_id, cell_id=cell.cell_id, variant=cell.variant, family=cell.family,
-                     scale=cell.scale, probe=cell.probe)
+    cell_cols = dict(
+        run_id=run_id,
+        cell_id=cell.cell_id,
+        variant=cell.variant,
+        family=cell.family,
+        scale=cell.scale,
+        probe=cell.probe,
+    )
     items: list[dict] = []
     if outcome.status == "ok":
         inherited = _point_settings(cell.settings)
         for r in outcome.rows:
             unit, lower = metric_unit_and_direction(r["metric"], r.get("unit") or "", r.get("lower_is_better"))
             status = r.get("status") or "ok"
-            items.append(dict(metric=r["metric"], value=r.get("value"), unit=unit, lower_is_better=lower,
-                              status=status, error=str(r.get("error") or "") if status != "ok" else "",
-                              settings={**inherited, **(r.get("settings") or {})}, extra=dict(r.get("extra") or {})))
-        if not items:   # keeps the cell cached although the probe had nothing to say about it
+            items.append(
+                dict(
+                    metric=r["metric"],
+                    value=r.get("value"),
+                    unit=unit,
+                    lower_is_better=lower,
+                    status=status,
+                    error=str(r.get("error") or "") if status != "ok" else "",
+                    settings={**inherited, **(r.get("settings") or {})},
+                    extra=dict(r.get("extra") or {}),
+                )
+            )
+        if not items:  # keeps the cell cached although the probe had nothing to say about it
             items.append(dict(metric="", value=None, settings=inherited, extra={"note": "probe returned no rows"}))
     else:
-        items.append(dict(metric="", value=None, status=outcome.status, error=outcome.error,
-                          settings=cell.settings))
+        items.append(dict(metric="", value=None, status=outcome.status, error=outcome.error, settings=cell.settings))
     book = dict(attempt=new_attempt(), cell_rows=len(items), cell_seconds=round(outcome.seconds, 4))
     return [make_row(cell=cell_cols, bookkeeping=book, prov=prov, **item) for item in items]
 
@@ -100,8 +115,16 @@ def _done_cells(store: ResultStore, run_id: str) -> tuple[set[str], set[str]]:
     return ok, this_run
 
 
-def run_cells(cells: list[Cell], out: str | Path, *, executor: Executor | None = None, force: bool = False,
-              run_id: str | None = None, progress=None, notes: list[str] | None = None) -> RunSummary:
+def run_cells(
+    cells: list[Cell],
+    out: str | Path,
+    *,
+    executor: Executor | None = None,
+    force: bool = False,
+    run_id: str | None = None,
+    progress=None,
+    notes: list[str] | None = None,
+) -> RunSummary:
     """Run the cells that are not cached in `out`, appending their rows as each finishes.
 
     With a given `run_id` (a resumed run), cells already attempted in that run are not repeated.
@@ -125,15 +148,32 @@ def run_cells(cells: list[Cell], out: str | Path, *, executor: Executor | None =
     finally:
         progress.close()
         kill_all()
-    return RunSummary(run_id=run_id, out=Path(out), planned=len(cells), cached=len(cells) - len(todo),
-                      ran=len(todo), statuses=statuses, seconds=time.perf_counter() - start,
-                      notes=list(notes or []))
+    return RunSummary(
+        run_id=run_id,
+        out=Path(out),
+        planned=len(cells),
+        cached=len(cells) - len(todo),
+        ran=len(todo),
+        statuses=statuses,
+        seconds=time.perf_counter() - start,
+        notes=list(notes or []),
+    )
 
 
 # ------------------------------------------------------------------ a whole run
 # run.json keeps the arguments under the command line's names, so a resumed run reads older files too
-_RESUMABLE = ("suite", "variants", "probes", "scale", "timeout", "memory_cap", "registry", "probe_module",
-              "force", "jobs")
+_RESUMABLE = (
+    "suite",
+    "variants",
+    "probes",
+    "scale",
+    "timeout",
+    "memory_cap",
+    "registry",
+    "probe_module",
+    "force",
+    "jobs",
+)
 
 
 def _write_run_file(out: Path, data: dict) -> None:
@@ -143,47 +183,85 @@ def _write_run_file(out: Path, data: dict) -> None:
     os.replace(tmp, out / RUN_FILE)
 
 
-def run_suite(suite: str | None = None, *, variants: Iterable[str] = (), probes: Iterable[str] | None = None,
-              out: str | Path | None = None, scale: str | None = None, force: bool = False, resume: bool = False,
-              jobs: int | None = None, timeout: float | None = None, memory_cap: str | int | None = None,
-              probe_modules: Iterable[str] = (), registry_dirs: Iterable[str] = (), progress=None) -> RunSummary:
+def run_suite(
+    suite: str | None = None,
+    *,
+    variants: Iterable[str] = (),
+    probes: Iterable[str] | None = None,
+    out: str | Path | None = None,
+    scale: str | None = None,
+    force: bool = False,
+    resume: bool = False,
+    jobs: int | None = None,
+    timeout: float | None = None,
+    memory_cap: str | int | None = None,
+    probe_modules: Iterable[str] = (),
+    registry_dirs: Iterable[str] = (),
+    progress=None,
+) -> RunSummary:
     """Plan a suite (default: quick), run what is not cached into `out` (default results/<suite>),
     write the parquet copy; returns the summary. Planning notes and an interruption are told on stderr.
 
     With `resume`, what is not given here is taken from the interrupted run in `out`, and its run id too.
     """
     out = Path(out) if out else Path("results") / (suite or DEFAULT_SUITE)
-    args = dict(suite=suite, variants=list(variants), probes=list(probes) if probes else None, scale=scale,
-                timeout=timeout, memory_cap=memory_cap, registry=list(registry_dirs),
-                probe_module=list(probe_modules), force=force, jobs=jobs)
+    args = dict(
+        suite=suite,
+        variants=list(variants),
+        probes=list(probes) if probes else None,
+        scale=scale,
+        timeout=timeout,
+        memory_cap=memory_cap,
+        registry=list(registry_dirs),
+        probe_module=list(probe_modules),
+        force=force,
+        jobs=jobs,
+    )
     run_id = None
     if resume:
         run_file = out / RUN_FILE
         if not run_file.exists():
-            raise ConfigError(f"nothing to resume in {out}: no {RUN_FILE} there (give the --out of the "
-                              f"interrupted run).")
+            raise ConfigError(
+                f"nothing to resume in {out}: no {RUN_FILE} there (give the --out of the interrupted run)."
+            )
         previous = json.loads(run_file.read_text())
         run_id = previous["run_id"]
-        for key in _RESUMABLE:   # what the caller does not say, the interrupted run said
+        for key in _RESUMABLE:  # what the caller does not say, the interrupted run said
             if args[key] in (None, [], False) and previous.get("args", {}).get(key) is not None:
                 args[key] = previous["args"][key]
-    plan = make_plan(load_suite(args["suite"] or DEFAULT_SUITE), variants=args["variants"] or None,
-                     probes=args["probes"] or None, scale=args["scale"], registry_dirs=args["registry"] or (),
-                     timeout=args["timeout"], memory_cap=parse_bytes(args["memory_cap"]),
-                     probe_modules=args["probe_module"] or ())
+    plan = make_plan(
+        load_suite(args["suite"] or DEFAULT_SUITE),
+        variants=args["variants"] or None,
+        probes=args["probes"] or None,
+        scale=args["scale"],
+        registry_dirs=args["registry"] or (),
+        timeout=args["timeout"],
+        memory_cap=parse_bytes(args["memory_cap"]),
+        probe_modules=args["probe_module"] or (),
+    )
     for note in plan.notes:
         print(f"archbench: {note}", file=sys.stderr)
     run_id = run_id or new_run_id()
-    record = dict(run_id=run_id, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                  args=args, cells=len(plan.cells))
+    record = dict(
+        run_id=run_id, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S%z"), args=args, cells=len(plan.cells)
+    )
     _write_run_file(out, record)
     try:
-        summary = run_cells(plan.cells, out, executor=make_executor(args["jobs"] or 1), force=bool(args["force"]),
-                            run_id=run_id, progress=progress, notes=plan.notes)
+        summary = run_cells(
+            plan.cells,
+            out,
+            executor=make_executor(args["jobs"] or 1),
+            force=bool(args["force"]),
+            run_id=run_id,
+            progress=progress,
+            notes=plan.notes,
+        )
     except KeyboardInterrupt:
         _write_run_file(out, {**record, "status": "interrupted"})
-        print(f"archbench: interrupted; finished cells are saved. Continue with: "
-              f"archbench run --out {out} --resume", file=sys.stderr)
+        print(
+            f"archbench: interrupted; finished cells are saved. Continue with: archbench run --out {out} --resume",
+            file=sys.stderr,
+        )
         raise
     _write_run_file(out, {**record, "status": "finished"})
     if (out / "results.jsonl").exists():

@@ -4,6 +4,7 @@ A cell's `cell_id` is a content hash of the resolved config, the probe name, its
 the scale and the code version: archbench's version plus a hash of the probe's own file and of the
 `suite/` modules it imports (found statically, transitively).
 """
+
 from __future__ import annotations
 
 import ast
@@ -44,7 +45,7 @@ def _suite_imports(path: Path, package: str) -> set[str]:
             if module.split(".")[0] != "suite":
                 continue
             names.add(module)
-            names.update(f"{module}.{a.name}" for a in node.names)   # `from . import attention`
+            names.update(f"{module}.{a.name}" for a in node.names)  # `from . import attention`
     return names
 
 
@@ -71,7 +72,7 @@ def source_files(module: str) -> list[Path]:
         seen.add(name)
         path, is_package = _module_file(name)
         if path is None:
-            mod = sys.modules.get(name)          # a probe module loaded from a file path
+            mod = sys.modules.get(name)  # a probe module loaded from a file path
             if not getattr(mod, "__file__", None):
                 continue
             path = Path(mod.__file__)
@@ -88,6 +89,7 @@ def code_version(module: str) -> str:
     """archbench version + hash of the probe module's source and what it imports from suite/."""
     if module not in _CODE_VERSIONS:
         from suite import __version__
+
         h = hashlib.sha256()
         for path in source_files(module):
             h.update(path.name.encode())
@@ -101,7 +103,12 @@ _IDENTITY_ONLY = ("description", "source")
 
 
 def cell_id(config: dict, probe: str, settings: dict, scale: str, code: str) -> str:
-    payload = dict(config={k: v for k, v in config.items() if k not in _IDENTITY_ONLY},
-                   probe=probe, settings=settings, scale=scale, code=code)
+    payload = dict(
+        config={k: v for k, v in config.items() if k not in _IDENTITY_ONLY},
+        probe=probe,
+        settings=settings,
+        scale=scale,
+        code=code,
+    )
     blob = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:20]

@@ -5,15 +5,17 @@ whose import reserves address space the probe did not ask for), so the cap is wh
 itself may add. `run` then runs the probe and returns its outcome as a dict; a crash, a kill or a
 timeout returns nothing, and the parent records that.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-_LOAD_ERROR: list[str] = []     # why `prepare` could not load the probes (reported by `run`)
+_LOAD_ERROR: list[str] = []  # why `prepare` could not load the probes (reported by `run`)
 
 
 def prepare(payload: dict[str, Any]) -> None:
     from suite.run.executors import ensure_probe
+
     try:
         ensure_probe(payload)
     except Exception as exc:  # noqa: BLE001 - recorded as the cell's error
@@ -28,5 +30,6 @@ def prepare(payload: dict[str, Any]) -> None:
 
 def run(payload: dict[str, Any]) -> dict[str, Any]:
     from suite.run.executors import Outcome, call_probe
+
     outcome = Outcome("error", error=_LOAD_ERROR[0]) if _LOAD_ERROR else call_probe(payload)
     return dict(status=outcome.status, rows=outcome.rows, error=outcome.error, seconds=outcome.seconds)

@@ -1,7 +1,8 @@
 """Read a pytest-benchmark JSON and print, per group, ours / transformers (medians; <= 1.0 is the goal).
 
-    python tests/benchmarks/ratios.py BENCH.json
+python tests/benchmarks/ratios.py BENCH.json
 """
+
 from __future__ import annotations
 
 import json

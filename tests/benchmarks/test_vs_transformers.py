@@ -19,6 +19,7 @@ Threads: 1 (ARCHBENCH_BENCH_THREADS overrides), recorded in each benchmark's ext
 Run: `pytest tests/benchmarks --benchmark-enable --benchmark-json=out.json` (addopts disables them);
 `python tests/benchmarks/ratios.py out.json` prints the ratios.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,27 +42,41 @@ def pinned_threads(request):
     before = torch.get_num_threads()
     torch.set_num_threads(THREADS)
     if "benchmark" in request.fixturenames:
-        request.getfixturevalue("benchmark").extra_info.update(threads=THREADS, context=CONTEXT, batch=BATCH,
-                                                               dtype="fp32")
+        request.getfixturevalue("benchmark").extra_info.update(
+            threads=THREADS, context=CONTEXT, batch=BATCH, dtype="fp32"
+        )
     yield
     torch.set_num_threads(before)
 
 
 def _hf_gpt2():
     from transformers import GPT2Config, GPT2LMHeadModel
-    return GPT2LMHeadModel(GPT2Config())   # the defaults are GPT-2 small: 12 x 768, 50257 vocab, 1024 positions
+
+    return GPT2LMHeadModel(GPT2Config())  # the defaults are GPT-2 small: 12 x 768, 50257 vocab, 1024 positions
 
 
 def _hf_qwen3_proxy():
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     from suite.registry import resolve_config
+
     cfg = resolve_config("qwen3-0.6b", scale="base")
-    return Qwen3ForCausalLM(Qwen3Config(
-        vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, intermediate_size=cfg.hidden,
-        num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads, num_key_value_heads=cfg.kv_heads,
-        head_dim=cfg.head_size, max_position_embeddings=cfg.context_length, rms_norm_eps=cfg.norm_eps,
-        rope_theta=cfg.rope_theta, tie_word_embeddings=cfg.tie_embeddings, attention_bias=cfg.qkv_bias))
+    return Qwen3ForCausalLM(
+        Qwen3Config(
+            vocab_size=cfg.vocab_size,
+            hidden_size=cfg.d_model,
+            intermediate_size=cfg.hidden,
+            num_hidden_layers=cfg.n_layers,
+            num_attention_heads=cfg.n_heads,
+            num_key_value_heads=cfg.kv_heads,
+            head_dim=cfg.head_size,
+            max_position_embeddings=cfg.context_length,
+            rms_norm_eps=cfg.norm_eps,
+            rope_theta=cfg.rope_theta,
+            tie_word_embeddings=cfg.tie_embeddings,
+            attention_bias=cfg.qkv_bias,
+        )
+    )
 
 
 MODELS = {"gpt2-124m": _hf_gpt2, "qwen3-proxy": _hf_qwen3_proxy}
@@ -73,16 +88,18 @@ def pair(request, tmp_path_factory):
     import transformers
 
     from suite.hf.load import load_checkpoint
+
     transformers.utils.logging.set_verbosity_error()
     torch.manual_seed(0)
     theirs = MODELS[request.param]()
-    with torch.no_grad():   # perturb every parameter: a missed bias or norm weight would show
+    with torch.no_grad():  # perturb every parameter: a missed bias or norm weight would show
         for p in theirs.parameters():
             p.add_(torch.randn_like(p) * 0.01)
     folder = tmp_path_factory.mktemp(request.param)
     theirs.save_pretrained(folder)
-    theirs = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32,
-                                                               attn_implementation="sdpa").eval()
+    theirs = transformers.AutoModelForCausalLM.from_pretrained(
+        folder, dtype=torch.float32, attn_implementation="sdpa"
+    ).eval()
     _, ours = load_checkpoint(folder)
     ours.eval()
     idx = torch.randint(0, theirs.config.vocab_size, (BATCH, CONTEXT + 1), generator=torch.Generator().manual_seed(0))
@@ -165,7 +182,7 @@ def test_decode_paths_agree(pair):
         cache = ours.new_cache()
         ours(idx[:, :CONTEXT], cache=cache)
         past = theirs(input_ids=idx[:, :CONTEXT], use_cache=True).past_key_values
-        for _ in range(2):      # twice from the same restored state
+        for _ in range(2):  # twice from the same restored state
             mine = ours(idx[:, CONTEXT:], cache=fork_cache(cache))
             _restore(past)
             ref = theirs(input_ids=idx[:, CONTEXT:], past_key_values=past, use_cache=True).logits

@@ -1,6 +1,7 @@
 """Sequence-mixer math (suite/model/mixers): the chunked form equals the recurrent step, token by
 token, for every mixer (fp32, 1e-4), and Gated DeltaNet, Mamba-2 and the causal conv equal
 transformers' own torch references."""
+
 import inspect
 
 import pytest
@@ -22,10 +23,15 @@ def randn(gen, *shape):
 
 class GLA:
     """Per-key-dim decays, strong enough (logsigmoid of N(0,1)) to show up within a chunk."""
+
     def inputs(self, gen, t):
         h, dk, dv = 2, 16, 8
-        return dict(q=randn(gen, BATCH, t, h, dk), k=randn(gen, BATCH, t, h, dk), v=randn(gen, BATCH, t, h, dv),
-                    gk=F.logsigmoid(randn(gen, BATCH, t, h, dk)))
+        return dict(
+            q=randn(gen, BATCH, t, h, dk),
+            k=randn(gen, BATCH, t, h, dk),
+            v=randn(gen, BATCH, t, h, dv),
+            gk=F.logsigmoid(randn(gen, BATCH, t, h, dk)),
+        )
 
     def state(self, gen):
         return randn(gen, BATCH, 2, 16, 8)
@@ -40,12 +46,19 @@ class GLA:
 class GatedDeltaNet:
     """Grouped value heads (Hk=2, Hv=4) as in Qwen3-Next, gates through the model's own formula;
     v is scaled up because unit q, k and beta < 1 make one-token outputs small."""
+
     def inputs(self, gen, t):
         hk, hv, dk, dv = 2, 4, 16, 8
-        g, beta = gated_delta_gates(randn(gen, BATCH, t, hv), randn(gen, BATCH, t, hv),
-                                    A_log=randn(gen, hv), dt_bias=randn(gen, hv))
-        return dict(q=randn(gen, BATCH, t, hk, dk), k=randn(gen, BATCH, t, hk, dk), v=4 * randn(gen, BATCH, t, hv, dv),
-                    g=g, beta=beta)
+        g, beta = gated_delta_gates(
+            randn(gen, BATCH, t, hv), randn(gen, BATCH, t, hv), A_log=randn(gen, hv), dt_bias=randn(gen, hv)
+        )
+        return dict(
+            q=randn(gen, BATCH, t, hk, dk),
+            k=randn(gen, BATCH, t, hk, dk),
+            v=4 * randn(gen, BATCH, t, hv, dv),
+            g=g,
+            beta=beta,
+        )
 
     def state(self, gen):
         return randn(gen, BATCH, 4, 16, 8)
@@ -59,13 +72,20 @@ class GatedDeltaNet:
 
 class Mamba2:
     """Four heads in two groups sharing B and C, a D skip and dt through softplus(dt + dt_bias)."""
+
     params = ("A", "D", "dt_bias")
 
     def inputs(self, gen, t):
         h, p, g, n = 4, 8, 2, 16
-        return dict(x=randn(gen, BATCH, t, h, p), dt=randn(gen, BATCH, t, h), B=randn(gen, BATCH, t, g, n),
-                    C=randn(gen, BATCH, t, g, n), A=-torch.rand(h, generator=gen).mul(3).exp(),
-                    D=randn(gen, h), dt_bias=randn(gen, h))
+        return dict(
+            x=randn(gen, BATCH, t, h, p),
+            dt=randn(gen, BATCH, t, h),
+            B=randn(gen, BATCH, t, g, n),
+            C=randn(gen, BATCH, t, g, n),
+            A=-torch.rand(h, generator=gen).mul(3).exp(),
+            D=randn(gen, h),
+            dt_bias=randn(gen, h),
+        )
 
     def state(self, gen):
         return randn(gen, BATCH, 4, 8, 16)
@@ -79,12 +99,18 @@ class Mamba2:
 
 class ShortConv:
     """LFM2's gated short conv, y = c * conv(b * x), width 4 with a bias."""
+
     params = ("weight", "bias")
 
     def inputs(self, gen, t):
         ch, w = 12, 4
-        return dict(x=randn(gen, BATCH, t, ch), b=randn(gen, BATCH, t, ch), c=randn(gen, BATCH, t, ch),
-                    weight=randn(gen, ch, w), bias=randn(gen, ch))
+        return dict(
+            x=randn(gen, BATCH, t, ch),
+            b=randn(gen, BATCH, t, ch),
+            c=randn(gen, BATCH, t, ch),
+            weight=randn(gen, ch, w),
+            bias=randn(gen, ch),
+        )
 
     def state(self, gen):
         return randn(gen, BATCH, 12, 3)
@@ -137,7 +163,7 @@ def test_chunked_equals_recurrent(name, t, chunk, init):
     out, final = mixer.chunked(x, chunk, state)
     ref, ref_final = recurrent(mixer, x, t, zero_state(mixer) if state is None else state)
     assert out.shape == ref.shape and final.shape == ref_final.shape
-    assert ref.abs().max() > 0.1                      # outputs are not trivially small
+    assert ref.abs().max() > 0.1  # outputs are not trivially small
     assert max_diff(out, ref) <= TOL
     assert max_diff(final, ref_final) <= TOL
 
@@ -168,7 +194,7 @@ def test_the_comparison_can_fail(name):
     x[first] = x[first].clone()
     x[first][:, 5] += 0.05
     ref, _ = recurrent(mixer, x, 9, zero_state(mixer))
-    assert max_diff(out[:, :5], ref[:, :5]) <= TOL   # causal: earlier tokens unchanged
+    assert max_diff(out[:, :5], ref[:, :5]) <= TOL  # causal: earlier tokens unchanged
     assert max_diff(out, ref) > TOL
 
 
@@ -185,6 +211,7 @@ def test_gla_survives_strong_decay():
 
 # --- transformers' own torch paths (unwrapped: never a hub or fla/mamba-ssm kernel) ---------------
 
+
 def hf(module, name):
     tf = pytest.importorskip(f"transformers.models.{module}.modeling_{module}")
     return inspect.unwrap(getattr(tf, name))
@@ -195,13 +222,28 @@ def test_gated_deltanet_matches_transformers(t, chunk):
     mixer, gen = MIXERS["gated_deltanet"], torch.Generator().manual_seed(t)
     x, state = mixer.inputs(gen, t), mixer.state(gen)
     ref, ref_final = hf("qwen3_next", "torch_chunk_gated_delta_rule")(
-        x["q"], x["k"], x["v"], g=x["g"], beta=x["beta"], chunk_size=chunk, initial_state=state,
-        output_final_state=True, use_qk_l2norm_in_kernel=True)
+        x["q"],
+        x["k"],
+        x["v"],
+        g=x["g"],
+        beta=x["beta"],
+        chunk_size=chunk,
+        initial_state=state,
+        output_final_state=True,
+        use_qk_l2norm_in_kernel=True,
+    )
     out, final = gated_delta_chunked(**x, chunk_size=chunk, initial_state=state)
     assert max_diff(out, ref) <= TOL and max_diff(final, ref_final) <= TOL
     ref, ref_final = hf("qwen3_next", "torch_recurrent_gated_delta_rule")(
-        x["q"], x["k"], x["v"], g=x["g"], beta=x["beta"], initial_state=state, output_final_state=True,
-        use_qk_l2norm_in_kernel=True)
+        x["q"],
+        x["k"],
+        x["v"],
+        g=x["g"],
+        beta=x["beta"],
+        initial_state=state,
+        output_final_state=True,
+        use_qk_l2norm_in_kernel=True,
+    )
     out, final = recurrent(mixer, x, t, state)
     assert max_diff(out, ref) <= TOL and max_diff(final, ref_final) <= TOL
 
@@ -211,16 +253,34 @@ def test_mamba2_matches_transformers(t, chunk):
     mixer, gen = MIXERS["mamba2"], torch.Generator().manual_seed(t)
     x, state = mixer.inputs(gen, t), mixer.state(gen)
     ref, ref_final = hf("mamba2", "mamba2_chunk_scan")(
-        x["x"], x["dt"], x["A"], x["B"], x["C"], chunk_size=chunk, D=x["D"], dt_bias=x["dt_bias"],
-        initial_states=state, dt_softplus=True, return_final_states=True)
+        x["x"],
+        x["dt"],
+        x["A"],
+        x["B"],
+        x["C"],
+        chunk_size=chunk,
+        D=x["D"],
+        dt_bias=x["dt_bias"],
+        initial_states=state,
+        dt_softplus=True,
+        return_final_states=True,
+    )
     out, final = mamba2_chunked(**x, chunk_size=chunk, initial_state=state)
     assert max_diff(out, ref) <= TOL and max_diff(final, ref_final) <= TOL
     # transformers' step takes mamba_ssm's per-(head, head_dim) layout for dt, A, D and dt_bias
     s, p, n = at(mixer, x, 0), 8, 16
-    hf_state = state.clone()                                                  # updated in place
+    hf_state = state.clone()  # updated in place
     ref = hf("mamba2", "mamba2_selective_state_update")(
-        hf_state, s["x"], s["dt"][..., None].expand(-1, -1, p), s["A"][:, None, None].expand(-1, p, n),
-        s["B"], s["C"], s["D"][:, None].expand(-1, p), dt_bias=s["dt_bias"][:, None].expand(-1, p), dt_softplus=True)
+        hf_state,
+        s["x"],
+        s["dt"][..., None].expand(-1, -1, p),
+        s["A"][:, None, None].expand(-1, p, n),
+        s["B"],
+        s["C"],
+        s["D"][:, None].expand(-1, p),
+        dt_bias=s["dt_bias"][:, None].expand(-1, p),
+        dt_softplus=True,
+    )
     out, final = mamba2_step(**s, state=state)
     assert max_diff(out, ref) <= TOL and max_diff(final, hf_state) <= TOL
 
@@ -232,7 +292,7 @@ def test_causal_conv_matches_transformers(activation):
     ref = hf("qwen3_next", "causal_conv1d_fn")(x.transpose(1, 2), weight, bias, activation=activation)
     out, state = causal_conv1d(x, weight, bias, activation=activation)
     assert max_diff(out, ref.transpose(1, 2)) <= TOL
-    assert torch.equal(state, x[:, -3:].transpose(1, 2))                      # the last w-1 inputs
+    assert torch.equal(state, x[:, -3:].transpose(1, 2))  # the last w-1 inputs
     # transformers keeps w inputs; the oldest never reaches the output
     hf_state = torch.cat([randn(gen, 2, 12, 1), tail], dim=-1)
     ref = hf("qwen3_next", "causal_conv1d_update")(x[:, :1].transpose(1, 2), hf_state, weight, bias, activation)

@@ -1,5 +1,6 @@
 """Depthwise causal short convolution (shared by Gated DeltaNet and Mamba-2) and the LFM2 gated
 short-convolution mixer, each in a whole-sequence form and a one-token step."""
+
 from __future__ import annotations
 
 import torch
@@ -15,44 +16,44 @@ def _activate(y: torch.Tensor, activation: str | None) -> torch.Tensor:
 
 
 def causal_conv1d(
-    x: torch.Tensor,                    # (B, T, C)
-    weight: torch.Tensor,               # (C, w): nn.Conv1d(groups=C).weight.squeeze(1)
-    bias: torch.Tensor | None = None,   # (C,)
+    x: torch.Tensor,  # (B, T, C)
+    weight: torch.Tensor,  # (C, w): nn.Conv1d(groups=C).weight.squeeze(1)
+    bias: torch.Tensor | None = None,  # (C,)
     state: torch.Tensor | None = None,  # (B, C, w-1): the inputs before x, oldest first
     activation: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Depthwise causal conv over a sequence, as transformers' `causal_conv1d_fn` (plus a carried state)."""
     b, t, c = x.shape
     w = weight.shape[-1]
-    xt = x.transpose(1, 2).to(weight.dtype)                                  # (B, C, T)
+    xt = x.transpose(1, 2).to(weight.dtype)  # (B, C, T)
     if state is None:
         state = xt.new_zeros(b, c, w - 1)
-    xp = torch.cat([state.to(xt), xt], dim=-1)                               # (B, C, w-1+T)
-    y = F.conv1d(xp, weight.unsqueeze(1), bias, groups=c)                    # (B, C, T)
-    new_state = xp[..., xp.shape[-1] - (w - 1):]                             # (B, C, w-1); T < w-1 keeps old inputs
+    xp = torch.cat([state.to(xt), xt], dim=-1)  # (B, C, w-1+T)
+    y = F.conv1d(xp, weight.unsqueeze(1), bias, groups=c)  # (B, C, T)
+    new_state = xp[..., xp.shape[-1] - (w - 1) :]  # (B, C, w-1); T < w-1 keeps old inputs
     return _activate(y, activation).transpose(1, 2).to(x.dtype), new_state
 
 
 def causal_conv1d_step(
-    x: torch.Tensor,                    # (B, C): one token
-    weight: torch.Tensor,               # (C, w)
-    bias: torch.Tensor | None,          # (C,)
-    state: torch.Tensor,                # (B, C, w-1)
+    x: torch.Tensor,  # (B, C): one token
+    weight: torch.Tensor,  # (C, w)
+    bias: torch.Tensor | None,  # (C,)
+    state: torch.Tensor,  # (B, C, w-1)
     activation: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One decode step of the causal conv, as transformers' `causal_conv1d_update` (state of w-1, not w)."""
     window = torch.cat([state.to(weight.dtype), x.to(weight.dtype).unsqueeze(-1)], dim=-1)  # (B, C, w)
-    y = (window * weight).sum(-1)                                            # (B, C)
+    y = (window * weight).sum(-1)  # (B, C)
     if bias is not None:
         y = y + bias
     return _activate(y, activation).to(x.dtype), window[..., 1:]
 
 
 def short_conv_chunked(
-    x: torch.Tensor,                    # (B, T, C): the three in_proj outputs, split
-    b: torch.Tensor,                    # (B, T, C): input gate
-    c: torch.Tensor,                    # (B, T, C): output gate
-    weight: torch.Tensor,               # (C, w)
+    x: torch.Tensor,  # (B, T, C): the three in_proj outputs, split
+    b: torch.Tensor,  # (B, T, C): input gate
+    c: torch.Tensor,  # (B, T, C): output gate
+    weight: torch.Tensor,  # (C, w)
     bias: torch.Tensor | None = None,
     initial_state: torch.Tensor | None = None,  # (B, C, w-1)
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,12 +63,12 @@ def short_conv_chunked(
 
 
 def short_conv_step(
-    x: torch.Tensor,                    # (B, C)
-    b: torch.Tensor,                    # (B, C)
-    c: torch.Tensor,                    # (B, C)
-    weight: torch.Tensor,               # (C, w)
+    x: torch.Tensor,  # (B, C)
+    b: torch.Tensor,  # (B, C)
+    c: torch.Tensor,  # (B, C)
+    weight: torch.Tensor,  # (C, w)
     bias: torch.Tensor | None,
-    state: torch.Tensor,                # (B, C, w-1)
+    state: torch.Tensor,  # (B, C, w-1)
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One decode step of the gated short conv, as `Lfm2ShortConv` with a cache."""
     y, state = causal_conv1d_step(b * x, weight, bias, state)

@@ -1,0 +1,194 @@
+"""Commands about variants from their config alone: list, show, budget, calibrate, import."""
+
+from __future__ import annotations
+
+import json
+
+from suite.cli.args import _print_json, _registry_arg, _scale_arg
+from suite.config import ConfigError
+
+
+# ---------------------------------------------------------------- list / show
+def _add_list(sub) -> None:
+    p = sub.add_parser(
+        "list",
+        help="table of registered variants",
+        description="List every registered variant: family, parameters (total/active), context, key components.",
+    )
+    _registry_arg(p)
+    _scale_arg(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--family", help="only this family")
+    p.set_defaults(func=_cmd_list)
+
+
+def _cmd_list(args) -> int:
+    from suite.report.inspect import list_rows, render_list
+
+    rows = list_rows(args.registry, family=args.family, scale=args.scale)
+    if args.json:
+        _print_json(rows)
+    else:
+        render_list(rows)
+    return 0
+
+
+def _add_show(sub) -> None:
+    p = sub.add_parser(
+        "show",
+        help="one variant: resolved config, field origins, parameter breakdown",
+        description="Show a variant (name, variant YAML path, HF config.json or checkpoint folder).",
+    )
+    p.add_argument("name", nargs="?", help="variant name or path")
+    _registry_arg(p)
+    _scale_arg(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--fields", action="store_true", help="list every config field with its default and exit")
+    p.set_defaults(func=_cmd_show)
+
+
+def _cmd_show(args) -> int:
+    from suite.report.inspect import render_fields, render_show, show_data
+
+    if args.fields:
+        render_fields()
+        return 0
+    if not args.name:
+        raise ConfigError("`archbench show` needs a variant name or path (see `archbench list`).")
+    data = show_data(args.name, args.registry, scale=args.scale)
+    if args.json:
+        _print_json(data)
+    else:
+        render_show(data)
+    return 0
+
+
+# ---------------------------------------------------------------- budget / calibrate
+def _add_budget(sub) -> None:
+    from suite.analytic.budget import DEVICES
+
+    p = sub.add_parser(
+        "budget",
+        help="serving budget: max context in memory, max batch, decode tokens/s bound",
+        description="From the config alone: the longest context (or largest batch) that fits in a "
+        "memory budget next to the weights, and the decode roofline (tokens/s bound by "
+        "memory bandwidth and by compute) on a device.",
+    )
+    p.add_argument("name", help="variant name or path")
+    _registry_arg(p)
+    _scale_arg(p)
+    p.add_argument("--memory", metavar="SIZE", help="memory budget, e.g. 80GB, 8GiB, 24e9 (default: the device's)")
+    p.add_argument("--dtype", default="bf16", help="weight format: fp32 bf16 fp16 fp8 int8 int4 mxfp4 (default bf16)")
+    p.add_argument("--kv-dtype", help="KV-cache type (default: the weight type, bf16 for quantised formats)")
+    p.add_argument("--batch", type=int, default=1, help="concurrent sequences (default 1)")
+    p.add_argument("--context", type=int, help="context for the max batch and the roofline (default: the max context)")
+    p.add_argument("--reserve", metavar="SIZE", default="0", help="memory kept back for activations/overhead")
+    p.add_argument(
+        "--device",
+        default=None,
+        help=f"device preset ({', '.join(DEVICES)}) or a file from `archbench calibrate --output` (default h100)",
+    )
+    p.add_argument("--device-peak", type=float, metavar="FLOPS", help="peak FLOP/s (overrides the preset)")
+    p.add_argument(
+        "--device-bandwidth", type=float, metavar="BYTES_PER_S", help="memory bandwidth (overrides the preset)"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_budget)
+
+
+def _cmd_budget(args) -> int:
+    from suite.analytic import budget
+    from suite.hf.resolve import resolve_any
+    from suite.units import parse_size
+
+    cfg = resolve_any(args.name, args.registry, scale=args.scale)
+    custom = args.device is None and args.device_peak and args.device_bandwidth
+    device = budget.get_device(
+        None if custom else (args.device or "h100"), peak=args.device_peak, bandwidth=args.device_bandwidth
+    )
+    data = budget.report(
+        cfg,
+        memory=parse_size(args.memory) if args.memory else None,
+        dtype=args.dtype,
+        kv_dtype=args.kv_dtype,
+        batch=args.batch,
+        context=args.context,
+        device=device,
+        reserve=parse_size(args.reserve) if args.reserve not in ("0", 0) else 0,
+    )
+    if args.json:
+        _print_json(data)
+    else:
+        budget.render(data)
+    return 0
+
+
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="measure this machine's matmul FLOP/s and memory bandwidth",
+        description="Measure this machine with torch (fp32 matmul FLOP/s, copy bandwidth); "
+        "`--output FILE` writes a device file for `archbench budget --device FILE`.",
+    )
+    p.add_argument("--size", type=int, default=2048, help="matmul size n (n x n times n x n; default 2048)")
+    p.add_argument("--copy-mib", type=int, default=256, help="MiB copied for the bandwidth test (default 256)")
+    p.add_argument("--repeats", type=int, default=5, help="best of this many timings (default 5)")
+    p.add_argument("--output", metavar="FILE", help="write the device file here")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_calibrate)
+
+
+def _cmd_calibrate(args) -> int:
+    from pathlib import Path
+
+    from suite.analytic.budget import calibrate
+
+    for name in ("size", "copy_mib", "repeats"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
+    data = calibrate(matmul_size=args.size, copy_bytes=args.copy_mib * 2**20, repeats=args.repeats)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(data, indent=2) + "\n")
+    if args.json:
+        _print_json(data)
+    else:
+        print(
+            f"matmul: {data['peak_flops'] / 1e9:,.1f} GFLOP/s  copy bandwidth: {data['bandwidth'] / 1e9:,.1f} GB/s  "
+            f"({data['threads']} threads)" + (f"\nwrote {args.output}" if args.output else "")
+        )
+    return 0
+
+
+# ---------------------------------------------------------------- import
+def _add_import(sub) -> None:
+    p = sub.add_parser(
+        "import",
+        help="map a Hugging Face checkpoint to a variant and load its weights",
+        description="Read a Hugging Face checkpoint folder (config.json + *.safetensors, sharded or "
+        "not; pickle files are refused) or just a config.json, print its variant YAML "
+        "(or write it with --out) and load the weights into archbench's decoder. "
+        "Supported model types: gpt2, llama, mistral, qwen2, qwen3, qwen3_moe, "
+        "gemma3_text, gemma3 (text decoder), olmo2, gpt_oss, deepseek_v3.",
+    )
+    p.add_argument("path", metavar="DIR", help="checkpoint folder, or a config.json (architecture only)")
+    p.add_argument("--out", metavar="FILE.yaml", help="write the variant YAML to this file instead of stdout")
+    p.add_argument("--name", help="variant name (default: the folder name)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="also run the transformers model on the same random tokens and report the max absolute "
+        "logit difference, for the full forward pass and for KV-cache decoding (fp32)",
+    )
+    p.add_argument("--seq-len", type=int, default=32, help="tokens per sequence for --check (default 32)")
+    p.add_argument("--tol", type=float, default=1e-4, help="--check exits 1 above this max abs difference")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_import)
+
+
+def _cmd_import(args) -> int:
+    from suite.hf.importer import run_import
+
+    return run_import(
+        args.path, name=args.name, out=args.out, check=args.check, seq_len=args.seq_len, tol=args.tol, as_json=args.json
+    )

@@ -1,0 +1,207 @@
+"""Commands about runs: run, table, report, compare."""
+
+from __future__ import annotations
+
+import sys
+
+from suite.cli.args import _registry_arg
+
+
+# ---------------------------------------------------------------- run / table
+def _add_run(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a suite (default: quick) and write the HTML report",
+        description="Run variants × probes × settings. Each cell is cached by a content hash in OUT, so "
+        "re-running only computes new or changed cells; a killed run continues with --resume. "
+        "Exit status 1 if a cell crashed (status error); oom and timeout are recorded results.",
+    )
+    p.add_argument("variants", nargs="*", metavar="VARIANT", help="variants to run (default: the suite's)")
+    p.add_argument("--suite", default=None, help="suite name (quick, standard, full) or YAML path (default: quick)")
+    p.add_argument("--probes", nargs="+", metavar="PROBE", help="probes or probe families (default: the suite's)")
+    p.add_argument("--out", default=None, help="results folder (default: results/<suite>)")
+    p.add_argument(
+        "--scale",
+        default=None,
+        choices=["full", "tiny", "small", "base"],
+        help="scale of the variants (default: the suite's; a probe entry with its own scale keeps it)",
+    )
+    p.add_argument("--force", action="store_true", help="recompute cached cells")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the interrupted run in OUT with its arguments and run id"
+    )
+    p.add_argument("--jobs", type=int, default=None, help="cells at once, each in its own subprocess (default 1)")
+    p.add_argument("--timeout", type=float, default=None, metavar="S", help="per-cell timeout in seconds")
+    p.add_argument(
+        "--memory-cap",
+        default=None,
+        metavar="SIZE",
+        help="address space a subprocess cell may add, e.g. 4GB (beyond: recorded as oom)",
+    )
+    p.add_argument(
+        "--probe-module",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import this module or .py file to register extra probes (repeatable)",
+    )
+    p.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    _registry_arg(p)
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args) -> int:
+    """Plan and run; then the report unless --no-report. Exit status 1 when a cell ended in `error`
+    (a crash is a bug to look at); oom and timeout are measurements, not failures of the run."""
+    from suite.run.runner import run_suite
+
+    summary = run_suite(
+        args.suite,
+        variants=args.variants,
+        probes=args.probes,
+        out=args.out,
+        scale=args.scale,
+        force=args.force,
+        resume=args.resume,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        memory_cap=args.memory_cap,
+        probe_modules=args.probe_module,
+        registry_dirs=args.registry,
+    )
+    out = summary.out
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items())) or "nothing new"
+    print(
+        f"archbench: {summary.planned} cells: {summary.cached} cached, {summary.ran} run ({counts}) "
+        f"in {summary.seconds:.1f}s -> {out / 'results.jsonl'}"
+    )
+    if not args.no_report:
+        print(f"archbench: report: {_report_after_run([out], out / 'report.html')}")
+    return 1 if summary.statuses.get("error", 0) else 0
+
+
+def _report_after_run(dirs: list, out):
+    """The HTML report; a minimal leaderboard page if the report fails (a report bug must not lose the run)."""
+    from pathlib import Path
+
+    try:
+        from suite.report.html import write_report
+
+        return Path(write_report(list(dirs), out, fmt="html"))
+    except Exception as exc:  # noqa: BLE001 - the run's results are saved; say why and write what we can
+        print(f"archbench: the report failed ({type(exc).__name__}: {exc}); writing a minimal one", file=sys.stderr)
+    from suite.report.minimal import minimal_report
+
+    return minimal_report(dirs, out)
+
+
+def _add_table(sub) -> None:
+    p = sub.add_parser(
+        "table",
+        help="print the leaderboard of results folders",
+        description="Leaderboard (variants × key metrics, each at one canonical setting) "
+        "of one or more results folders.",
+    )
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="results folders (or results.jsonl files)")
+    p.add_argument("--baseline", help="also show each value as a ratio to this variant")
+    p.add_argument("--metrics", nargs="+", metavar="METRIC", help="metrics to show (default: key metrics)")
+    p.add_argument("--csv", metavar="FILE", help="write the table as CSV")
+    p.add_argument("--markdown", metavar="FILE", help="write the table as Markdown")
+    p.set_defaults(func=_cmd_table)
+
+
+def _cmd_table(args) -> int:
+    from suite.report.terminal import table_command
+
+    return table_command(args.dirs, baseline=args.baseline, metrics=args.metrics, csv=args.csv, markdown=args.markdown)
+
+
+# ---------------------------------------------------------------- report
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write the HTML report (or a Markdown / CSV leaderboard) of results folders",
+        description="One self-contained HTML file (opens offline, from file://): header, "
+        "leaderboard, evolution ladder, context scaling, memory breakdown, "
+        "trade-offs, variant cards. --format md / csv write only the leaderboard.",
+    )
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="results folders (each with results.jsonl or .parquet)")
+    p.add_argument("--out", default=None, help="output file (default: DIR/report.html, .md or .csv)")
+    p.add_argument("--format", default="html", choices=["html", "md", "csv"], help="output format (default: html)")
+    p.add_argument(
+        "--baseline",
+        metavar="VARIANT",
+        help="variant the ratios are taken to (default: the ladder's first rung, else the first variant)",
+    )
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args) -> int:
+    from pathlib import Path
+
+    from suite.report.html import write_report
+
+    out = Path(args.out) if args.out else Path(args.dirs[0]) / f"report.{args.format}"
+    path = write_report([Path(d) for d in args.dirs], out, fmt=args.format, baseline=args.baseline)
+    print(f"report: {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
+# ---------------------------------------------------------------- compare (CI gate)
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="noise-aware verdicts between two runs; exit 1 on a regression (CI gate)",
+        description="Match every number of CANDIDATE to BASELINE by variant, scale, probe, metric "
+        "and settings, and judge it: regression / improvement / changed (real change), "
+        "same (within noise or under the threshold), new, missing, failed. Timed rows: "
+        "seeded bootstrap CI of the ratio of medians; quality rows: seed intervals; "
+        "analytic rows: exact. Both sides may be pytest-benchmark JSON files instead. "
+        "Exit 1 when a verdict fails under --fail-on, 2 on unusable input.",
+    )
+    p.add_argument("baseline", metavar="BASELINE", help="results folder (or results.jsonl) or pytest-benchmark JSON")
+    p.add_argument("candidate", metavar="CANDIDATE", help="results folder (or results.jsonl) or pytest-benchmark JSON")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.05,
+        help="smallest relative change that counts, e.g. 0.05 = 5%% (default 0.05)",
+    )
+    p.add_argument("--metrics", nargs="+", metavar="METRIC", help="compare only these metrics (default: all but *_cv)")
+    p.add_argument(
+        "--fail-on",
+        default="regression",
+        choices=["regression", "any", "never"],
+        help="exit 1 on: a regression or a newly failed cell (default); any verdict but same; never",
+    )
+    p.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="read both sides as pytest-benchmark JSON (detected automatically for such .json files)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary (a PR comment) to FILE")
+    p.add_argument("--all", action="store_true", help="also list the comparisons that are the same")
+    p.add_argument(
+        "--export-benchmark",
+        metavar="FILE",
+        help="also write CANDIDATE's timed rows as pytest-benchmark JSON (seconds) to FILE",
+    )
+    p.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args) -> int:
+    from suite.report.compare_view import compare_command
+
+    return compare_command(
+        args.baseline,
+        args.candidate,
+        threshold=args.threshold,
+        metrics=args.metrics,
+        fail_on=args.fail_on,
+        benchmark=args.benchmark,
+        as_json=args.json,
+        show_all=args.all,
+        markdown_path=args.markdown,
+        export_benchmark=args.export_benchmark,
+    )
