@@ -3,8 +3,9 @@
 The per-type functions (`suite.hf.type_configs`) read the keys their model type defines, with
 transformers' defaults for absent ones, through a `Reader` that remembers what was read: a key that
 is neither mapped, nor checked against the one value archbench implements (`Reader.expect`), nor
-known not to change the forward pass (`HARMLESS_KEYS`) is a ConfigError naming the file and the key. Both RoPE spellings are read:
-transformers 5's `rope_parameters` and the older top-level `rope_theta` + `rope_scaling`.
+known not to change the forward pass (`HARMLESS_KEYS`) is a ConfigError naming the file and the
+key. Both RoPE spellings are read: transformers 5's `rope_parameters` and the older top-level
+`rope_theta` + `rope_scaling`.
 """
 
 from __future__ import annotations
