@@ -15,21 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from suite.results import PROVENANCE_COLUMNS
+
 GOLDEN = Path(__file__).parent / "data" / "golden"
-RUN_SPECIFIC = {
-    "run_id",
-    "attempt",
-    "cell_seconds",
-    "git_sha",
-    "date",
-    "archbench_version",
-    "torch_version",
-    "python_version",
-    "device",
-    "cpu_model",
-    "threads",
-    "cell_id",
-}
+RUN_SPECIFIC = {"run_id", "attempt", "cell_seconds", "cell_id", *PROVENANCE_COLUMNS}
 # Parity errors of a random tiny model are floating-point noise: equal to within this.
 NOISY_KEYS = {"max_abs_diff", "decode_max_abs_diff"}
 
