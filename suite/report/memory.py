@@ -70,18 +70,8 @@ def _memory_stack(df: pd.DataFrame, figs: Figures) -> Figure | None:
         if all(v is None for v in values):
             continue
         totals = [t + (v or 0.0) for t, v in zip(totals, values)]
-        traces.append(
-            dict(
-                type="bar",
-                orientation="h",
-                name=label,
-                marker=dict(color=color),
-                y=[esc(v) for v in variants],
-                x=values,
-                hoverinfo="text",
-                hovertext=[f"<b>{esc(v)}</b><br>{label}: {format_value(x, 'bytes')}" for v, x in zip(variants, values)],
-            )
-        )
+        hover = [f"<b>{esc(v)}</b><br>{label}: {format_value(x, 'bytes')}" for v, x in zip(variants, values)]
+        traces.append(_hbar_trace(label, color, variants, values, hover))
     if not traces:
         return None
     notes = [
@@ -96,6 +86,20 @@ def _memory_stack(df: pd.DataFrame, figs: Figures) -> Figure | None:
     ]
     return figs.make(
         "Memory by component", traces, _hbar_layout(len(variants), totals, "bytes"), note=" · ".join(notes)
+    )
+
+
+def _hbar_trace(label: str, color: str, variants: list[str], xs: list, hover: list[str]) -> dict:
+    """One horizontal bar series: a bar per variant, its hover text as given."""
+    return dict(
+        type="bar",
+        orientation="h",
+        name=label,
+        marker=dict(color=color),
+        y=[esc(v) for v in variants],
+        x=xs,
+        hoverinfo="text",
+        hovertext=hover,
     )
 
 
@@ -121,26 +125,16 @@ def _memory_measured(df: pd.DataFrame, figs: Figures) -> Figure | None:
         if values.empty:
             continue
         xs = [nan_none(values.get(v)) for v in variants]
-        traces.append(
-            dict(
-                type="bar",
-                orientation="h",
-                name=label,
-                marker=dict(color=color),
-                y=[esc(v) for v in variants],
-                x=xs,
-                hoverinfo="text",
-                hovertext=[
-                    f"<b>{esc(v)}</b><br>{label}: {format_value(x, 'bytes')}"
-                    + (
-                        f"<br>measured / analytic {meas[v] / pred[v]:.2f}×"
-                        if v in meas.index and v in pred.index and pred[v]
-                        else ""
-                    )
-                    for v, x in zip(variants, xs)
-                ],
+        hover = [
+            f"<b>{esc(v)}</b><br>{label}: {format_value(x, 'bytes')}"
+            + (
+                f"<br>measured / analytic {meas[v] / pred[v]:.2f}×"
+                if v in meas.index and v in pred.index and pred[v]
+                else ""
             )
-        )
+            for v, x in zip(variants, xs)
+        ]
+        traces.append(_hbar_trace(label, color, variants, xs, hover))
     layout = _hbar_layout(len(variants), meas.tolist() + pred.tolist(), "bytes")
     layout["barmode"] = "group"
     notes = [t for t in ("measured", choices_text(ok_rows(df, "peak_memory_bytes"), measured)) if t]
