@@ -425,3 +425,14 @@ def test_compare_entries_without_files():
     ]
     (r,) = compare_entries(b, c)
     assert r.verdict == "regression" and r.blocks("regression") and not r.blocks("never")
+
+
+def test_direction_of_a_known_metric_comes_from_the_metric_table():
+    # a row that says peak memory is higher-is-better cannot turn a rise into an improvement
+    b = Entry("v", "peak_memory_bytes", {}, 100.0, lower_is_better=False, probe="memory")
+    c = Entry("v", "peak_memory_bytes", {}, 120.0, lower_is_better=False, probe="memory")
+    assert judge(b, c).verdict == "regression"
+    # a metric the table does not know keeps the direction its rows declare
+    b = Entry("v", "plugin_score", {}, 100.0, lower_is_better=False, probe="plugin")
+    c = Entry("v", "plugin_score", {}, 120.0, lower_is_better=False, probe="plugin")
+    assert judge(b, c).verdict == "improvement"

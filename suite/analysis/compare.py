@@ -42,7 +42,7 @@ from suite.analysis.benchjson import entries_from_benchmark, is_benchmark_json
 from suite.analysis.entries import Entry, _samples, entries_from_frame
 from suite.analysis.ratio_stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, bootstrap_ratio, stats_ratio
 from suite.config import ConfigError
-from suite.metrics import info
+from suite.metrics import metric_unit_and_direction
 
 VERDICTS = ("failed", "regression", "improvement", "changed", "missing", "new", "same")  # display order
 FAIL_ON = ("regression", "any", "never")
@@ -154,9 +154,9 @@ def judge(
     seed: int = 0,
 ) -> Comparison:
     """The verdict on a number present on both sides, both ok."""
-    lower = cand.lower_is_better if cand.lower_is_better is not None else base.lower_is_better
-    if lower is None:
-        lower = info(cand.metric).lower_is_better
+    # METRICS decides a known metric's direction; rows only for metrics it does not know (benchmarks)
+    said = cand.lower_is_better if cand.lower_is_better is not None else base.lower_is_better
+    _, lower = metric_unit_and_direction(cand.metric, "", said)
     b, c = base.value, cand.value
     out = Comparison(
         variant=cand.variant,

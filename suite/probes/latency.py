@@ -246,7 +246,7 @@ def time_phase(model, cfg: ModelConfig, knobs: Knobs, phase: str, context: int, 
     return timing, (work.info() if work.info else {})
 
 
-def not_measured(metric: str, unit: str, settings: dict[str, Any], reason: str, status: str = "error") -> Row:
+def not_measured(metric: str, settings: dict[str, Any], reason: str, status: str = "error") -> Row:
     """A row that says why a number is missing; `status` is error | oom | timeout."""
     return Row(metric, None, settings, status=status, error=reason)
 
@@ -277,7 +277,7 @@ def latency(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
                     model, notes = models[train]
                     timing, facts = time_phase(model, cfg, knobs, phase, context, options)
                 except ValueError as exc:  # a setting this model cannot run (positions, quantised train)
-                    rows.append(not_measured(metric, "ms", row_settings, str(exc)))
+                    rows.append(not_measured(metric, row_settings, str(exc)))
                     continue
                 extra = {**timing.extra(), **notes, **facts, "timing_options": options}
                 rows.append(Row(metric, timing.median, row_settings, extra))

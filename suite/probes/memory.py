@@ -282,15 +282,13 @@ def memory(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
         try:
             records = measure_isolated(cfg, knobs, phase, contexts, timeout=settings.get("timeout_s"))
         except IsolatedError as exc:
-            rows.extend(
-                not_measured("peak_memory_bytes", "bytes", {**base, "context": c}, str(exc), exc.kind) for c in contexts
-            )
+            rows.extend(not_measured("peak_memory_bytes", {**base, "context": c}, str(exc), exc.kind) for c in contexts)
             continue
         for record in records:
             context = record["context"]
             row_settings = {**base, "context": context, "threads": record.get("threads", base["threads"])}
             if record.get("status") == "error":
-                rows.append(not_measured("peak_memory_bytes", "bytes", row_settings, record["error"]))
+                rows.append(not_measured("peak_memory_bytes", row_settings, record["error"]))
                 continue
             measured = _measured_value(record, knobs)
             predicted = analytic_peak(cfg, phase, context, knobs)

@@ -64,11 +64,11 @@ def sweep_contexts(cfg: ModelConfig, phase: str, min_context: int, max_context: 
     return out
 
 
-def _fit_rows(metric: str, unit: str, xs: list[int], ys: list[float], settings: dict, fit_points, what: str):
+def _fit_rows(metric: str, xs: list[int], ys: list[float], settings: dict, fit_points, what: str):
     """One exponent row over the last `fit_points` points (default: the upper half, at least 3)."""
     pairs = [(x, y) for x, y in zip(xs, ys) if y is not None and y > 0]
     if len(pairs) < 2:
-        return [not_measured(metric, unit, settings, f"fewer than two measured points to fit ({len(pairs)})")]
+        return [not_measured(metric, settings, f"fewer than two measured points to fit ({len(pairs)})")]
     k = int(fit_points) if fit_points else max(3, (len(pairs) + 1) // 2)
     used = pairs[-min(k, len(pairs)) :]
     fit = fit_exponent([x for x, _ in used], [y for _, y in used])
@@ -167,12 +167,12 @@ def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) 
                 "measured_time_ms": timing.extra() if timing else None,
                 "predicted": point.get("predicted", False),
             }
-            for name, unit, wanted in (
-                ("peak_memory_bytes", "bytes", "memory" in measure or budget is not None),
-                (metric, "ms", "time" in measure),
+            for name, wanted in (
+                ("peak_memory_bytes", "memory" in measure or budget is not None),
+                (metric, "time" in measure),
             ):
                 if wanted:
-                    row = not_measured(name, unit, s, point["error"], point["status"])
+                    row = not_measured(name, s, point["error"], point["status"])
                     row.extra.update(detail)
                     rows.append(row)
             continue
@@ -186,7 +186,6 @@ def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) 
     if "time" in measure:
         rows += _fit_rows(
             "time_exponent",
-            "exponent",
             ok,
             [points[L]["time"].median for L in ok],
             fit_settings,
@@ -197,7 +196,6 @@ def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) 
         model_bytes = points[ok[0]]["memory"].get("model_bytes", 0) if ok else 0
         rows += _fit_rows(
             "memory_exponent",
-            "exponent",
             ok,
             [points[L]["memory"]["peak_over_baseline"] - model_bytes for L in ok],
             fit_settings,
@@ -214,7 +212,7 @@ def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) 
         rows.append(Row("max_context_measured", ok[-1], base, {"limited_by": limited_by, "swept": contexts}))
     else:
         first = points[contexts[0]] if contexts else {"status": "error", "error": "no context to sweep"}
-        rows.append(not_measured("max_context_measured", "tokens", base, first["error"], first["status"]))
+        rows.append(not_measured("max_context_measured", base, first["error"], first["status"]))
     return {"points": points, "contexts": contexts, "rows": rows}
 
 
