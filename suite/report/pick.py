@@ -94,14 +94,13 @@ def metric_info(metric: str, df: pd.DataFrame | None = None) -> dict[str, Any]:
     if metric in METRICS:
         info = METRICS[metric]
         return dict(name=info.display_name, unit=info.unit, lower_is_better=info.lower_is_better)
-    unit, lower = "", None
+    unit = ""
     if df is not None:
         rows = df[df["metric"] == metric]
-        if not rows.empty:
-            unit = str(rows["unit"].dropna().iloc[0]) if rows["unit"].notna().any() else ""
-            lib = rows["lower_is_better"].dropna()
-            lower = bool(lib.iloc[0]) if not lib.empty else None
-    return dict(name=metric.replace("_", " "), unit=unit, lower_is_better=lower)
+        if not rows.empty and rows["unit"].notna().any():
+            unit = str(rows["unit"].dropna().iloc[0])
+    # the leaderboard's rule for a metric METRICS does not know (majority of its ok rows)
+    return dict(name=metric.replace("_", " "), unit=unit, lower_is_better=aggregate.direction(metric, df))
 
 
 def metric_title(metric: str, df: pd.DataFrame | None = None) -> str:
