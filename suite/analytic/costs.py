@@ -15,7 +15,8 @@ FLOP conventions
   latent of every attended key, or absorb the up-projections into the query and output).
 - counting="executed": what `suite.model` computes, and so what FlopCounterMode sees. Every query is
   scored against every key it is handed (the full T x S block even under a causal mask, as SDPA and
-  the eager path do); a sliding layer's cache holds at most `sliding_window` old tokens; MLA
+  the eager path do); a sliding layer's cache holds at most `sliding_window` old tokens (a decoded
+  token replaces the oldest in its ring, so it sees at most `sliding_window` keys); MLA
   decompresses every cached latent each pass; attention sinks add one zero key on the SDPA path.
 - The LM head runs on every new token (the model returns logits for all positions).
 - Training = forward + backward = 3 x forward (the backward of a product is two products);
@@ -114,7 +115,11 @@ def _causal_pairs(past: int, new: int, window: int | None) -> int:
 
 
 def _keys_held(past: int, new: int, window: int | None) -> int:
-    """Keys the model hands to attention: its cache (a sliding layer keeps `window`) plus the new ones."""
+    """Keys the model hands to attention: its cache (a sliding layer keeps `window`) plus the new ones.
+    A single decoded token goes into the sliding ring first, over the slot of the token leaving the
+    window, so it sees at most `window` keys."""
+    if window is not None and new == 1:
+        return min(past + 1, window)
     return (past if window is None else min(past, window)) + new
 
 

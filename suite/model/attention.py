@@ -18,33 +18,105 @@ from suite.model.position import apply_rotary
 
 # ------------------------------------------------------------------- cache
 class LayerCache:
-    """One layer's cached tensors (time on dim -2). Sliding layers keep only the last `window` tokens,
-    so their cache stops growing at the window (a rolling buffer)."""
+    """One layer's cached tensors (time on dim -2) in preallocated buffers, written in place.
+
+    Full layers grow their buffer geometrically (a prefill chunk reserves exactly what it needs, a
+    decoded token an eighth more), so decoding does not copy the whole cache per token. Sliding
+    layers keep a ring of `window` slots, position p in slot p % window: a decoded token overwrites
+    the oldest slot, no copy at all. Attention is order-free over the keys it may all see, so a full
+    ring is handed to it as it lies. `nbytes` counts the tokens held, exactly like the analytic
+    `kv_cache_bytes`; spare capacity is `reserved_bytes() - nbytes()`."""
 
     def __init__(self, window: int | None = None):
         self.window = window
-        self.tensors: tuple[torch.Tensor, ...] | None = None
+        self.buffers: tuple[torch.Tensor, ...] | None = None
         self.seen = 0  # positions fed so far
 
+    @property
+    def held(self) -> int:
+        return min(self.seen, self.window) if self.window is not None else self.seen
+
+    @property
+    def tensors(self) -> tuple[torch.Tensor, ...] | None:
+        """The held tokens (a full ring in slot order)."""
+        if self.buffers is None:
+            return None
+        return tuple(b[..., : self.held, :] for b in self.buffers)
+
+    def _allocate(self, like: tuple[torch.Tensor, ...], capacity: int) -> None:
+        fresh = tuple(t.new_empty(*t.shape[:-2], capacity, t.shape[-1]) for t in like)
+        if self.buffers is not None:
+            for new, old in zip(fresh, self.buffers):
+                new[..., : self.held, :] = old[..., : self.held, :]
+        self.buffers = fresh
+
+    def _ordered(self) -> tuple[torch.Tensor, ...]:
+        """The held tokens in position order (a ring is rolled so its oldest token comes first)."""
+        held = self.tensors or ()
+        if self.window is None or self.seen <= self.window:
+            return held
+        return tuple(torch.roll(t, -(self.seen % self.window), dims=-2) for t in held)
+
     def update(self, *new: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], int]:
-        """Append new (B, ..., T, D) tensors; return everything attention needs and the first key position."""
-        if self.tensors is None:
-            full = new
-        else:
-            full = tuple(torch.cat((old, n), dim=-2) for old, n in zip(self.tensors, new))
-        first_key = self.seen + new[0].shape[-2] - full[0].shape[-2]
-        self.seen += new[0].shape[-2]
-        if self.window is not None and full[0].shape[-2] > self.window:
-            self.tensors = tuple(t[..., -self.window :, :].contiguous() for t in full)
-        else:
-            self.tensors = full
+        """Add new (B, ..., T, D) tensors; return everything attention needs and the first key position."""
+        t = new[0].shape[-2]
+        if self.window is not None:
+            return self._update_ring(new, t)
+        needed = self.seen + t
+        capacity = 0 if self.buffers is None else self.buffers[0].shape[-2]
+        if needed > capacity:
+            self._allocate(new, needed if t > 1 else max(needed, capacity + max(16, capacity // 8)))
+        for buf, n in zip(self.buffers, new):
+            buf[..., self.seen : needed, :] = n
+        self.seen = needed
+        return self.tensors, 0
+
+    def _update_ring(self, new: tuple[torch.Tensor, ...], t: int) -> tuple[tuple[torch.Tensor, ...], int]:
+        w = self.window
+        if self.buffers is None:
+            self.buffers = tuple(n.new_empty(*n.shape[:-2], w, n.shape[-1]) for n in new)
+        if t == 1:
+            slot = self.seen % w
+            for buf, n in zip(self.buffers, new):
+                buf[..., slot : slot + 1, :] = n
+            self.seen += 1
+            return self.tensors, self.seen - self.held
+        # a prefill chunk attends to the held tokens in order, then the ring keeps the last w
+        full = tuple(torch.cat((old, n), dim=-2) for old, n in zip(self._ordered(), new))
+        first_key = self.seen - self.held
+        self.seen += t
+        keep = min(self.seen, w)
+        slots = torch.arange(self.seen - keep, self.seen, device=new[0].device) % w
+        for buf, f in zip(self.buffers, full):
+            buf.index_copy_(buf.dim() - 2, slots, f[..., f.shape[-2] - keep :, :])
         return full, first_key
+
+    def __copy__(self) -> "LayerCache":
+        """A cache that continues from this one without changing it (a timed decode step from a fixed
+        state): full layers share the buffer if it has a spare slot (writes land past what this one
+        holds), a ring is cloned (a write would overwrite a slot this one still holds)."""
+        forked = LayerCache(self.window)
+        forked.seen = self.seen
+        if self.buffers is None:
+            return forked
+        capacity = self.buffers[0].shape[-2]
+        if self.window is None and capacity > self.seen:
+            forked.buffers = self.buffers
+        elif self.window is None:
+            forked.buffers = self.buffers
+            forked._allocate(self.buffers, capacity + max(16, capacity // 8))
+        else:
+            forked.buffers = tuple(b.clone() for b in self.buffers)
+        return forked
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.tensors or ())
 
+    def reserved_bytes(self) -> int:
+        return sum(b.numel() * b.element_size() for b in self.buffers or ())
+
     def __len__(self) -> int:
-        return 0 if self.tensors is None else self.tensors[0].shape[-2]
+        return self.held
 
 
 class KVCache:
