@@ -73,6 +73,8 @@ def test_a_copied_cache_continues_without_changing_the_original(layer_types, win
             fork = copy.copy(cache)
             fork.layers = [copy.copy(layer) for layer in cache.layers]
             outs.append(model(nxt, cache=fork))
+        after = model(idx[:, 10:12], cache=cache)  # the original goes on as if no copy had run
+        whole = model(idx)
     torch.testing.assert_close(outs[0], outs[1])
     torch.testing.assert_close(outs[0], outs[2])
-    assert cache.length == 10
+    torch.testing.assert_close(after, whole[:, 10:12], atol=1e-5, rtol=1e-5)
