@@ -96,6 +96,7 @@ class ModelConfig:
     attention_sinks: bool = False  # gpt-oss: a learned per-head logit that absorbs probability mass
     attn_scale: float | None = None  # softmax scale; None: head_dim ** -0.5 (Gemma-3: query_pre_attn_scalar ** -0.5)
     attn_softcap: float | None = None  # tanh soft-cap of attention logits (Gemma-2 style)
+    attn_output_gate: bool = False  # Qwen3-Next: q_proj also makes a per-channel sigmoid gate on the output
     qkv_bias: bool = True
     out_bias: bool = True
     # MLA (DeepSeek-V3); head_dim is then qk_nope_head_dim + qk_rope_head_dim
@@ -104,6 +105,21 @@ class ModelConfig:
     qk_nope_head_dim: int | None = None
     qk_rope_head_dim: int | None = None
     v_head_dim: int | None = None
+
+    # --- mixers other than attention (layer_types: gated_deltanet | mamba2 | short_conv) ---
+    mixer_conv_kernel: int = 4  # the short causal conv of every mixer (LFM2: 3)
+    mixer_chunk_size: int = 64  # chunk of the chunked (prefill / training) form; the math does not depend on it
+    mixer_bias: bool = False  # short_conv: biases of its projections and conv (LFM2 conv_bias)
+    linear_k_heads: int | None = None  # Gated DeltaNet (Qwen3-Next linear_num_key_heads)
+    linear_v_heads: int | None = None
+    linear_k_head_dim: int | None = None
+    linear_v_head_dim: int | None = None
+    ssm_heads: int | None = None  # Mamba-2: heads (mamba_n_heads)
+    ssm_head_dim: int | None = None
+    ssm_state_size: int | None = None  # d_state
+    ssm_groups: int = 1  # B/C groups (n_groups)
+    ssm_conv_bias: bool = True
+    ssm_bias: bool = False  # in_proj / out_proj biases
 
     # --- MLP ---
     mlp: str = "gelu"  # gelu | swiglu | geglu
@@ -115,6 +131,7 @@ class ModelConfig:
     n_experts: int = 0
     experts_top_k: int = 0
     n_shared_experts: int = 0
+    shared_expert_gate: bool = False  # Qwen2-MoE / Qwen3-Next: the shared expert's output times sigmoid(x w)
     expert_hidden: int | None = None  # None: mlp_hidden
     moe_dense_first: int = 0  # first k layers use a dense MLP (DeepSeek-V3: 3)
     router: str = "softmax_topk"  # softmax_topk (Qwen3) | topk_softmax (gpt-oss) | sigmoid (DeepSeek-V3)

@@ -39,7 +39,8 @@ def attention_params(cfg: ModelConfig) -> int:
         kv = _linear(d, r + dr, cfg.qkv_bias) + r + _linear(r, h * (dn + dv), False)
         return q + kv + _linear(h * dv, d, cfg.out_bias)
     hd, kv = cfg.head_size, cfg.kv_heads
-    n = _linear(d, h * hd, cfg.qkv_bias) + 2 * _linear(d, kv * hd, cfg.qkv_bias) + _linear(h * hd, d, cfg.out_bias)
+    q_out = h * hd * (2 if cfg.attn_output_gate else 1)  # Qwen3-Next: the query projection also makes the gate
+    n = _linear(d, q_out, cfg.qkv_bias) + 2 * _linear(d, kv * hd, cfg.qkv_bias) + _linear(h * hd, d, cfg.out_bias)
     if cfg.qk_norm == "head":
         n += 2 * hd
     elif cfg.qk_norm == "full":
@@ -47,6 +48,29 @@ def attention_params(cfg: ModelConfig) -> int:
     if cfg.attention_sinks:
         n += h
     return n
+
+
+def mixer_params(cfg: ModelConfig, kind: str) -> int:
+    """One non-attention mixer layer (`suite.model.mixing`), every parameter of it."""
+    d, w = cfg.d_model, cfg.mixer_conv_kernel
+    if kind == "gated_deltanet":
+        key, value = cfg.linear_k_heads * cfg.linear_k_head_dim, cfg.linear_v_heads * cfg.linear_v_head_dim
+        projections = _linear(d, 2 * key + 2 * value, False) + _linear(d, 2 * cfg.linear_v_heads, False)
+        conv = (2 * key + value) * w
+        return projections + conv + 2 * cfg.linear_v_heads + cfg.linear_v_head_dim + _linear(value, d, False)
+    if kind == "mamba2":
+        inner = cfg.ssm_heads * cfg.ssm_head_dim
+        conv_dim = inner + 2 * cfg.ssm_groups * cfg.ssm_state_size
+        in_proj = _linear(d, inner + conv_dim + cfg.ssm_heads, cfg.ssm_bias)
+        conv = conv_dim * w + (conv_dim if cfg.ssm_conv_bias else 0)
+        return in_proj + conv + 3 * cfg.ssm_heads + inner + _linear(inner, d, cfg.ssm_bias)
+    if kind == "short_conv":
+        return _linear(d, 3 * d, cfg.mixer_bias) + d * w + (d if cfg.mixer_bias else 0) + _linear(d, d, cfg.mixer_bias)
+    raise ValueError(f"not a mixer layer type: {kind!r}")
+
+
+def is_mixer(kind: str) -> bool:
+    return kind in ("gated_deltanet", "mamba2", "short_conv")
 
 
 def mlp_matrices(cfg: ModelConfig) -> int:
@@ -80,6 +104,8 @@ def expert_matrix_params(cfg: ModelConfig) -> int:
 def moe_params(cfg: ModelConfig) -> dict[str, int]:
     router = _linear(cfg.d_model, cfg.n_experts, cfg.router_bias)
     shared = dense_mlp_params(cfg, cfg.expert_size * cfg.n_shared_experts) if cfg.n_shared_experts else 0
+    if cfg.n_shared_experts and cfg.shared_expert_gate:
+        shared += cfg.d_model  # Qwen2-MoE / Qwen3-Next: a sigmoid gate, Linear(d, 1, bias=False)
     return {"router": router, "experts": cfg.n_experts * expert_params(cfg), "shared_experts": shared}
 
 
@@ -99,8 +125,11 @@ def count_params(cfg: ModelConfig) -> dict:
         "lm_head": head,
     }
     n_moe = 0
-    for i in range(cfg.n_layers):
-        by["attention"] += attention_params(cfg)
+    for i, kind in enumerate(cfg.layer_kinds):
+        if is_mixer(kind):
+            by["mixer"] = by.get("mixer", 0) + mixer_params(cfg, kind)
+        else:
+            by["attention"] += attention_params(cfg)
         by["norms"] += norms_per_block
         if cfg.is_moe_layer(i):
             n_moe += 1
