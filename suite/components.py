@@ -118,6 +118,9 @@ LAYER_TYPE = _registry(
     {
         "full": "attention over the whole causal context",
         "sliding": "attention over the last sliding_window tokens",
+        "gated_deltanet": "Gated DeltaNet linear attention with a short conv and output gate (Qwen3-Next)",
+        "mamba2": "Mamba-2 selective state space, SSD (Nemotron-H, Falcon-H1, Granite-4.0-H)",
+        "short_conv": "gated short convolution (LFM2)",
     },
 )
 MLP = _registry(

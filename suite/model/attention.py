@@ -120,8 +120,11 @@ class LayerCache:
 
 
 class KVCache:
-    def __init__(self, windows: list[int | None]):
-        self.layers = [LayerCache(w) for w in windows]
+    """Every layer's cache: a `LayerCache` for attention, a fixed-size `MixerCache` for a mixer layer.
+    Built from windows (attention only) or from the layers' own caches."""
+
+    def __init__(self, layers: list):
+        self.layers = [layer if hasattr(layer, "nbytes") else LayerCache(layer) for layer in layers]
 
     @property
     def length(self) -> int:
@@ -218,7 +221,8 @@ class Attention(nn.Module):
         self.cfg = cfg
         self.window = cfg.sliding_window if cfg.layer_kinds[layer_index] == "sliding" else None
         h, kv, hd = cfg.n_heads, cfg.kv_heads, cfg.head_size
-        self.q_proj = nn.Linear(cfg.d_model, h * hd, bias=cfg.qkv_bias)
+        # Qwen3-Next's gated attention: each head's query projection is followed by its output gate
+        self.q_proj = nn.Linear(cfg.d_model, h * hd * (2 if cfg.attn_output_gate else 1), bias=cfg.qkv_bias)
         self.k_proj = nn.Linear(cfg.d_model, kv * hd, bias=cfg.qkv_bias)
         self.v_proj = nn.Linear(cfg.d_model, kv * hd, bias=cfg.qkv_bias)
         self.o_proj = nn.Linear(h * hd, cfg.d_model, bias=cfg.out_bias)
@@ -233,6 +237,10 @@ class Attention(nn.Module):
         cfg = self.cfg
         b, t, _ = x.shape
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        gate = None
+        if cfg.attn_output_gate:
+            q, gate = q.view(b, t, cfg.n_heads, 2 * cfg.head_size).chunk(2, dim=-1)
+            q, gate = q.reshape(b, t, -1), gate.reshape(b, t, -1)
         if cfg.qk_norm == "full":
             q, k = self.q_norm(q), self.k_norm(k)
         q = q.view(b, t, cfg.n_heads, cfg.head_size).transpose(1, 2)  # (B, H, T, hd)
@@ -245,8 +253,10 @@ class Attention(nn.Module):
         k_start = start
         if cache is not None:
             (k, v), k_start = cache.update(k, v)
-        y = attend(self, q, k, v, start, k_start)  # (B, H, T, hd)
-        return self.o_proj(y.transpose(1, 2).reshape(b, t, -1))
+        y = attend(self, q, k, v, start, k_start).transpose(1, 2).reshape(b, t, -1)  # (B, T, H*hd)
+        if gate is not None:
+            y = y * torch.sigmoid(gate)
+        return self.o_proj(y)
 
 
 class LatentAttention(nn.Module):

@@ -15,6 +15,7 @@ from torch.utils.checkpoint import checkpoint
 
 from suite.config import ModelConfig
 from suite.model.attention import ATTENTIONS, KVCache, LayerCache
+from suite.model.mixing import MIXERS, init_mixer_
 from suite.model.mlp import make_mlp
 from suite.model.norm import make_norm
 from suite.model.position import Rotary
@@ -30,7 +31,8 @@ class Block(nn.Module):
             self.attn_norm, self.mlp_norm = make_norm(cfg), make_norm(cfg)
         if self.post:
             self.attn_post_norm, self.mlp_post_norm = make_norm(cfg), make_norm(cfg)
-        self.attn = ATTENTIONS[cfg.attention](cfg, index)
+        # the sequence mixer: attention, or a linear / state-space mixer named by the layer type
+        self.attn = MIXERS[self.kind](cfg, index) if self.kind in MIXERS else ATTENTIONS[cfg.attention](cfg, index)
         self.mlp = make_mlp(cfg, index)
         self.drop = nn.Dropout(cfg.dropout)
 
@@ -52,7 +54,8 @@ class Decoder(nn.Module):
         if cfg.position == "learned":
             self.pos_emb = nn.Embedding(cfg.context_length, cfg.d_model)
         if cfg.position == "rope":
-            self.rotary = nn.ModuleDict({kind: Rotary(cfg, kind) for kind in sorted(set(cfg.layer_kinds))})
+            kinds = sorted(set(cfg.layer_kinds) - set(MIXERS))  # mixers carry position in their recurrence
+            self.rotary = nn.ModuleDict({kind: Rotary(cfg, kind) for kind in kinds})
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
         self.final_norm = make_norm(cfg)
@@ -62,7 +65,10 @@ class Decoder(nn.Module):
 
     # ------------------------------------------------------------------ api
     def new_cache(self) -> KVCache:
-        return KVCache([block.attn.window for block in self.blocks])
+        return KVCache(
+            [block.attn.new_cache() if hasattr(block.attn, "new_cache") else LayerCache(block.attn.window)
+             for block in self.blocks]
+        )  # fmt: skip
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None, *, hidden_only: bool = False):
         """idx (B, T) -> logits (B, T, vocab). With a cache, positions continue from what it holds."""
@@ -145,8 +151,9 @@ def init_weights(model: Decoder, seed: int | None = 0) -> None:
                 else:
                     p.zero_()
                 continue
-            s = residual_std if ("o_proj" in name or "down" in name) else std
+            s = residual_std if ("o_proj" in name or "down" in name or "out_proj" in name) else std
             p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float32).to(p.dtype) * s)
+    init_mixer_(model)
 
 
 def column_major_linears(model: nn.Module) -> None:

@@ -102,6 +102,8 @@ class MoE(nn.Module):
             self.down_bias = nn.Parameter(torch.zeros(e, d))
         if cfg.n_shared_experts:
             self.shared = DenseMLP(cfg, hidden * cfg.n_shared_experts)
+            if cfg.shared_expert_gate:  # Qwen2-MoE / Qwen3-Next: a per-token sigmoid gate on the shared expert
+                self.shared_gate = nn.Linear(cfg.d_model, 1, bias=False)
 
     def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (N, d) -> weights (N, k), expert index (N, k)."""
@@ -139,7 +141,10 @@ class MoE(nn.Module):
         outputs = outputs * weights.reshape(-1)[order, None]
         y = torch.zeros_like(flat).index_add_(0, token, outputs)
         if self.cfg.n_shared_experts:
-            y = y + self.shared(flat)
+            shared = self.shared(flat)
+            if self.cfg.shared_expert_gate:
+                shared = shared * torch.sigmoid(self.shared_gate(flat))
+            y = y + shared
         return y.view(shape)
 
 
