@@ -28,7 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from suite.analytic.params import count_params, expert_matrix_params, mlp_matrix_params
+from suite.analytic import mixer_costs
+from suite.analytic.params import count_params, expert_matrix_params, is_mixer, mlp_matrix_params
 from suite.config import ConfigError, ModelConfig
 
 COUNTINGS = ("useful", "executed")
@@ -88,7 +89,8 @@ def attention_proj_params(cfg: ModelConfig) -> int:
         kv_a = d * (cfg.kv_lora_rank + cfg.qk_rope_head_dim)
         return q + kv_a + h * cfg.v_head_dim * d
     hd = cfg.head_size
-    return d * h * hd + 2 * d * cfg.kv_heads * hd + h * hd * d
+    q = d * h * hd * (2 if cfg.attn_output_gate else 1)  # the gate comes out of the query projection
+    return q + 2 * d * cfg.kv_heads * hd + h * hd * d
 
 
 def mla_kv_b_params(cfg: ModelConfig) -> int:
@@ -153,7 +155,8 @@ def _mlp_layer(cfg: ModelConfig, index: int, new: int) -> dict[str, int]:
     if not cfg.is_moe_layer(index):
         return {"mlp": 2 * new * mlp_matrix_params(cfg, cfg.hidden)}
     active = cfg.experts_top_k + cfg.n_shared_experts
-    return {"experts": 2 * new * active * expert_matrix_params(cfg), "router": 2 * new * d * cfg.n_experts}
+    gate = 2 * new * d if cfg.n_shared_experts and cfg.shared_expert_gate else 0  # the shared expert's sigmoid gate
+    return {"experts": 2 * new * active * expert_matrix_params(cfg) + gate, "router": 2 * new * d * cfg.n_experts}
 
 
 def forward_flops(cfg: ModelConfig, *, new: int, past: int = 0, counting: str = "useful") -> dict[str, int]:
@@ -162,8 +165,14 @@ def forward_flops(cfg: ModelConfig, *, new: int, past: int = 0, counting: str = 
     if new < 0 or past < 0:
         raise ConfigError(f"token counts must be >= 0, got new={new}, past={past}.", field="context")
     out = dict.fromkeys(COMPONENTS, 0)
-    for i, window in enumerate(_windows(cfg)):
-        for part in (_attention_layer(cfg, past, new, window, counting), _mlp_layer(cfg, i, new)):
+    for i, (window, kind) in enumerate(zip(_windows(cfg), cfg.layer_kinds)):
+        if is_mixer(kind):
+            # "mixer" appears only in models that have such layers (attention-only outputs keep their keys)
+            out["mixer"] = out.get("mixer", 0) + mixer_costs.mixer_layer_flops(cfg, kind, past, new, counting)
+            mixing = {}
+        else:
+            mixing = _attention_layer(cfg, past, new, window, counting)
+        for part in (mixing, _mlp_layer(cfg, i, new)):
             for key, value in part.items():
                 out[key] += value
     out["lm_head"] = 2 * new * cfg.d_model * cfg.vocab_size
@@ -207,6 +216,8 @@ def train_flops(
         backward = 2 * value
         if key == "attention_scores" and counting == "executed" and fused_sdpa_backward(cfg):
             backward = value * 5 // 2
+        if key == "mixer" and counting == "executed":
+            backward += sum(mixer_costs.backward_excess(cfg, kind, context) for kind in cfg.layer_kinds)
         out[key] = value * (2 if checkpointing and key != "lm_head" else 1) + backward
     return out
 
@@ -223,7 +234,13 @@ def kv_cache_elements_per_token(cfg: ModelConfig) -> list[int]:
         per_layer = cfg.kv_lora_rank + cfg.qk_rope_head_dim
     else:
         per_layer = cfg.kv_heads * (cfg.head_size + cfg.value_head_size)
-    return [per_layer] * cfg.n_layers
+    return [0 if is_mixer(kind) else per_layer for kind in cfg.layer_kinds]  # a mixer's state does not grow
+
+
+def mixer_state_bytes(cfg: ModelConfig, dtype: str = "bf16", batch: int = 1) -> int:
+    """The fixed state of every mixer layer (conv tails in `dtype`, recurrent states in fp32)."""
+    per_element = _check(DTYPE_BITS, dtype, "dtype") / 8
+    return batch * int(sum(mixer_costs.state_bytes(cfg, k, per_element) for k in cfg.layer_kinds if is_mixer(k)))
 
 
 def kv_cache_bytes_per_token(cfg: ModelConfig, dtype: str = "bf16") -> int:
@@ -238,17 +255,18 @@ def kv_cache_bytes_per_token_long(cfg: ModelConfig, dtype: str = "bf16") -> int:
 
 
 def kv_cache_bytes(cfg: ModelConfig, context: int, dtype: str = "bf16", batch: int = 1) -> int:
-    """Cache bytes after `context` tokens; sliding layers hold at most `sliding_window` tokens."""
+    """Cache bytes after `context` tokens; sliding layers hold at most `sliding_window` tokens, mixer
+    layers their fixed state (from the first token on)."""
     bits = _check(DTYPE_BITS, dtype, "dtype")
     elems = sum(
         e * (context if w is None else min(context, w)) for e, w in zip(kv_cache_elements_per_token(cfg), _windows(cfg))
     )
-    return batch * _bytes(elems, bits)
+    return batch * _bytes(elems, bits) + (mixer_state_bytes(cfg, dtype, batch) if context > 0 else 0)
 
 
 def kv_cache_bounded(cfg: ModelConfig) -> bool:
-    """True when every layer is sliding, so the cache stops growing at the window."""
-    return all(w is not None for w in _windows(cfg))
+    """True when every layer is sliding or a mixer, so the cache stops growing."""
+    return all(w is not None or is_mixer(k) for w, k in zip(_windows(cfg), cfg.layer_kinds))
 
 
 # ------------------------------------------------------------------ weights

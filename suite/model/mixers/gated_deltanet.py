@@ -47,10 +47,11 @@ def gated_delta_step(
     dtype = v.dtype
     q, k, v = _prepare(q, k, v, use_qk_l2norm)
     state = state.float() * g.float().exp()[..., None, None]
-    recalled = (state * k.unsqueeze(-1)).sum(-2)  # (B, Hv, Dv)
+    # three products per head (read, write, output): batched matmuls, which FlopCounterMode counts
+    recalled = (k.unsqueeze(-2) @ state).squeeze(-2)  # (B, Hv, Dv)
     delta = (v - recalled) * beta.float().unsqueeze(-1)
-    state = state + k.unsqueeze(-1) * delta.unsqueeze(-2)
-    return (state * q.unsqueeze(-1)).sum(-2).to(dtype), state  # (B, Hv, Dv), (B, Hv, Dk, Dv)
+    state = state + k.unsqueeze(-1) @ delta.unsqueeze(-2)
+    return (q.unsqueeze(-2) @ state).squeeze(-2).to(dtype), state  # (B, Hv, Dv), (B, Hv, Dk, Dv)
 
 
 def gated_delta_chunked(

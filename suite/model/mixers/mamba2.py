@@ -45,8 +45,9 @@ def mamba2_step(
     B, C = (z.float().repeat_interleave(heads // z.shape[1], dim=1) for z in (B, C))  # (B, H, N)
     xf = x.float()
     decay = (dt * A.float()).exp()[..., None, None]  # (B, H, 1, 1)
-    state = state.float() * decay + (dt[..., None] * xf).unsqueeze(-1) * B.unsqueeze(-2)
-    y = (state * C.unsqueeze(-2)).sum(-1)  # (B, H, P)
+    # two products per head (write, read) as batched matmuls, which FlopCounterMode counts
+    state = state.float() * decay + (dt[..., None] * xf).unsqueeze(-1) @ B.unsqueeze(-2)
+    y = (state @ C.unsqueeze(-1)).squeeze(-1)  # (B, H, P)
     if D is not None:
         y = y + D.float()[:, None] * xf
     return y.to(dtype), state
@@ -80,19 +81,21 @@ def mamba2_chunked(
     a = F.pad(dt * A.float(), (0, 0, 0, pad)).reshape(bsz, n, chunk_size, h).permute(0, 3, 1, 2)  # (B, H, N, C)
     a_cum = a.cumsum(-1)
 
+    # Head-major (B, H, N, C, .) so every product below is one batched matmul.
+    B, C, xdt = (z.permute(0, 3, 1, 2, 4) for z in (B, C, xdt))
     # Inside a chunk: attention-like scores C_l . B_s, masked by the decay from s to l.
     decay = segsum(a).exp()  # (B, H, N, C, C)
-    y = torch.einsum("bclhn,bcshn,bhcls,bcshp->bclhp", C, B, decay, xdt)  # (B, N, C, H, P)
+    y = ((C @ B.transpose(-1, -2)) * decay) @ xdt  # (B, H, N, C, P)
     # Each chunk's own contribution to the state at its end.
     to_end = (a_cum[..., -1:] - a_cum).exp()  # (B, H, N, C)
-    chunk_states = torch.einsum("bclhn,bhcl,bclhp->bchpn", B, to_end, xdt)  # (B, N, H, P, N_state)
+    chunk_states = (xdt * to_end[..., None]).transpose(-1, -2) @ B  # (B, H, N, P, N_state)
     from_start = a_cum.exp()  # (B, H, N, C)
 
     state = xf.new_zeros(bsz, h, p, n_state) if initial_state is None else initial_state.float()
     for i in range(n):
-        y[:, i] += torch.einsum("blhn,bhpn,bhl->blhp", C[:, i], state, from_start[:, :, i])
-        state = state * a_cum[:, :, i, -1, None, None].exp() + chunk_states[:, i]
-    y = y.reshape(bsz, n * chunk_size, h, p)[:, :t]
+        y[:, :, i] += (C[:, :, i] @ state.transpose(-1, -2)) * from_start[:, :, i, :, None]
+        state = state * a_cum[:, :, i, -1, None, None].exp() + chunk_states[:, :, i]
+    y = y.permute(0, 2, 3, 1, 4).reshape(bsz, n * chunk_size, h, p)[:, :t]
     if skip is not None:
         y = y + skip
     return y.to(dtype), state  # (B, T, H, P), (B, H, P, N)

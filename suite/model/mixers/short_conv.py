@@ -43,9 +43,7 @@ def causal_conv1d_step(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One decode step of the causal conv, as transformers' `causal_conv1d_update` (state of w-1, not w)."""
     window = torch.cat([state.to(weight.dtype), x.to(weight.dtype).unsqueeze(-1)], dim=-1)  # (B, C, w)
-    y = (window * weight).sum(-1)  # (B, C)
-    if bias is not None:
-        y = y + bias
+    y = F.conv1d(window, weight.unsqueeze(1), bias, groups=window.shape[1]).squeeze(-1)  # (B, C), one output
     return _activate(y, activation).to(x.dtype), window[..., 1:]
 
 
