@@ -310,7 +310,31 @@ def proxy(cfg: ModelConfig, scale: str = "tiny") -> ModelConfig:
             v_head_dim=s["head_dim"],
             head_dim=None,
         )
+    changes.update(_proxy_mixers(cfg, s))
     return dataclasses.replace(cfg, **changes)  # validated on construction
+
+
+def _proxy_mixers(cfg: ModelConfig, s: dict[str, int]) -> dict[str, Any]:
+    """Mixer sizes at proxy scale: head dims from the scale, the value/key head ratio (Gated DeltaNet)
+    and the expansion (Mamba-2: heads x head_dim / d_model) kept, the SSM state capped at 16."""
+    out: dict[str, Any] = {}
+    if cfg.linear_k_heads:
+        per_key = cfg.linear_v_heads // cfg.linear_k_heads
+        k_heads = max(1, s["heads"] // per_key)
+        out.update(
+            linear_k_heads=k_heads,
+            linear_v_heads=k_heads * per_key,
+            linear_k_head_dim=s["head_dim"],
+            linear_v_head_dim=s["head_dim"],
+        )
+    if cfg.ssm_heads:
+        expand = cfg.ssm_heads * cfg.ssm_head_dim / cfg.d_model
+        heads = max(1, round(expand * s["d_model"] / s["head_dim"]))
+        groups = max(g for g in range(1, min(cfg.ssm_groups, heads) + 1) if heads % g == 0)
+        out.update(
+            ssm_heads=heads, ssm_head_dim=s["head_dim"], ssm_state_size=min(cfg.ssm_state_size, 16), ssm_groups=groups
+        )
+    return out
 
 
 def resolve_config(spec: str, registry_dirs: Iterable[str | Path] = (), scale: str | None = None) -> ModelConfig:
