@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from suite import components
+from suite.fields import MAX_TEXT, name_problem, range_problem
 
 # Allowed component keys come from the one set of registries (suite/components.py).
 NORMS = components.NORM.keys()
@@ -313,17 +314,20 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
     for registry in components.ALL:
         if registry.config_field != "layer_types" and getattr(cfg, registry.config_field) not in registry:
             fail(registry.config_field, registry.unknown(getattr(cfg, registry.config_field)))
-    for name in ("vocab_size", "d_model", "n_layers", "n_heads", "context_length"):
-        if getattr(cfg, name) < 1:
-            fail(name, f"must be a positive integer, got {getattr(cfg, name)}.")
-    for name in ("n_kv_heads", "head_dim", "mlp_hidden", "expert_hidden", "sliding_window", "rope_original_context"):
-        value = getattr(cfg, name)
-        if value is not None and value < 1:
-            fail(name, f"must be a positive integer or null, got {value}.")
-    if not 0.0 <= cfg.dropout < 1.0:
-        fail("dropout", f"must be in [0, 1), got {cfg.dropout}.")
-    if cfg.norm_eps <= 0:
-        fail("norm_eps", f"must be positive, got {cfg.norm_eps}.")
+    hints = _field_types()
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        # programmatic construction skips from_dict's type check: do it here too (never a TypeError later)
+        _coerce(value, hints[f.name], variant=cfg.name, file=file, field=f.name)
+        problem = range_problem(f.name, value)
+        if problem:
+            fail(f.name, problem)
+    problem = name_problem(cfg.name)
+    if problem:
+        fail("name", f"the variant name {problem}")
+    for name in IDENTITY_FIELDS:
+        if len(getattr(cfg, name)) > MAX_TEXT:
+            fail(name, f"is longer than {MAX_TEXT:,} characters.")
 
     kv = cfg.kv_heads
     if cfg.n_heads % kv:

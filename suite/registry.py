@@ -8,7 +8,7 @@ A file is a mapping of variant names to fields:
       d_model: 1024
 
 A variant is its base's resolved fields updated by its own. Files are read with
-`yaml.safe_load` only. Every error names the file, the variant and the field.
+`suite.safeio` (safe loader, duplicate keys refused). Every error names the file, the variant and the field.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
 from suite.config import ConfigError, ModelConfig, field_names
+from suite.safeio import check_name, parse_yaml, read_text
 
 META_KEYS = ("base",)
 
@@ -64,20 +63,15 @@ class Registry:
     # ------------------------------------------------------------------ loading
     def add_file(self, path: Path) -> None:
         file = _display_path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ConfigError(f"YAML syntax error{at}: {problem}.", file=file) from None
+        # duplicate keys, YAML bombs, deep nesting, binary or unreadable files: one error naming the file
+        data = parse_yaml(read_text(path, "variant file"), file, "variant file")
         if data is None:
             return
         if not isinstance(data, dict):
             raise ConfigError(f"expected a mapping of variant names to fields, got {type(data).__name__}.", file=file)
         known = set(field_names())
         for name, body in data.items():
-            name = str(name)
+            check_name(name, file=file, field="name")
             if not isinstance(body, dict):
                 raise ConfigError(f"expected a mapping of fields, got {body!r}.", file=file, variant=name)
             if name in self.entries:

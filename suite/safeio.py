@@ -15,11 +15,11 @@ import json
 import math
 import os
 import tempfile
-import unicodedata
 from pathlib import Path
 from typing import Any
 
 from suite.config import ConfigError
+from suite.fields import name_problem
 
 MAX_TEXT_BYTES = 64 * 2**20  # a YAML/JSON config larger than this is not a config
 MAX_DEPTH = 64  # nesting any of our files needs is < 10
@@ -160,7 +160,7 @@ def parse_yaml(text: str, path: str | os.PathLike, what: str = "YAML file") -> A
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"YAML error in {what}{at}: {problem}.", file=path) from None
+        raise InputError(f"YAML syntax error{at}: {problem}.", file=path) from None
     except RecursionError:
         raise InputError(f"{what} {path} nests too deeply to read.", file=path) from None
     _check_depth(data, path, what)
@@ -286,30 +286,11 @@ def writable_dir(path: str | os.PathLike, what: str = "results folder") -> Path:
 
 
 # ---------------------------------------------------------------- names and escaping
-MAX_NAME_LENGTH = 200
-
-
 def check_name(name: Any, *, file=None, field: str = "name", what: str = "variant name") -> str:
     """A name that is safe as a file name, a terminal word and a table cell, or an InputError."""
-    if not isinstance(name, str):
-        got = "null" if name is None else f"{name!r} ({type(name).__name__})"
-        hint = " (YAML reads yes/no/on/off as booleans: quote it)" if isinstance(name, bool) else ""
-        raise InputError(f"{what} must be a string, got {got}{hint}.", file=file, field=field)
-    problem = None
-    if not name.strip():
-        problem = "is empty"
-    elif len(name) > MAX_NAME_LENGTH:
-        problem = f"is longer than {MAX_NAME_LENGTH} characters"
-    elif name != name.strip():
-        problem = "starts or ends with white space"
-    elif any(unicodedata.category(ch)[0] in "CZ" and ch != " " for ch in name):
-        problem = "contains a control or non-printing character (a newline, a tab...)"
-    elif "/" in name or "\\" in name:
-        problem = "contains a path separator ('/' or '\\')"
-    elif name in (".", "..") or name.startswith("."):
-        problem = "starts with '.'"
+    problem = name_problem(name)
     if problem:
-        raise InputError(f"{what} {name!r} {problem}; use letters, digits, '-', '_' and '.'.", file=file, field=field)
+        raise InputError(f"{what} {problem}", file=file, field=field)
     return name
 
 

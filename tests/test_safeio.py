@@ -47,7 +47,7 @@ def test_read_text_refuses_binary_and_huge(tmp_path):
     "text, message",
     [
         ("a: 1\na: 2\n", "duplicate key 'a' (first at line 1)"),
-        ("a: [1\n", "YAML error in YAML file at line"),
+        ("a: [1\n", "YAML syntax error at line"),
         ("[" * 5000 + "]" * 5000, "nest"),
         (
             "a: &a [x, x, x, x, x, x, x, x, x]\n"
@@ -140,22 +140,31 @@ def test_writable_dir(tmp_path):
         (None, "must be a string, got null"),
         (True, "quote it"),
         (3, "must be a string, got 3 (int)"),
-        ("a\nb", "control or non-printing"),
-        ("a\tb", "control or non-printing"),
-        ("../x", "path separator"),
-        ("[/]", "path separator"),
-        ("a\\b", "path separator"),
+        ("a\nb", "contains '\\n'"),
+        ("a\tb", "contains '\\t'"),
+        ("../x", "'..' part"),
+        ("a//b", "empty"),
+        ("/abs", "empty"),
+        ("[/]", "contains '['"),
+        ("[link=file:///etc/passwd]x", "'['"),
+        ("<script>", "contains '<'"),
+        ("a\\b", "contains '\\\\'"),
+        ("=HYPERLINK(1)", "contains '('"),
         (".hidden", "starts with '.'"),
-        (" x", "white space"),
+        (" x", "starts or ends with a space"),
         ("x" * 201, "longer than 200"),
+        ("模型", "contains"),
     ],
 )
 def test_check_name_refuses(name, message):
-    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+    with pytest.raises(InputError) as info:
         safeio.check_name(name, file="v.yaml")
+    assert message in str(info.value) and "v.yaml" in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["gpt2-small", "Qwen3-30B-A3B", "llama_3.1-8b", "a b", "模型"])
+@pytest.mark.parametrize(
+    "name", ["gpt2-small", "Qwen3-30B-A3B", "llama_3.1-8b", "a b", "ladder/06-sliding-window", "x@tiny"]
+)
 def test_check_name_accepts(name):
     assert safeio.check_name(name) == name
 

@@ -1,0 +1,115 @@
+"""Physical ranges of the numeric config fields: what a real model can have.
+
+One table, read by `suite.config.validate`: every number must be finite and inside its range, so a
+NaN eps, a zero RoPE base, a negative rank or 10^8 layers is refused with the range in the message
+instead of running (or hanging) on it. Upper bounds are far beyond any published model (DeepSeek-V3:
+61 layers, 256 experts, 7168 wide) but keep every loop and allocation of the analysis bounded.
+"""
+
+from __future__ import annotations
+
+import math
+
+BIG = 2**31 - 1  # token counts and vocabulary: a signed 32-bit index
+WIDE = 2**20  # widths, hidden sizes and ranks
+MANY = 2**16  # heads, kernel sizes
+
+# field -> (lowest allowed, lowest is allowed (inclusive), highest allowed)
+RANGES: dict[str, tuple[float, bool, float]] = {
+    "vocab_size": (1, True, BIG),
+    "d_model": (1, True, WIDE),
+    "n_layers": (1, True, 100_000),
+    "n_heads": (1, True, MANY),
+    "n_kv_heads": (1, True, MANY),
+    "head_dim": (1, True, MANY),
+    "mlp_hidden": (1, True, 2**24),
+    "context_length": (1, True, BIG),
+    "sliding_window": (1, True, BIG),
+    "rope_original_context": (1, True, BIG),
+    "q_lora_rank": (1, True, WIDE),
+    "kv_lora_rank": (1, True, WIDE),
+    "qk_nope_head_dim": (1, True, MANY),
+    "qk_rope_head_dim": (1, True, MANY),
+    "v_head_dim": (1, True, MANY),
+    "n_experts": (0, True, 1_000_000),
+    "experts_top_k": (0, True, 1_000_000),
+    "n_shared_experts": (0, True, 1_000_000),
+    "expert_hidden": (1, True, 2**24),
+    "moe_dense_first": (0, True, 100_000),
+    "router_groups": (1, True, 1_000_000),
+    "router_topk_groups": (1, True, 1_000_000),
+    "mixer_conv_kernel": (1, True, 1024),
+    "mixer_chunk_size": (1, True, MANY),
+    "linear_k_heads": (1, True, MANY),
+    "linear_v_heads": (1, True, MANY),
+    "linear_k_head_dim": (1, True, MANY),
+    "linear_v_head_dim": (1, True, MANY),
+    "ssm_heads": (1, True, MANY),
+    "ssm_head_dim": (1, True, MANY),
+    "ssm_state_size": (1, True, MANY),
+    "ssm_groups": (1, True, MANY),
+    "norm_eps": (0, False, 1.0),
+    "rope_theta": (0, False, 1e12),
+    "rope_theta_local": (0, False, 1e12),
+    "rope_factor": (0, False, 1e6),
+    "rope_low_freq_factor": (0, False, 1e6),
+    "rope_high_freq_factor": (0, False, 1e6),
+    "rope_beta_fast": (0, False, 1e6),
+    "rope_beta_slow": (0, False, 1e6),
+    "rope_mscale": (0, False, 1e6),
+    "rope_mscale_all_dim": (0, True, 1e6),
+    "rope_fraction": (0, False, 1.0),
+    "attn_scale": (0, False, 1e6),
+    "attn_softcap": (0, False, 1e9),
+    "final_logit_softcap": (0, False, 1e9),
+    "swiglu_limit": (0, False, 1e9),
+    "router_scale": (0, False, 1e6),
+    "dropout": (0, True, 0.999999),
+}
+
+MAX_TEXT = 10_000  # description, source, family: a paragraph, not a file
+
+
+def range_problem(name: str, value: object) -> str | None:
+    """Why `value` cannot be field `name`, or None when it can (None values are checked elsewhere)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value}."
+    if name not in RANGES:
+        return None
+    lo, inclusive, hi = RANGES[name]
+    if value < lo or (value == lo and not inclusive) or value > hi:
+        low = f"{'>=' if inclusive else '>'} {lo:g}"
+        return f"must be {low} and <= {hi:g}, got {value:g}."
+    return None
+
+
+MAX_NAME = 200
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.+@:/ ")
+
+
+def name_problem(name: object) -> str | None:
+    """Why `name` cannot name a variant, or None. Names become file names, terminal words, table
+    cells and HTML ids, so they are plain: letters, digits, '- _ . + @ :', single spaces, and '/'
+    between namespace parts (`ladder/06-sliding-window`), never '..' or an empty part."""
+    if not isinstance(name, str):
+        got = "null" if name is None else f"{name!r} ({type(name).__name__})"
+        hint = " (YAML reads yes/no/on/off as booleans: quote it)" if isinstance(name, bool) else ""
+        return f"must be a string, got {got}{hint}."
+    if not name.strip():
+        return "is empty."
+    if len(name) > MAX_NAME:
+        return f"is longer than {MAX_NAME} characters."
+    bad = sorted({ch for ch in name if ch not in _NAME_CHARS})
+    if bad:
+        shown = ", ".join(repr(ch) for ch in bad[:5])
+        return f"{name!r} contains {shown}; use letters, digits, '-', '_', '.', '+', '@', ':' and '/' between parts."
+    if name != name.strip() or "  " in name:
+        return f"{name!r} starts or ends with a space, or has two in a row."
+    parts = name.split("/")
+    if any(part.strip() in ("", ".", "..") for part in parts):
+        return f"{name!r} has an empty, '.' or '..' part between '/' (it must not be a path)."
+    if name.startswith("."):
+        return f"{name!r} starts with '.'."
+    return None
