@@ -31,7 +31,9 @@ NEEDS = {
     ("rope_scaling", "yarn"): dict(rope_original_context=16, rope_factor=4.0),
     ("rope_scaling", "linear"): dict(rope_factor=2.0),
     ("layer_types", "sliding"): dict(sliding_window=8),
-    ("layer_types", "gated_deltanet"): dict(linear_k_heads=2, linear_v_heads=4, linear_k_head_dim=8, linear_v_head_dim=8),
+    ("layer_types", "gated_deltanet"): dict(
+        linear_k_heads=2, linear_v_heads=4, linear_k_head_dim=8, linear_v_head_dim=8
+    ),
     ("layer_types", "mamba2"): dict(ssm_heads=4, ssm_head_dim=8, ssm_state_size=8, ssm_groups=2),
     ("router", "softmax_topk"): dict(n_experts=4, experts_top_k=2),
     ("router", "topk_softmax"): dict(n_experts=4, experts_top_k=2),
