@@ -81,13 +81,26 @@ _SIZE_UNITS = {
 }
 
 
+MAX_SIZE = 2**60
+
+
 def parse_size(text) -> int:
     """'80GB' / '80G' (10^9), '8GiB' (2^30), '24e9', 24e9 -> bytes.
 
     No pandas or torch here: the analytic figures import this and must come back in well under a second."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool) and text > 0:
-        return int(text)
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+]?[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
-    if not m or m.group(2) not in _SIZE_UNITS or float(m.group(1)) <= 0:
-        raise ConfigError(f"cannot read a memory size from {text!r}; write e.g. 80GB, 8GiB or 24e9.", field="memory")
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        size = float(text)
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+]?[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
+        if not m or m.group(2) not in _SIZE_UNITS:
+            raise ConfigError(
+                f"cannot read a memory size from {text!r}; write e.g. 80GB, 8GiB or 24e9.", field="memory"
+            )
+        size = float(m.group(1)) * _SIZE_UNITS[m.group(2)]
+    # 1e400GB is inf, 0 is nothing: a size must be positive and less than an exbibyte
+    if not (math.isfinite(size) and 1 <= size <= MAX_SIZE):
+        raise ConfigError(
+            f"a memory size must be at least 1 byte and at most 1 EiB, got {text!r}; write e.g. 80GB or 8GiB.",
+            field="memory",
+        )
+    return int(size)

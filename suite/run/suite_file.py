@@ -5,15 +5,15 @@ Errors name the file and the field. Sizes (`memory_cap: 4GB`) go through the one
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from suite.config import ConfigError
 from suite.registry import data_dir
 from suite.run.executors import DEFAULT_TIMEOUT_S
+from suite.safeio import parse_yaml, read_text
 from suite.units import parse_size
 
 SUITES_DIR = data_dir("suites")
@@ -67,10 +67,7 @@ def load_suite(spec: str | Path) -> Suite:
                 f"(or give the path of a suite YAML file)."
             )
     file = str(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"YAML syntax error: {exc}", file=file) from None
+    data = parse_yaml(read_text(path, "suite file"), file, "suite file") or {}
     if not isinstance(data, dict):
         raise ConfigError("a suite file is a mapping with `variants:` and `probes:`.", file=file)
     known = {"description", "scale", "timeout", "memory_cap", "variants", "probes"}
@@ -80,21 +77,22 @@ def load_suite(spec: str | Path) -> Suite:
     suite = Suite(
         name=path.stem,
         file=file,
-        description=str(data.get("description", "")),
-        scale=str(data.get("scale", "tiny")),
-        timeout=float(data.get("timeout", DEFAULT_TIMEOUT_S)),
-        memory_cap=parse_bytes(data.get("memory_cap")),
+        description=str(_typed(data, "description", str, file, "")),
+        scale=_scale(_typed(data, "scale", str, file, "tiny"), file, "scale"),
+        timeout=_timeout(data.get("timeout", DEFAULT_TIMEOUT_S), file, "timeout"),
+        memory_cap=_size(data.get("memory_cap"), file, "memory_cap"),
     )
-    for item in data.get("variants") or []:
+    for item in _typed(data, "variants", list, file, None) or []:
         if isinstance(item, str):
             suite.variants.append((item, suite.scale))
-        elif isinstance(item, dict) and "name" in item and set(item) <= {"name", "scale"}:
-            suite.variants.append((str(item["name"]), str(item.get("scale", suite.scale))))
+        elif isinstance(item, dict) and isinstance(item.get("name"), str) and set(item) <= {"name", "scale"}:
+            scale = _scale(item.get("scale", suite.scale), file, "variants.scale")
+            suite.variants.append((item["name"], scale))
         else:
             raise ConfigError(
-                f"a variant is a name or {{name: ..., scale: ...}}, got {item!r}.", file=file, field="variants"
+                f"a variant is a name or {{name: ..., scale: ...}}, got {_short(item)}.", file=file, field="variants"
             )
-    for item in data.get("probes") or []:
+    for item in _typed(data, "probes", list, file, None) or []:
         suite.probes.append(_probe_entry(item, file))
     return suite
 
@@ -114,21 +112,24 @@ def _probe_entry(item: Any, file: str) -> ProbeEntry:
             raise ConfigError(
                 f"unknown key in a probes item; known: {', '.join(sorted(known))}.", file=file, field=f"probes.{key}"
             )
-    grid = item.get("grid") or {}
+    grid = _typed(item, "grid", dict, file, None, prefix="probes.") or {}
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(
                 f"a grid axis is a non-empty list of values, got {values!r}.", file=file, field=f"probes.grid.{key}"
             )
+    name = item.get("probe") or item.get("family")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"a probe or family name is a string, got {_short(name)}.", file=file, field="probes")
     return ProbeEntry(
-        name=str(item.get("probe") or item.get("family")),
+        name=name,
         by_family="family" in item,
-        settings=dict(item.get("settings") or {}),
+        settings=dict(_typed(item, "settings", dict, file, None, prefix="probes.") or {}),
         grid=dict(grid),
-        optional=bool(item.get("optional", False)),
-        timeout=None if item.get("timeout") is None else float(item["timeout"]),
-        memory_cap=parse_bytes(item.get("memory_cap")),
-        scale=None if item.get("scale") is None else str(item["scale"]),
+        optional=_typed(item, "optional", bool, file, False, prefix="probes."),
+        timeout=None if item.get("timeout") is None else _timeout(item["timeout"], file, "probes.timeout"),
+        memory_cap=_size(item.get("memory_cap"), file, "probes.memory_cap"),
+        scale=None if item.get("scale") is None else _scale(item["scale"], file, "probes.scale"),
         variants=_name_list(item.get("variants"), file),
     )
 
@@ -141,3 +142,42 @@ def _name_list(value: Any, file: str) -> list[str] | None:
             f"expected a list of variant names or globs, got {value!r}.", file=file, field="probes.variants"
         )
     return value
+
+
+SCALE_NAMES = ("full", "tiny", "small", "base")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _typed(data: dict, key: str, kind: type, file: str, default: Any, prefix: str = "") -> Any:
+    """data[key] if it has the expected YAML type (null: the default), else an error naming the key."""
+    value = data.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        wanted = {str: "a string", list: "a list", dict: "a mapping", bool: "true or false"}[kind]
+        raise ConfigError(f"expected {wanted}, got {_short(value)}.", file=file, field=prefix + key)
+    return value
+
+
+def _scale(value: Any, file: str, field: str) -> str:
+    if value not in SCALE_NAMES:
+        raise ConfigError(f"a scale is one of {', '.join(SCALE_NAMES)}, got {_short(value)}.", file=file, field=field)
+    return value
+
+
+def _timeout(value: Any, file: str, field: str) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    if not ok:
+        raise ConfigError(f"a timeout is a positive number of seconds, got {_short(value)}.", file=file, field=field)
+    return float(value)
+
+
+def _size(value: Any, file: str, field: str) -> int | None:
+    try:
+        return parse_bytes(value)
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, file=file, field=field) from None
