@@ -74,6 +74,13 @@ def nonnegative_float(text: str) -> float:
     return value
 
 
+def unit_interval(text: str) -> float:
+    value = _number(text, float)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
+    return value
+
+
 def fraction(text: str) -> float:
     value = _number(text, float)
     if not 0 <= value < 1:

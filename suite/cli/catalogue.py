@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from suite.cli.args import _print_json, _registry_arg, _scale_arg
+from suite.cli.args import _print_json, _registry_arg, _scale_arg, positive_float, positive_int
 from suite.config import ConfigError
 
 
@@ -80,17 +80,19 @@ def _add_budget(sub) -> None:
     p.add_argument("--memory", metavar="SIZE", help="memory budget, e.g. 80GB, 8GiB, 24e9 (default: the device's)")
     p.add_argument("--dtype", default="bf16", help="weight format: fp32 bf16 fp16 fp8 int8 int4 mxfp4 (default bf16)")
     p.add_argument("--kv-dtype", help="KV-cache type (default: the weight type, bf16 for quantised formats)")
-    p.add_argument("--batch", type=int, default=1, help="concurrent sequences (default 1)")
-    p.add_argument("--context", type=int, help="context for the max batch and the roofline (default: the max context)")
+    p.add_argument("--batch", type=positive_int, default=1, help="concurrent sequences (default 1)")
+    p.add_argument(
+        "--context", type=positive_int, help="context for the max batch and the roofline (default: the max context)"
+    )
     p.add_argument("--reserve", metavar="SIZE", default="0", help="memory kept back for activations/overhead")
     p.add_argument(
         "--device",
         default=None,
         help=f"device preset ({', '.join(DEVICES)}) or a file from `archbench calibrate --output` (default h100)",
     )
-    p.add_argument("--device-peak", type=float, metavar="FLOPS", help="peak FLOP/s (overrides the preset)")
+    p.add_argument("--device-peak", type=positive_float, metavar="FLOPS", help="peak FLOP/s (overrides the preset)")
     p.add_argument(
-        "--device-bandwidth", type=float, metavar="BYTES_PER_S", help="memory bandwidth (overrides the preset)"
+        "--device-bandwidth", type=positive_float, metavar="BYTES_PER_S", help="memory bandwidth (overrides the preset)"
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_budget)
@@ -130,9 +132,9 @@ def _add_calibrate(sub) -> None:
         description="Measure this machine with torch (fp32 matmul FLOP/s, copy bandwidth); "
         "`--output FILE` writes a device file for `archbench budget --device FILE`.",
     )
-    p.add_argument("--size", type=int, default=2048, help="matmul size n (n x n times n x n; default 2048)")
-    p.add_argument("--copy-mib", type=int, default=256, help="MiB copied for the bandwidth test (default 256)")
-    p.add_argument("--repeats", type=int, default=5, help="best of this many timings (default 5)")
+    p.add_argument("--size", type=positive_int, default=2048, help="matmul size n (n x n times n x n; default 2048)")
+    p.add_argument("--copy-mib", type=positive_int, default=256, help="MiB copied for the bandwidth test (default 256)")
+    p.add_argument("--repeats", type=positive_int, default=5, help="best of this many timings (default 5)")
     p.add_argument("--output", metavar="FILE", help="write the device file here")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_calibrate)
@@ -180,8 +182,8 @@ def _add_import(sub) -> None:
         help="also run the transformers model on the same random tokens and report the max absolute "
         "logit difference, for the full forward pass and for KV-cache decoding (fp32)",
     )
-    p.add_argument("--seq-len", type=int, default=32, help="tokens per sequence for --check (default 32)")
-    p.add_argument("--tol", type=float, default=1e-4, help="--check exits 1 above this max abs difference")
+    p.add_argument("--seq-len", type=positive_int, default=32, help="tokens per sequence for --check (default 32)")
+    p.add_argument("--tol", type=positive_float, default=1e-4, help="--check exits 1 above this max abs difference")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_import)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from suite.cli.args import nonnegative_float
+
 
 # ---------------------------------------------------------------- compare (CI gate)
 def _add_compare(sub) -> None:
@@ -19,7 +21,7 @@ def _add_compare(sub) -> None:
     p.add_argument("candidate", metavar="CANDIDATE", help="results folder (or results.jsonl) or pytest-benchmark JSON")
     p.add_argument(
         "--threshold",
-        type=float,
+        type=nonnegative_float,
         default=0.05,
         help="smallest relative change that counts, e.g. 0.05 = 5%% (default 0.05)",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from suite.cli.args import _registry_arg, _scale_arg
+from suite.cli.args import _registry_arg, _scale_arg, nonnegative_int, positive_float, positive_int, unit_interval
 from suite.config import ConfigError
 
 
@@ -21,17 +21,19 @@ def _add_train(sub) -> None:
     )
     p.add_argument("variant", help="variant name or YAML path")
     _scale_arg(p, default="tiny")
-    p.add_argument("--tokens", type=int, default=1_000_000, help="token budget per run (default 1,000,000)")
+    p.add_argument("--tokens", type=positive_int, default=1_000_000, help="token budget per run (default 1,000,000)")
     p.add_argument(
         "--corpus", metavar="PATH", help="UTF-8 text file instead of the embedded corpus (last 10%% held out)"
     )
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
-    p.add_argument("--lr", type=float, nargs="+", default=[3e-3], help="peak learning rate(s) to sweep (default 3e-3)")
-    p.add_argument("--batch-size", type=int, default=8, help="sequences per step (default 8)")
-    p.add_argument("--seq-len", type=int, help="training context (default min(context_length, 256))")
+    p.add_argument("--seeds", type=nonnegative_int, nargs="+", default=[0], help="seeds (default 0)")
+    p.add_argument(
+        "--lr", type=positive_float, nargs="+", default=[3e-3], help="peak learning rate(s) to sweep (default 3e-3)"
+    )
+    p.add_argument("--batch-size", type=positive_int, default=8, help="sequences per step (default 8)")
+    p.add_argument("--seq-len", type=positive_int, help="training context (default min(context_length, 256))")
     p.add_argument(
         "--synthetic-fraction",
-        type=float,
+        type=unit_interval,
         default=0.5,
         help="share of sequences made of synthetic task documents (default 0.5)",
     )
@@ -77,9 +79,9 @@ def _add_eval(sub) -> None:
     p.add_argument(
         "--tokenizer", metavar="PATH", help="tokenizer.json (default: bytes, or the folder's tokenizer.json)"
     )
-    p.add_argument("--limit", type=float, help="documents per task (a fraction if < 1), as in lm-eval")
-    p.add_argument("--num-fewshot", type=int, help="few-shot examples, as in lm-eval")
-    p.add_argument("--batch-size", type=int, default=8, help="requests per forward pass (default 8)")
+    p.add_argument("--limit", type=positive_float, help="documents per task (a fraction if < 1), as in lm-eval")
+    p.add_argument("--num-fewshot", type=nonnegative_int, help="few-shot examples, as in lm-eval")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="requests per forward pass (default 8)")
     p.add_argument("--device", default=None, help="torch device (default cpu)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument(
@@ -91,8 +93,10 @@ def _add_eval(sub) -> None:
     p.add_argument("--include-path", action="append", default=[], metavar="DIR", help="extra lm-eval task folder")
     p.add_argument("--metadata", metavar="JSON", help="task metadata, e.g. '{\"context_length\": 512}'")
     p.add_argument("--gen-kwargs", metavar="K=V,...", help="generation overrides, as in lm-eval")
-    p.add_argument("--bootstrap-iters", type=int, default=1000, help="bootstrap resamples for stderr (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="init seed of an untrained variant (default 0)")
+    p.add_argument(
+        "--bootstrap-iters", type=nonnegative_int, default=1000, help="bootstrap resamples for stderr (default 1000)"
+    )
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="init seed of an untrained variant (default 0)")
     p.add_argument("--output", metavar="FILE.json", help="write lm-eval's results as JSON")
     _registry_arg(p)
     p.set_defaults(func=_cmd_eval)

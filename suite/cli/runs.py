@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from suite.cli.args import _registry_arg
+from suite.cli.args import _registry_arg, positive_float, positive_int
 
 
 # ---------------------------------------------------------------- run / table
@@ -30,8 +30,10 @@ def _add_run(sub) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue the interrupted run in OUT with its arguments and run id"
     )
-    p.add_argument("--jobs", type=int, default=None, help="cells at once, each in its own subprocess (default 1)")
-    p.add_argument("--timeout", type=float, default=None, metavar="S", help="per-cell timeout in seconds")
+    p.add_argument(
+        "--jobs", type=positive_int, default=None, help="cells at once, each in its own subprocess (default 1)"
+    )
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="S", help="per-cell timeout in seconds")
     p.add_argument(
         "--memory-cap",
         default=None,
