@@ -167,7 +167,7 @@ def _display_path(path: Path) -> str:
     """Built-in files as 'architectures/x.yaml'; the user's own files as given."""
     try:
         return str(Path(path).resolve().relative_to(data_dir("architectures").parent))
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # not built in; or a symlink loop, which reading will report
         return str(path)
 
 

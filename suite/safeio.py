@@ -23,7 +23,7 @@ from suite.fields import name_problem
 
 MAX_TEXT_BYTES = 64 * 2**20  # a YAML/JSON config larger than this is not a config
 MAX_DEPTH = 64  # nesting any of our files needs is < 10
-MAX_ALIASES = 100  # YAML anchors/aliases: real configs use a handful; a "billion laughs" uses thousands
+MAX_ALIASES = 64  # YAML anchors/aliases: real configs use a handful; a "billion laughs" uses thousands
 
 
 class InputError(ConfigError):
@@ -85,15 +85,20 @@ def read_text(path: str | os.PathLike, what: str = "file", *, limit: int | None 
         ) from None
 
 
-def _check_depth(obj: Any, path, what: str, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
-        raise InputError(f"{what} {path} nests deeper than {MAX_DEPTH} levels; this is not a {what}.", file=path)
-    if isinstance(obj, dict):
-        for v in obj.values():
-            _check_depth(v, path, what, depth + 1)
-    elif isinstance(obj, list):
-        for v in obj:
-            _check_depth(v, path, what, depth + 1)
+def _check_depth(obj: Any, path, what: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH. Each container is visited once: YAML aliases make a
+    DAG whose expansion can be billions of nodes (a "billion laughs") while the DAG itself is small."""
+    seen: set[int] = set()
+    stack = [(obj, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, (dict, list)) or id(node) in seen:
+            continue
+        if depth > MAX_DEPTH:
+            raise InputError(f"{what} {path} nests deeper than {MAX_DEPTH} levels; this is not a {what}.", file=path)
+        seen.add(id(node))
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _yaml_loader():

@@ -177,3 +177,13 @@ def test_escaping():
     assert safeio.escape_csv_cell("@SUM(A1)") == "'@SUM(A1)"
     assert safeio.escape_csv_cell("-1.5") == "-1.5"
     assert safeio.escape_csv_cell(3) == 3
+
+
+def test_a_small_alias_dag_with_a_huge_expansion_is_read_without_expanding_it():
+    # 5 aliases per level, 12 levels: 60 aliases (under the limit), 5^12 = 244M nodes if expanded
+    lines = ["a: &a [x, x, x, x, x]"]
+    names = "abcdefghijklm"
+    for prev, cur in zip(names, names[1:]):
+        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 5) + "]")
+    data = safeio.parse_yaml("\n".join(lines) + "\n", "v.yaml")
+    assert len(data) == 13 and data["m"][0] is data["m"][1]  # shared, not copied
