@@ -28,6 +28,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from suite.config import ConfigError
+
 RESULTS_FILE = "results.jsonl"
 PARQUET_FILE = "results.parquet"
 STATUSES = ("ok", "error", "oom", "timeout")
@@ -122,12 +124,27 @@ def new_attempt() -> str:
 
 
 # ------------------------------------------------------------------------ rows
+def _finite(obj: Any) -> Any:
+    """`obj` with every non-finite float replaced by None: results files are strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _strict_json(obj: Any, **kwargs: Any) -> str:
+    return json.dumps(_finite(obj), allow_nan=False, default=str, **kwargs)
+
+
 def _plain(value: Any) -> Any:
     """A JSON- and parquet-friendly scalar: nested values become JSON strings, NaN becomes None."""
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (list, tuple, dict)):
-        return json.dumps(value, sort_keys=True, default=str)
+        return _strict_json(value, sort_keys=True)
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy / torch scalars
         return _plain(value.item())
     return value
@@ -156,18 +173,35 @@ def make_row(
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
     if value is not None:
         value = float(value)
-        if math.isnan(value):
+        if not math.isfinite(value):
+            # no NaN passes as a measurement: the row says what happened instead
+            if status == "ok":
+                status, error = "error", f"non-finite value ({value}) for {metric}"
             value = None
     row = {k: cell.get(k) for k in CELL_COLUMNS}
     row.update(metric=metric, value=value, unit=unit, lower_is_better=lower_is_better, status=status, error=error or "")
     row.update(flatten_settings(settings or {}))
-    row["extra"] = json.dumps(extra or {}, sort_keys=True, default=str)
+    row["extra"] = _strict_json(extra or {}, sort_keys=True)
     row.update(bookkeeping or {})
     row.update(prov or {})
     return row
 
 
 # ----------------------------------------------------------------------- store
+class StoreError(ConfigError):
+    """The results file could not be written (disk full, read-only); the earlier rows are intact."""
+
+    def __init__(self, exc: OSError, path: Path):
+        reason = {28: "the disk is full", 30: "the file system is read-only", 13: "permission denied"}.get(
+            exc.errno, exc.strerror or type(exc).__name__
+        )
+        super().__init__(
+            f"cannot write results file {path}: {reason}. The rows written before are intact; fix it and continue "
+            "with --resume.",
+            file=str(path),
+        )
+
+
 class ResultStore:
     """Appends rows to `DIR/results.jsonl`; one writer per folder (the runner's parent process)."""
 
@@ -180,16 +214,23 @@ class ResultStore:
         rows = list(rows)
         if not rows:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._repair_tail()
-        data = "".join(json.dumps(r, default=str) + "\n" for r in rows).encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        data = "".join(_strict_json(r) + "\n" for r in rows).encode()
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._repair_tail()
+            size = self.path.stat().st_size if self.path.exists() else 0
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(exc, self.path) from None
         try:
             view = memoryview(data)
             while view:  # a short write is retried; only a crash can leave a torn tail
                 written = os.write(fd, view)
                 view = view[written:]
             os.fsync(fd)
+        except OSError as exc:
+            os.ftruncate(fd, size)  # a disk that filled mid-write: the earlier rows stay as they were
+            raise StoreError(exc, self.path) from None
         finally:
             os.close(fd)
 
@@ -224,14 +265,22 @@ def read_jsonl(path: str | Path, *, latest: bool = True) -> list[dict]:
     if not path.exists():
         return []
     rows: list[dict] = []
-    lines = path.read_bytes().split(b"\n")
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot read results file {path}: {exc.strerror or exc}.", file=str(path)) from None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
-        except ValueError:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
             warnings.warn(f"{path}: skipped unreadable line {number} (torn by a crash?)", stacklevel=2)
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("metric", ""), str):
+            warnings.warn(f"{path}: skipped line {number}: not a results row", stacklevel=2)
+            continue
+        rows.append(row)
     # incomplete attempts: fewer rows on disk than the attempt wrote
     counts: dict[str, int] = {}
     expected: dict[str, int] = {}

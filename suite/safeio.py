@@ -306,14 +306,22 @@ def escape_markup(text: Any) -> str:
     return escape(str(text))
 
 
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+!|~"})
-
-
 def escape_markdown(text: Any) -> str:
-    """A table cell or inline text in Markdown: no raw HTML, no links, no broken table."""
+    """A table cell or inline text in Markdown: no raw HTML, no links or images, no broken table row.
+    Only what changes the structure is escaped, so names and numbers stay readable in the raw text."""
     s = str(text).replace("\r", " ").replace("\n", " ")
-    s = s.translate(_MD_SPECIAL)
-    return s.replace("&", "&amp;")
+    for old, new in (
+        ("\\", "\\\\"),
+        ("&", "&amp;"),
+        ("<", "&lt;"),
+        (">", "&gt;"),
+        ("|", "\\|"),
+        ("`", "\\`"),
+        ("[", "\\["),
+        ("]", "\\]"),
+    ):
+        s = s.replace(old, new)
+    return s
 
 
 def escape_csv_cell(value: Any) -> Any:

@@ -198,7 +198,7 @@ def test_cell_id_is_a_content_hash():
 
 def test_code_version_covers_the_probe_module_and_what_it_imports_from_suite():
     names = {p.relative_to(ROOT).as_posix() for p in source_files("suite.run.runner")}
-    assert "suite/run/runner.py" in names and "suite/config.py" in names
+    assert "suite/run/runner.py" in names and "suite/metrics.py" in names
     assert not any(n.startswith("suite/report/") for n in names)  # presentation cannot change a probe's numbers
     if (ROOT / "suite/probes/latency.py").exists():
         latency = {p.relative_to(ROOT).as_posix() for p in source_files("suite.probes.latency")}

@@ -237,7 +237,9 @@ def render(data: dict) -> None:
 
     gb = 1e9
     d = data["decode"]
-    table = Table(title=f"{data['variant']}: serving budget", header_style="bold", show_header=False)
+    from rich.markup import escape
+
+    table = Table(title=f"{escape(data['variant'])}: serving budget", header_style="bold", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     mem_max = data["memory_max_context"]

@@ -86,3 +86,19 @@ def fraction(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
     return value
+
+
+def memory_size(text: str) -> int:
+    """'80GB', '8GiB', '24e9' -> bytes (at least 1 byte, at most 1 EiB)."""
+    from suite.config import ConfigError
+    from suite.units import parse_size
+
+    try:
+        return parse_size(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(exc.reason) from None
+
+
+def reserve_size(text: str) -> int:
+    """A memory size, or 0 (nothing kept back)."""
+    return 0 if text.strip() in ("0", "0B", "0GB") else memory_size(text)

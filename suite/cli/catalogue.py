@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
-from suite.cli.args import _print_json, _registry_arg, _scale_arg, positive_float, positive_int
+from suite.cli.args import (
+    _print_json,
+    _registry_arg,
+    _scale_arg,
+    memory_size,
+    positive_float,
+    positive_int,
+    reserve_size,
+)
 from suite.config import ConfigError
+from suite.safeio import atomic_write_text, dumps
 
 
 # ---------------------------------------------------------------- list / show
@@ -77,14 +84,21 @@ def _add_budget(sub) -> None:
     p.add_argument("name", help="variant name or path")
     _registry_arg(p)
     _scale_arg(p)
-    p.add_argument("--memory", metavar="SIZE", help="memory budget, e.g. 80GB, 8GiB, 24e9 (default: the device's)")
+    p.add_argument(
+        "--memory",
+        type=memory_size,
+        metavar="SIZE",
+        help="memory budget, e.g. 80GB, 8GiB, 24e9 (default: the device's)",
+    )
     p.add_argument("--dtype", default="bf16", help="weight format: fp32 bf16 fp16 fp8 int8 int4 mxfp4 (default bf16)")
     p.add_argument("--kv-dtype", help="KV-cache type (default: the weight type, bf16 for quantised formats)")
     p.add_argument("--batch", type=positive_int, default=1, help="concurrent sequences (default 1)")
     p.add_argument(
         "--context", type=positive_int, help="context for the max batch and the roofline (default: the max context)"
     )
-    p.add_argument("--reserve", metavar="SIZE", default="0", help="memory kept back for activations/overhead")
+    p.add_argument(
+        "--reserve", type=reserve_size, metavar="SIZE", default=0, help="memory kept back for activations/overhead"
+    )
     p.add_argument(
         "--device",
         default=None,
@@ -101,7 +115,6 @@ def _add_budget(sub) -> None:
 def _cmd_budget(args) -> int:
     from suite.analytic import budget
     from suite.hf.resolve import resolve_any
-    from suite.units import parse_size
 
     cfg = resolve_any(args.name, args.registry, scale=args.scale)
     custom = args.device is None and args.device_peak and args.device_bandwidth
@@ -110,13 +123,13 @@ def _cmd_budget(args) -> int:
     )
     data = budget.report(
         cfg,
-        memory=parse_size(args.memory) if args.memory else None,
+        memory=args.memory,
         dtype=args.dtype,
         kv_dtype=args.kv_dtype,
         batch=args.batch,
         context=args.context,
         device=device,
-        reserve=parse_size(args.reserve) if args.reserve not in ("0", 0) else 0,
+        reserve=args.reserve,
     )
     if args.json:
         _print_json(data)
@@ -151,7 +164,7 @@ def _cmd_calibrate(args) -> int:
     data = calibrate(matmul_size=args.size, copy_bytes=args.copy_mib * 2**20, repeats=args.repeats)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(data, indent=2) + "\n")
+        atomic_write_text(args.output, dumps(data, indent=2) + "\n", "device file")
     if args.json:
         _print_json(data)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from suite.cli.args import _registry_arg, positive_float, positive_int
+from suite.cli.args import _registry_arg, memory_size, positive_float, positive_int
 
 
 # ---------------------------------------------------------------- run / table
@@ -14,7 +14,9 @@ def _add_run(sub) -> None:
         help="run a suite (default: quick) and write the HTML report",
         description="Run variants × probes × settings. Each cell is cached by a content hash in OUT, so "
         "re-running only computes new or changed cells; a killed run continues with --resume. "
-        "Exit status 1 if a cell crashed (status error); oom and timeout are recorded results.",
+        "Exit status 1 if a cell crashed (status error) or only a minimal report could be written; oom and "
+        "timeout are recorded results. Exit 2 on unusable input, a results folder that cannot be written or "
+        "is locked by another run, and --resume arguments that differ from the run's.",
     )
     p.add_argument("variants", nargs="*", metavar="VARIANT", help="variants to run (default: the suite's)")
     p.add_argument("--suite", default=None, help="suite name (quick, standard, full) or YAML path (default: quick)")
@@ -36,6 +38,7 @@ def _add_run(sub) -> None:
     p.add_argument("--timeout", type=positive_float, default=None, metavar="S", help="per-cell timeout in seconds")
     p.add_argument(
         "--memory-cap",
+        type=memory_size,
         default=None,
         metavar="SIZE",
         help="address space a subprocess cell may add, e.g. 4GB (beyond: recorded as oom)",
@@ -77,24 +80,33 @@ def _cmd_run(args) -> int:
         f"archbench: {summary.planned} cells: {summary.cached} cached, {summary.ran} run ({counts}) "
         f"in {summary.seconds:.1f}s -> {out / 'results.jsonl'}"
     )
+    failed = 1 if summary.statuses.get("error", 0) else 0
     if not args.no_report:
-        print(f"archbench: report: {_report_after_run([out], out / 'report.html')}")
-    return 1 if summary.statuses.get("error", 0) else 0
+        path, complete = _report_after_run([out], out / "report.html")
+        print(f"archbench: report: {path}" + ("" if complete else " (minimal: the full report failed, see above)"))
+        failed = failed or (0 if complete else 1)
+    return failed
 
 
 def _report_after_run(dirs: list, out):
-    """The HTML report; a minimal leaderboard page if the report fails (a report bug must not lose the run)."""
+    """(path, complete): the HTML report, or a minimal leaderboard page if the report code fails (a
+    report bug must not lose the run; the exit status then says so). A file-system error (disk full,
+    read-only) is not a report bug: it propagates as the one-paragraph error and the earlier report stays."""
     from pathlib import Path
+
+    from suite.config import ConfigError
 
     try:
         from suite.report.html import write_report
 
-        return Path(write_report(list(dirs), out, fmt="html"))
+        return Path(write_report(list(dirs), out, fmt="html")), True
+    except ConfigError:
+        raise
     except Exception as exc:  # noqa: BLE001 - the run's results are saved; say why and write what we can
         print(f"archbench: the report failed ({type(exc).__name__}: {exc}); writing a minimal one", file=sys.stderr)
     from suite.report.minimal import minimal_report
 
-    return minimal_report(dirs, out)
+    return minimal_report(dirs, out), False
 
 
 def _add_table(sub) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from suite.config import ConfigError
+from suite.hf.config_values import TEXT, check_items, check_key, check_rope
 
 # ---------------------------------------------------------------- config.json
 # Keys that never change the forward pass of a causal LM: identity, tokens, generation defaults,
@@ -62,13 +63,13 @@ class Reader:
 
     def get(self, key: str, default: Any = None) -> Any:
         self.used.add(key)
-        value = self.data.get(key, default)
-        return default if value is None and default is not None else value
+        value = check_key(key, self.data.get(key), file=self.file)
+        return default if value is None else value
 
     def raw(self, key: str, default: Any = None) -> Any:
         """Like get, but an explicit null stays null (where null means 'off', e.g. Mistral's window)."""
         self.used.add(key)
-        return self.data[key] if key in self.data else default
+        return check_key(key, self.data[key], file=self.file) if key in self.data else default
 
     def need(self, key: str) -> Any:
         if self.data.get(key) is None:
@@ -130,8 +131,9 @@ def _rope_parameters(r: Reader, default_theta: float, default: dict | None = Non
     """Transformers 5 `rope_parameters`, or the older top-level `rope_theta` + `rope_scaling`."""
     if r.data.get("rope_parameters") is not None:
         r.get("rope_scaling"), r.get("rope_theta")  # legacy copies; transformers 5 reads rope_parameters
-        return r.get("rope_parameters")
-    params = dict(r.get("rope_scaling") or (default or {}))
+        return check_rope(r.get("rope_parameters"), file=r.file, field="rope_parameters")
+    scaling = r.get("rope_scaling")
+    params = dict(check_rope(scaling, file=r.file, field="rope_scaling") or (default or {}))
     params.setdefault("rope_theta", r.get("rope_theta", default_theta))
     if r.data.get("partial_rotary_factor") is not None:
         params["partial_rotary_factor"] = r.get("partial_rotary_factor")
@@ -141,7 +143,7 @@ def _rope_parameters(r: Reader, default_theta: float, default: dict | None = Non
 def _rope_fields(
     r: Reader, params: dict, *, max_position: int, allow_mscale: bool = False, key: str = "rope_parameters"
 ) -> dict[str, Any]:
-    params = dict(params)
+    params = dict(check_rope(params, file=r.file, field=key) or {})
     kind = params.pop("rope_type", None)
     alias = params.pop("type", None)
     if kind and alias and kind != alias:
@@ -204,6 +206,7 @@ def _layer_types(r: Reader, n_layers: int) -> tuple[str, ...] | None:
     names = r.get("layer_types")
     if names is None:
         return None
+    check_items(names, TEXT, file=r.file, field="layer_types")
     if len(names) != n_layers:
         raise r.error("layer_types", f"has {len(names)} entries but num_hidden_layers is {n_layers}.")
     bad = [n for n in names if n not in LAYER_TYPE_NAMES]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,8 +11,9 @@ from suite.analytic.params import count_params
 from suite.config import ModelConfig
 from suite.hf.load import load_checkpoint
 from suite.hf.model_types import config_from_hf, read_hf_config
-from suite.hf.parity import check_parity
+from suite.hf.parity import check_parity, parity_failure
 from suite.hf.safetensors_store import CheckpointError, weight_files
+from suite.safeio import atomic_write_text, dumps
 
 
 def variant_yaml(cfg: ModelConfig) -> str:
@@ -52,6 +53,7 @@ def import_checkpoint(
             "files": len(files),
             "tensors": len(model.state_dict()),
             "parameters": sum(p.numel() for p in model.parameters()),
+            "non_finite": list(model.nonfinite_weights),
         }
     else:
         if check:
@@ -61,7 +63,7 @@ def import_checkpoint(
         cfg, model, weights = config_from_hf(file, name=name), None, None
     text = variant_yaml(cfg)
     if out is not None:
-        Path(out).write_text(text)
+        atomic_write_text(out, text, "variant YAML")
     params = count_params(cfg)
     record: dict[str, Any] = {
         "model_type": data["model_type"],
@@ -88,11 +90,14 @@ def run_import(
 ) -> int:
     """`archbench import`: print the record (as_json) or the variant YAML and a summary; 1 if parity fails."""
     record, text = import_checkpoint(path, name=name, out=out, check=check, seq_len=seq_len)
-    failed = check and max(record["max_abs_diff"], record["decode_max_abs_diff"]) > tol
+    failure = parity_failure(record, tol) if check else None
+    if check:
+        record.update(tolerance=tol, passed=failure is None, failure=failure)
     if as_json:
-        json.dump(record, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
-        return 1 if failed else 0
+        sys.stdout.write(dumps(record, indent=2) + "\n")  # strict JSON: a NaN difference is null
+        if failure:
+            print(f"archbench: parity check FAILED: {failure}.", file=sys.stderr)
+        return 1 if failure else 0
     if out is None:
         sys.stdout.write(text)
     else:
@@ -103,12 +108,24 @@ def run_import(
         + (f"loaded {w['tensors']} tensors from {w['files']} file(s)" if w else "config only, no weights"),
         file=sys.stderr,
     )
-    if check:
+    if w and w["non_finite"] and not check:
+        bad = w["non_finite"]
         print(
-            f"parity vs transformers {record['transformers_version']}: max |logit diff| "
-            f"{record['max_abs_diff']:.2e} full forward, {record['decode_max_abs_diff']:.2e} KV-cache decoding "
-            f"({record['batch']} x {record['seq_len']} tokens, fp32; tolerance {tol:g})"
-            + (" FAILED" if failed else ""),
+            f"archbench: warning: {len(bad)} checkpoint tensors hold NaN or inf ({', '.join(bad[:3])}"
+            + (", ..." if len(bad) > 3 else "")
+            + "); `--check` fails on them.",
             file=sys.stderr,
         )
-    return 1 if failed else 0
+    if check:
+        diffs = (record["max_abs_diff"], record["decode_max_abs_diff"])
+        if all(math.isfinite(d) for d in diffs):
+            print(
+                f"parity vs transformers {record['transformers_version']}: max |logit diff| "
+                f"{diffs[0]:.2e} full forward, {diffs[1]:.2e} KV-cache decoding "
+                f"({record['batch']} x {record['seq_len']} tokens, fp32; tolerance {tol:g})"
+                + (" FAILED" if failure else ""),
+                file=sys.stderr,
+            )
+        if failure:
+            print(f"archbench: parity check FAILED: {failure}.", file=sys.stderr)
+    return 1 if failure else 0

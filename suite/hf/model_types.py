@@ -13,13 +13,14 @@ as ModelConfig fields (`config_map`), and where each of our parameters comes fro
 
 from __future__ import annotations
 
-import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from suite.config import ConfigError, ModelConfig
 from suite.hf.config_map import MULTIMODAL_KEYS, Reader
+from suite.hf.config_values import check_key
 from suite.hf.names import Rule, deepseek_rules, gemma3_rules, gpt2_rules, gpt_oss_rules, llama_rules, qwen3_moe_rules
 from suite.hf.type_configs import (
     config_deepseek_v3,
@@ -33,6 +34,7 @@ from suite.hf.type_configs import (
     config_qwen3,
     config_qwen3_moe,
 )
+from suite.safeio import load_json
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,9 @@ ALWAYS_IGNORED = (r"(.*\.)?rotary_emb\.inv_freq$",)
 def _config_file(path: str | Path) -> Path:
     path = Path(path)
     file = path / "config.json" if path.is_dir() else path
-    if not file.is_file():
+    if not os.path.lexists(file):  # an existing but broken one (a folder, a link loop) is load_json's to explain
+        if file is path:
+            raise ConfigError(f"{path} does not exist; give a checkpoint folder or its config.json.", file=str(path))
         raise ConfigError(
             f"no config.json in {path}; a checkpoint folder needs the Hugging Face config.json.", file=str(path)
         )
@@ -90,12 +94,12 @@ def _config_file(path: str | Path) -> Path:
 
 def read_hf_config(path: str | Path) -> tuple[dict[str, Any], Path]:
     file = _config_file(path)
-    try:
-        data = json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"not valid JSON: {exc.msg} at line {exc.lineno}.", file=str(file)) from None
+    data = load_json(file, "Hugging Face config")
     if not isinstance(data, dict):
-        raise ConfigError("expected a JSON object.", file=str(file))
+        raise ConfigError(
+            f"expected a JSON object of config keys at the top level, got {type(data).__name__}.", file=str(file)
+        )
+    check_key("model_type", data.get("model_type"), file=str(file))
     return data, file
 
 

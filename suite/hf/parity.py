@@ -9,6 +9,7 @@ Two numbers, both max |logit difference| in fp32 on one random token batch:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import torch
 from suite.config import ConfigError
 from suite.hf.load import load_checkpoint
 from suite.hf.model_types import read_hf_config
+from suite.hf.safetensors_store import CheckpointError
 
 
 def reference_model(path: str | Path):
@@ -26,7 +28,17 @@ def reference_model(path: str | Path):
         from transformers import AutoModelForCausalLM
     except ImportError:
         raise ConfigError("--check needs the reference implementation: pip install transformers") from None
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, attn_implementation="eager")
+    try:
+        # use_safetensors: the same files archbench loaded, never a pytorch_model.bin beside them (unpickling
+        # can run code); local_files_only: a folder, never a download
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path), dtype=torch.float32, attn_implementation="eager", use_safetensors=True, local_files_only=True
+        )
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        text = " ".join(str(exc).split())[:300]
+        raise CheckpointError(
+            f"the transformers reference cannot load the folder for --check: {text}", file=str(path)
+        ) from None
     return model.eval(), transformers.__version__
 
 
@@ -39,11 +51,43 @@ def compare(ours, reference, idx: torch.Tensor, prefill: int) -> dict[str, float
     for t in range(prefill, idx.shape[1]):
         steps.append(ours(idx[:, t : t + 1], cache=cache))
     decoded = torch.cat(steps, dim=1).float()
+    sides = {"transformers reference": ref, "archbench full forward": full, "archbench KV-cache decoding": decoded}
     return {
         "max_abs_diff": (full - ref).abs().max().item(),
         "decode_max_abs_diff": (decoded - ref).abs().max().item(),
         "max_abs_logit": ref.abs().max().item(),
+        "non_finite_logits": [side for side, logits in sides.items() if not bool(torch.isfinite(logits).all())],
     }
+
+
+def nonfinite_weights(model) -> list[str]:
+    """Names of the weights holding NaN or inf: the checkpoint's names when the loader recorded them."""
+    recorded = getattr(model, "nonfinite_weights", None)
+    if recorded is not None:
+        return list(recorded)
+    return [n for n, t in model.state_dict().items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
+def parity_failure(record: dict[str, Any], tol: float) -> str | None:
+    """Why the parity check failed, or None. Non-finite values fail whatever the tolerance: NaN compares
+    false with everything, so `nan > tol` would pass a model that computes nothing."""
+    reasons = []
+    weights = record.get("non_finite_weights") or []
+    if weights:
+        shown = ", ".join(weights[:3]) + (f" and {len(weights) - 3} more" if len(weights) > 3 else "")
+        reasons.append(f"the checkpoint's weights hold NaN or inf ({len(weights)} tensors: {shown})")
+    logits = record.get("non_finite_logits") or []
+    if logits:
+        reasons.append(f"non-finite logits (NaN or inf) from: {', '.join(logits)}")
+    diffs = {"full forward": record["max_abs_diff"], "KV-cache decoding": record["decode_max_abs_diff"]}
+    if not reasons:
+        bad = [name for name, d in diffs.items() if not math.isfinite(d)]
+        if bad:
+            reasons.append(f"the max |logit diff| is not finite ({', '.join(bad)})")
+        above = [f"{name} {d:.2e}" for name, d in diffs.items() if math.isfinite(d) and d > tol]
+        if above:
+            reasons.append(f"max |logit diff| above the tolerance {tol:g}: {', '.join(above)}")
+    return "; ".join(reasons) or None
 
 
 def check_parity(
@@ -69,6 +113,7 @@ def check_parity(
     out = {
         "model_type": data["model_type"],
         **compare(ours, reference, idx, prefill),
+        "non_finite_weights": nonfinite_weights(ours),
         "batch": batch,
         "seq_len": seq_len,
         "prefill": prefill,

@@ -18,6 +18,7 @@ from suite.hf.config_map import (
     _rope_fields,
     _rope_parameters,
 )
+from suite.hf.config_values import OBJECT, check_items, check_rope, count
 
 
 def config_gpt2(r: Reader) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def config_qwen3_moe(r: Reader) -> dict[str, Any]:
     n_experts = r.get("num_experts") if r.data.get("num_experts") is not None else r.get("num_local_experts", 128)
     if n_experts:
         step = r.get("decoder_sparse_step", 1)
-        only_mlp = set(r.get("mlp_only_layers") or [])
+        only_mlp = set(check_items(r.get("mlp_only_layers") or [], count(0), file=r.file, field="mlp_only_layers"))
         dense = {i for i in range(out["n_layers"]) if i in only_mlp or (i + 1) % step}
         out.update(
             n_experts=n_experts,
@@ -138,13 +139,14 @@ def config_gemma3_text(r: Reader) -> dict[str, Any]:
     types = _layer_types(r, n_layers) or tuple("full" if (i + 1) % pattern == 0 else "sliding" for i in range(n_layers))
     out.update(layer_types=types, sliding_window=r.get("sliding_window", 4096))
     # global layers: rope_theta (+ scaling); local layers: their own base, never scaled
-    params = r.data.get("rope_parameters")
+    params = r.get("rope_parameters")  # type-checked: a string would pass `"full_attention" in params`
     if params is not None and "full_attention" in params:
-        r.get("rope_parameters")
         unknown = set(params) - {"full_attention", "sliding_attention"}
         if unknown:
             raise r.error("rope_parameters", f"unknown layer type {sorted(unknown)[0]!r}.")
-        full, local = params["full_attention"], params.get("sliding_attention") or {}
+        full = check_rope(params["full_attention"], file=r.file, field="rope_parameters.full_attention")
+        local = OBJECT.check(params.get("sliding_attention"), file=r.file, field="rope_parameters.sliding_attention")
+        local = local or {}
         out.update(_rope_fields(r, full, max_position=max_position, key="rope_parameters.full_attention"))
         local_fields = _rope_fields(
             r, local or {"rope_theta": 10000.0}, max_position=max_position, key="rope_parameters.sliding_attention"

@@ -47,6 +47,7 @@ import yaml
 
 from suite.config import IDENTITY_FIELDS, ConfigError, ModelConfig
 from suite.quality.taskdata import EOS, load_corpus, synthetic_train_doc
+from suite.safeio import atomic_write_text, dumps
 
 TRAINING_VERSION = "2"  # bump when the recipe changes: part of every checkpoint cache key
 VAL_SEQUENCES = 32
@@ -242,8 +243,8 @@ def save_trained(model: torch.nn.Module, folder: str | Path, meta: dict[str, Any
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt", "archbench": TRAINING_VERSION})
-    (folder / "config.yaml").write_text(yaml.safe_dump(model.cfg.to_dict(), sort_keys=False))
-    (folder / "train.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(folder / "config.yaml", yaml.safe_dump(model.cfg.to_dict(), sort_keys=False))
+    atomic_write_text(folder / "train.json", dumps(meta, indent=2, sort_keys=True) + "\n")
     return folder
 
 
@@ -404,6 +405,6 @@ def train_command(
         **param_summary(cfg),
     )
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / "summary.json", dumps(summary, indent=2) + "\n")
     log(f"best lr {sweep.best_lr:g}; checkpoints: {', '.join(summary['selected'])}")
     return summary

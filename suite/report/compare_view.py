@@ -11,6 +11,7 @@ from suite.analysis.benchjson import to_pytest_benchmark
 from suite.analysis.compare import DEFAULT_THRESHOLD, CompareReport, Comparison, compare
 from suite.config import ConfigError
 from suite.metrics import info
+from suite.safeio import atomic_write_text, dumps
 from suite.units import format_value
 
 _STYLE = {
@@ -165,7 +166,7 @@ def compare_command(
         render(report, show_all=show_all)
     if markdown_path:
         Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(markdown_path).write_text(markdown(report))
+        atomic_write_text(markdown_path, markdown(report), "Markdown summary")
     if export_benchmark:
         if report.kind != "results":
             raise ConfigError(
@@ -176,5 +177,5 @@ def compare_command(
 
         out = Path(export_benchmark)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(to_pytest_benchmark(load_results(candidate)), indent=2, default=str))
+        atomic_write_text(out, dumps(to_pytest_benchmark(load_results(candidate)), indent=2), "pytest-benchmark file")
     return report.exit_code()

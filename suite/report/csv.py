@@ -6,6 +6,8 @@ from typing import Any
 
 import pandas as pd
 
+from suite.safeio import escape_csv_cell
+
 
 def leaderboard_frame(board: dict[str, Any]) -> pd.DataFrame:
     """The leaderboard as a flat table: raw values (units in the header), ranks, ratio, win rate;
@@ -28,4 +30,10 @@ def leaderboard_frame(board: dict[str, Any]) -> pd.DataFrame:
 
 
 def render_csv(board: dict[str, Any]) -> str:
-    return leaderboard_frame(board).to_csv(index=False)
+    """CSV text; a cell a spreadsheet would run as a formula (=, +, -, @) is prefixed with a quote."""
+    frame = leaderboard_frame(board)
+    frame.columns = [escape_csv_cell(c) for c in frame.columns]
+    for col in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[col]):  # object or pandas' string dtype
+            frame[col] = frame[col].map(escape_csv_cell)
+    return frame.to_csv(index=False)

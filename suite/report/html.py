@@ -28,6 +28,7 @@ from suite.report.scaling import section_scaling
 from suite.report.sections import section_cards, section_ladder, section_tradeoffs
 from suite.report.templates import asset, environment
 from suite.report.view import header, leaderboard_view, load
+from suite.safeio import InputError, atomic_write_text
 
 FORMATS = ("html", "md", "csv")
 
@@ -84,14 +85,14 @@ def write_report(result_dirs: list[Path], out: Path, fmt: str = "html", baseline
     df = load(result_dirs)
     board = leaderboard_view(df, baseline=baseline)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise InputError(
+            f"cannot write the report to {out}: it is a directory; give a file name (e.g. {out}/report.html).", file=out
+        )
     if fmt == "html":
         text = render_html(build_view(df, result_dirs, out, board=board))
     elif fmt == "md":
         text = render_markdown(dict(header=header(df, result_dirs, out), board=board))
     else:
         text = render_csv(board)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return atomic_write_text(out, text, "report")  # a full disk leaves the earlier report as it was

@@ -9,6 +9,7 @@ from suite.analytic.params import count_params
 from suite.config import IDENTITY_FIELDS, ModelConfig
 from suite.hf.resolve import resolve_any
 from suite.registry import Registry, proxy
+from suite.safeio import escape_markup
 from suite.term import console
 from suite.units import format_value
 
@@ -80,13 +81,13 @@ def render_list(rows: list[dict[str, Any]]) -> None:
         table.add_column(col, justify=justify, overflow="fold")
     for r in rows:
         active = format_value(r["params_active"], "count") if r["params_active"] != r["params_total"] else ""
-        table.add_row(
-            r["name"],
-            r["family"],
+        table.add_row(  # names and families come from user YAML: printed, never read as rich markup
+            escape_markup(r["name"]),
+            escape_markup(r["family"]),
             format_value(r["params_total"], "count"),
             active,
             f"{r['context_length']:,}",
-            r["components"],
+            escape_markup(r["components"]),
         )
     console().print(table)
 
@@ -144,11 +145,14 @@ def render_show(data: dict[str, Any]) -> None:
     from rich.table import Table
 
     out = console()
-    out.print(f"[bold]{data['name']}[/bold]  ({data['family']})  {data['description']}")
+    out.print(
+        f"[bold]{escape_markup(data['name'])}[/bold]  ({escape_markup(data['family'])})  "
+        f"{escape_markup(data['description'])}"
+    )
     if data["source"]:
-        out.print(f"source: {data['source']}")
+        out.print(f"source: {escape_markup(data['source'])}")
     if len(data["chain"]) > 1:
-        out.print("inherits: " + " <- ".join(reversed(data["chain"])))
+        out.print("inherits: " + escape_markup(" <- ".join(reversed(data["chain"]))))
     out.print(f"components: {data['components']}\n")
     p = data["params"]
     table = Table(title="parameters", header_style="bold")
@@ -171,7 +175,7 @@ def render_show(data: dict[str, Any]) -> None:
         if origin == "default" or key in IDENTITY_FIELDS:
             continue
         shown = value if not isinstance(value, list) else _compress(value)
-        cfg_table.add_row(key, str(shown), origin)
+        cfg_table.add_row(key, escape_markup(shown), escape_markup(origin))
     out.print(cfg_table)
     if "flops" in data:
         out.print(_cost_table(data))

@@ -3,6 +3,8 @@ bug must not lose a run."""
 
 from __future__ import annotations
 
+from suite.safeio import atomic_write_text
+
 
 def minimal_report(dirs: list, out):
     """A bare HTML page: the leaderboard and the failed cells of results folders."""
@@ -24,5 +26,5 @@ def minimal_report(dirs: list, out):
         failed.to_html(index=False) if len(failed) else "<p>none</p>",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(parts))
+    atomic_write_text(out, "\n".join(parts), "report")
     return out

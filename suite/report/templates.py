@@ -6,6 +6,7 @@ from typing import Any
 
 from suite.registry import data_dir
 from suite.report.figures import script_safe
+from suite.safeio import escape_markdown
 
 
 def environment():
@@ -29,8 +30,5 @@ def asset(name: str) -> str:
 
 
 def md_escape(text: Any) -> str:
-    """Text for a Markdown table cell: no pipes, no raw HTML, no line breaks."""
-    text = str(text)
-    for old, new in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("\n", " "), ("`", "\\`")):
-        text = text.replace(old, new)
-    return text
+    """Text for a Markdown table cell: no pipes, no raw HTML, no links, no line breaks (`safeio`)."""
+    return escape_markdown(text)

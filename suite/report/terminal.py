@@ -8,6 +8,7 @@ from typing import Any, Iterable
 from suite.report.csv import render_csv
 from suite.report.markdown import render_markdown
 from suite.report.view import LEGEND, header, leaderboard_view, load, settings_note, text_table
+from suite.safeio import atomic_write_text, escape_markup
 
 
 def render(board: dict[str, Any], title: str = "archbench leaderboard") -> None:
@@ -18,7 +19,8 @@ def render(board: dict[str, Any], title: str = "archbench leaderboard") -> None:
     from suite.term import console
 
     headers, body = text_table(board)
-    table = Table(title=title + (f" (ratios to {board['baseline']})" if board["baseline"] else ""))
+    baseline = f" (ratios to {escape_markup(board['baseline'])})" if board["baseline"] else ""
+    table = Table(title=title + baseline)
     for i, h in enumerate(headers):
         table.add_column(h, justify="left" if i == 1 else "right", overflow="fold")
     for row in body:
@@ -48,9 +50,11 @@ def table_command(
         return 1
     render(board)
     if csv:
-        Path(csv).write_text(render_csv(board))
+        atomic_write_text(csv, render_csv(board), "CSV table")
         print(f"archbench: wrote {csv}")
     if markdown:
-        Path(markdown).write_text(render_markdown(dict(header=header(df, dirs, Path(markdown)), board=board)))
+        atomic_write_text(
+            markdown, render_markdown(dict(header=header(df, dirs, Path(markdown)), board=board)), "Markdown table"
+        )
         print(f"archbench: wrote {markdown}")
     return 0

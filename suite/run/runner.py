@@ -25,24 +25,26 @@ Isolation
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from suite.config import ConfigError
 from suite.isolation import kill_all
 from suite.metrics import metric_unit_and_direction
 from suite.results import ResultStore, make_row, new_attempt, new_run_id, provenance, read_jsonl, write_parquet
 from suite.run.executors import Cell, Executor, Outcome, SequentialExecutor, make_executor
+from suite.run.folder import (
+    FolderLock,
+    prepare,
+    read_run_file,
+    resumed_args,
+    write_run_file,
+)
 from suite.run.plan import make_plan
 from suite.run.progress import make_progress
 from suite.run.suite_file import DEFAULT_SUITE, load_suite, parse_bytes
-
-RUN_FILE = "run.json"
 
 
 @dataclass
@@ -176,13 +178,6 @@ _RESUMABLE = (
 )
 
 
-def _write_run_file(out: Path, data: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / (RUN_FILE + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, out / RUN_FILE)
-
-
 def run_suite(
     suite: str | None = None,
     *,
@@ -219,16 +214,15 @@ def run_suite(
     )
     run_id = None
     if resume:
-        run_file = out / RUN_FILE
-        if not run_file.exists():
-            raise ConfigError(
-                f"nothing to resume in {out}: no {RUN_FILE} there (give the --out of the interrupted run)."
-            )
-        previous = json.loads(run_file.read_text())
+        previous = read_run_file(out)
         run_id = previous["run_id"]
-        for key in _RESUMABLE:  # what the caller does not say, the interrupted run said
-            if args[key] in (None, [], False) and previous.get("args", {}).get(key) is not None:
-                args[key] = previous["args"][key]
+        args = resumed_args(previous, args, _RESUMABLE, out)
+    prepare(out)
+    with FolderLock(out):
+        return _run_locked(out, args, run_id, progress)
+
+
+def _run_locked(out: Path, args: dict[str, Any], run_id: str | None, progress) -> RunSummary:
     plan = make_plan(
         load_suite(args["suite"] or DEFAULT_SUITE),
         variants=args["variants"] or None,
@@ -245,7 +239,7 @@ def run_suite(
     record = dict(
         run_id=run_id, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S%z"), args=args, cells=len(plan.cells)
     )
-    _write_run_file(out, record)
+    write_run_file(out, record)
     try:
         summary = run_cells(
             plan.cells,
@@ -257,13 +251,13 @@ def run_suite(
             notes=plan.notes,
         )
     except KeyboardInterrupt:
-        _write_run_file(out, {**record, "status": "interrupted"})
+        write_run_file(out, {**record, "status": "interrupted"})
         print(
             f"archbench: interrupted; finished cells are saved. Continue with: archbench run --out {out} --resume",
             file=sys.stderr,
         )
         raise
-    _write_run_file(out, {**record, "status": "finished"})
+    write_run_file(out, {**record, "status": "finished"})
     if (out / "results.jsonl").exists():
         write_parquet(out)
     return summary
