@@ -396,8 +396,10 @@ def test_bad_dir_names_the_path(tmp_path, capsys):
 
 def test_bad_threshold(tmp_path, capsys):
     good = write_run(tmp_path / "good", [latency()])
-    assert main(["compare", str(good), str(good), "--threshold", "-0.1"]) == 2
-    assert "--threshold must be a relative change >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["compare", str(good), str(good), "--threshold", "-0.1"])
+    assert info.value.code == 2
+    assert "argument --threshold: must be 0 or a positive number, got '-0.1'" in capsys.readouterr().err
 
 
 def test_compare_entries_without_files():

@@ -25,19 +25,34 @@ def is_benchmark_json(path: Path) -> bool:
         return False
 
 
-def entries_from_benchmark(data: dict[str, Any]) -> list[Entry]:
+def entries_from_benchmark(data: dict[str, Any], path: str | Path = "") -> list[Entry]:
     """pytest-benchmark JSON -> one entry per benchmark (by fullname): its median time in seconds,
-    with the raw timings when it was saved with --benchmark-save-data, else its stats."""
-    out = []
-    for bench in data.get("benchmarks", []):
-        stats = bench.get("stats") or {}
+    with the raw timings when it was saved with --benchmark-save-data, else its stats. Malformed
+    shapes and two benchmarks of one name are errors naming the file: one would silently win."""
+    from suite.safeio import InputError, expect_type
+
+    out, seen = [], set()
+    for i, bench in enumerate(expect_type(data.get("benchmarks"), list, file=path, field="benchmarks")):
+        where = f"benchmarks[{i}]"
+        expect_type(bench, dict, file=path, field=where)
+        stats = expect_type(bench.get("stats") or {}, dict, file=path, field=f"{where}.stats")
+        name = bench.get("fullname") or bench.get("name")
+        expect_type(name, str, file=path, field=f"{where}.fullname")
+        if name in seen:
+            raise InputError(f"two benchmarks are named {name!r}; names must be unique.", file=path, field=where)
+        seen.add(name)
         extra: dict[str, Any] = {"stats": {k: v for k, v in stats.items() if k != "data"}}
-        if isinstance(stats.get("data"), list):
-            extra["samples"] = stats["data"]
+        if stats.get("data") is not None:
+            samples = expect_type(stats["data"], list, file=path, field=f"{where}.stats.data")
+            for x in samples:
+                expect_type(x, (int, float), file=path, field=f"{where}.stats.data")
+            extra["samples"] = samples
         median = stats.get("median")
+        if median is not None:
+            expect_type(median, (int, float), file=path, field=f"{where}.stats.median")
         out.append(
             Entry(
-                variant=str(bench.get("fullname") or bench.get("name")),
+                variant=name,
                 metric=BENCHMARK_METRIC,
                 settings={},
                 value=None if median is None else float(median),

@@ -32,7 +32,6 @@ seconds) for dashboards that read that format, and for `compare` itself.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -67,13 +66,12 @@ def load_side(path: str | Path, side: str, *, benchmark: bool | None = None) -> 
             f"`archbench run --out`, a results.jsonl file or a pytest-benchmark JSON file)."
         )
     if benchmark or (benchmark is None and is_benchmark_json(path)):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{side} {path} is not readable pytest-benchmark JSON: {exc}") from None
+        from suite.safeio import load_json
+
+        data = load_json(path, f"{side} (pytest-benchmark JSON)")
         if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
-            raise ConfigError(f"{side} {path} is not pytest-benchmark JSON (no `benchmarks` list).")
-        entries = entries_from_benchmark(data)
+            raise ConfigError(f"{side} {path} is not pytest-benchmark JSON (no `benchmarks` list).", file=str(path))
+        entries = entries_from_benchmark(data, path)
         if not entries:
             raise ConfigError(f"{side} {path} holds no benchmarks.")
         return "benchmark", entries
@@ -85,7 +83,9 @@ def load_side(path: str | Path, side: str, *, benchmark: bool | None = None) -> 
         raise ConfigError(
             f"{side} {path} has no results.jsonl or results.parquet (is it an `archbench run --out` folder?)."
         ) from None
-    except (OSError, ValueError) as exc:
+    except ConfigError:
+        raise
+    except (OSError, ValueError, RecursionError) as exc:
         raise ConfigError(f"{side} {path} is not readable: {exc}") from None
     entries = [e for e in entries_from_frame(df) if e.metric or e.status != "ok"]
     if not entries:
@@ -115,12 +115,15 @@ class Comparison:
     note: str = ""
     baseline_failed: bool = False  # a failure that the baseline had too (not new in the candidate)
 
-    def blocks(self, fail_on: str) -> bool:
-        """Does this verdict fail CI under the --fail-on policy?"""
+    def blocks(self, fail_on: str, allow_missing: bool = False) -> bool:
+        """Does this verdict fail CI under the --fail-on policy? A number the candidate lost fails
+        the default policy too (a candidate that drops rows must not pass), unless --allow-missing."""
         if fail_on == "never":
             return False
         if fail_on == "any":
             return self.verdict != "same"
+        if self.verdict == "missing":
+            return not allow_missing
         return self.verdict == "regression" or (self.verdict == "failed" and not self.baseline_failed)
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,6 +161,13 @@ def judge(
     said = cand.lower_is_better if cand.lower_is_better is not None else base.lower_is_better
     _, lower = metric_unit_and_direction(cand.metric, "", said)
     b, c = base.value, cand.value
+    impossible = _impossible(base, "baseline") or _impossible(cand, "candidate")
+    if impossible:  # no NaN passes the gate, and a negative time is no improvement
+        return Comparison(
+            variant=cand.variant, metric=cand.metric, settings=cand.settings, verdict="failed", baseline=b,
+            candidate=c, lower_is_better=lower, unit=cand.unit or base.unit, scale=cand.scale, probe=cand.probe,
+            note=impossible, baseline_failed=_impossible(base, "baseline") is not None,
+        )  # fmt: skip
     out = Comparison(
         variant=cand.variant,
         metric=cand.metric,
@@ -220,6 +230,41 @@ def judge(
     else:
         out.note = _join(out.note, f"under the {threshold:.0%} threshold")
     return out
+
+
+# Units of magnitudes, which cannot be negative (a ratio, an exponent or a log-likelihood can).
+NONNEGATIVE_UNITS = frozenset(
+    {
+        "s",
+        "ms",
+        "us",
+        "ns",
+        "bytes",
+        "b",
+        "count",
+        "flop",
+        "flops",
+        "params",
+        "tokens",
+        "tokens/s",
+        "bits/byte",
+        "fraction",
+        "accuracy",
+        "flop/s",
+        "bytes/s",
+    }
+)
+
+
+def _impossible(entry: Entry, side: str) -> str | None:
+    """Why this side's number cannot be judged (non-finite, or a negative magnitude), else None."""
+    value = entry.value
+    if value is None or not math.isfinite(value):
+        return f"{side} value is {value} (not a finite number)"
+    unit = (entry.unit or "").lower()
+    if value < 0 and (unit in NONNEGATIVE_UNITS or entry.probe == "pytest-benchmark"):
+        return f"{side} value {value:g} {entry.unit} is negative, which a {unit or 'time'} cannot be"
+    return None
 
 
 def _failed(cand: Entry, base: Entry | None) -> Comparison:
@@ -336,6 +381,7 @@ class CompareReport:
     threshold: float
     fail_on: str
     comparisons: list[Comparison]
+    allow_missing: bool = False
 
     def counts(self) -> dict[str, int]:
         counts = {v: 0 for v in VERDICTS}
@@ -344,7 +390,7 @@ class CompareReport:
         return counts
 
     def blocking(self) -> list[Comparison]:
-        return [c for c in self.comparisons if c.blocks(self.fail_on)]
+        return [c for c in self.comparisons if c.blocks(self.fail_on, self.allow_missing)]
 
     def exit_code(self) -> int:
         return 1 if self.blocking() else 0
@@ -357,7 +403,23 @@ class CompareReport:
             if blocking
             else f"PASS (--fail-on {self.fail_on})"
         )
-        return f"{counts}; threshold {self.threshold:.0%}; {result}"
+        return f"{counts}; threshold {self.threshold:.0%}; {result}" + self.blocking_list()
+
+    def blocking_list(self, limit: int = 8) -> str:
+        """What fails the gate, named: 'variant / probe / metric: verdict (note)', then 'and K more'."""
+        blocking = self.blocking()
+        if not blocking:
+            return ""
+        lines = [
+            f"  {c.variant} / {c.probe or '-'} / {c.metric or '(whole cell)'}: {c.verdict}"
+            + (f" ({c.note})" if c.note else "")
+            for c in blocking[:limit]
+        ]
+        more = f"\n  and {len(blocking) - limit} more" if len(blocking) > limit else ""
+        hint = ""
+        if any(c.verdict == "missing" for c in blocking):
+            hint = "\n  (numbers the candidate no longer has fail the gate; --allow-missing accepts dropped rows)"
+        return "\nblocking:\n" + "\n".join(lines) + more + hint
 
     def to_dict(self) -> dict[str, Any]:
         return dict(
@@ -368,7 +430,10 @@ class CompareReport:
             fail_on=self.fail_on,
             counts=self.counts(),
             exit_code=self.exit_code(),
-            comparisons=[dict(c.to_dict(), blocking=c.blocks(self.fail_on)) for c in self.comparisons],
+            allow_missing=self.allow_missing,
+            comparisons=[
+                dict(c.to_dict(), blocking=c.blocks(self.fail_on, self.allow_missing)) for c in self.comparisons
+            ],
         )
 
 
@@ -383,6 +448,7 @@ def compare(
     resamples: int = DEFAULT_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE,
     seed: int = 0,
+    allow_missing: bool = False,
 ) -> CompareReport:
     """Load both sides and judge every number. Raises ConfigError for unusable inputs."""
     if not (threshold >= 0):
@@ -399,4 +465,4 @@ def compare(
     rows = compare_entries(
         base, cand, threshold=threshold, metrics=metrics, resamples=resamples, confidence=confidence, seed=seed
     )
-    return CompareReport(str(baseline), str(candidate), kind_b, threshold, fail_on, rows)
+    return CompareReport(str(baseline), str(candidate), kind_b, threshold, fail_on, rows, allow_missing)

@@ -15,7 +15,8 @@ def _add_compare(sub) -> None:
         "same (within noise or under the threshold), new, missing, failed. Timed rows: "
         "seeded bootstrap CI of the ratio of medians; quality rows: seed intervals; "
         "analytic rows: exact. Both sides may be pytest-benchmark JSON files instead. "
-        "Exit 1 when a verdict fails under --fail-on, 2 on unusable input.",
+        "Exit 1 when a verdict fails under --fail-on (a regression, a new failure, timeout or oom, or a number the "
+        "candidate lost), naming each; 2 on unusable input. A non-finite or negative time never passes.",
     )
     p.add_argument("baseline", metavar="BASELINE", help="results folder (or results.jsonl) or pytest-benchmark JSON")
     p.add_argument("candidate", metavar="CANDIDATE", help="results folder (or results.jsonl) or pytest-benchmark JSON")
@@ -36,6 +37,11 @@ def _add_compare(sub) -> None:
         "--benchmark",
         action="store_true",
         help="read both sides as pytest-benchmark JSON (detected automatically for such .json files)",
+    )
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="accept numbers the candidate no longer has (dropped variants); by default they fail the gate",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary (a PR comment) to FILE")
@@ -62,4 +68,5 @@ def _cmd_compare(args) -> int:
         show_all=args.all,
         markdown_path=args.markdown,
         export_benchmark=args.export_benchmark,
+        allow_missing=args.allow_missing,
     )

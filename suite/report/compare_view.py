@@ -3,7 +3,7 @@ writes them (JSON, Markdown, exported pytest-benchmark JSON)."""
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -149,6 +149,7 @@ def compare_command(
     show_all: bool = False,
     markdown_path: str | Path | None = None,
     export_benchmark: str | Path | None = None,
+    allow_missing: bool = False,
 ) -> int:
     """`archbench compare`: judge, print (table or JSON), write the Markdown comment and the exported
     benchmark JSON when asked; returns the exit status (1 when a verdict fails under fail_on)."""
@@ -159,9 +160,12 @@ def compare_command(
         metrics=metrics or None,
         fail_on=fail_on,
         benchmark=True if benchmark else None,
+        allow_missing=allow_missing,
     )
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2, default=str))
+        print(dumps(report.to_dict(), indent=2))  # strict JSON: a NaN is null, never a bare NaN
+        if report.exit_code():
+            print(f"archbench compare: FAIL{report.blocking_list()}", file=sys.stderr)  # never a silent exit 1
     else:
         render(report, show_all=show_all)
     if markdown_path:
