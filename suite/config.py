@@ -199,6 +199,8 @@ class ModelConfig:
         return scale
 
     def __post_init__(self) -> None:
+        if isinstance(self.layer_types, list):  # a list from code: stored as the tuple the field is (hashable)
+            object.__setattr__(self, "layer_types", tuple(self.layer_types))
         # an invalid config cannot exist: every construction, `replace` included, is validated
         validate(self)
 
@@ -222,6 +224,13 @@ class ModelConfig:
         known = {f.name: f for f in fields(cls)}
         kwargs = {}
         for key, value in data.items():
+            if not isinstance(key, str):  # YAML reads `yes:`, `1:` and `~:` as a bool, an int and null
+                raise ConfigError(
+                    f"a field name is a string, got {key!r} ({type(key).__name__}).",
+                    variant=variant,
+                    file=file,
+                    field=str(key),
+                )
             if key not in known:
                 close = _closest(key, known)
                 hint = f" Did you mean '{close}'?" if close else ""
@@ -296,7 +305,12 @@ def _coerce(value: Any, tp: Any, *, variant, file, field) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer literal beyond any float (10**400)
+                raise ConfigError(
+                    f"{str(value)[:20]}... is too large.", variant=variant, file=file, field=field
+                ) from None
     elif tp is str:
         if isinstance(value, str):
             return value
@@ -311,9 +325,6 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
     def fail(field_name: str, message: str):
         raise ConfigError(message, variant=cfg.name, file=file, field=field_name)
 
-    for registry in components.ALL:
-        if registry.config_field != "layer_types" and getattr(cfg, registry.config_field) not in registry:
-            fail(registry.config_field, registry.unknown(getattr(cfg, registry.config_field)))
     hints = _field_types()
     for f in fields(cfg):
         value = getattr(cfg, f.name)
@@ -322,6 +333,9 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
         problem = range_problem(f.name, value)
         if problem:
             fail(f.name, problem)
+    for registry in components.ALL:
+        if registry.config_field != "layer_types" and getattr(cfg, registry.config_field) not in registry:
+            fail(registry.config_field, registry.unknown(getattr(cfg, registry.config_field)))
     problem = name_problem(cfg.name)
     if problem:
         fail("name", f"the variant name {problem}")
@@ -348,6 +362,10 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
             fail("position", "attention 'mla' needs position 'rope' (it rotates the decoupled key).")
         if cfg.qk_norm != "none":
             fail("qk_norm", "attention 'mla' does not support qk_norm.")
+        if cfg.qk_rope_head_dim % 2:
+            fail("qk_rope_head_dim", f"RoPE rotates pairs: must be even, got {cfg.qk_rope_head_dim}.")
+        if cfg.attention_sinks:
+            fail("attention_sinks", "attention 'mla' has no sinks in archbench (they would be silently ignored).")
     elif cfg.rope_interleaved and cfg.position != "rope":
         fail("rope_interleaved", "needs position 'rope'.")
     if not 0.0 < cfg.rope_fraction <= 1.0:
@@ -385,6 +403,10 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
             fail("router_topk_groups", f"must be between 1 and router_groups ({cfg.router_groups}).")
         if cfg.router_groups > 1 and cfg.experts_top_k > cfg.router_topk_groups * (cfg.n_experts // cfg.router_groups):
             fail("experts_top_k", "exceeds the experts available in the selected router groups.")
+        if cfg.router_groups > 1 and cfg.router != "sigmoid":
+            fail("router_groups", f"group-limited routing is the 'sigmoid' router's; '{cfg.router}' would ignore it.")
+        if cfg.router_groups > 1 and cfg.n_experts // cfg.router_groups < 2:
+            fail("router_groups", "a group scores its top-2 experts: each group needs at least 2 experts.")
         if cfg.moe_dense_first > cfg.n_layers:
             fail("moe_dense_first", f"must be <= n_layers ({cfg.n_layers}).")
     else:

@@ -81,7 +81,8 @@ def range_problem(name: str, value: object) -> str | None:
     lo, inclusive, hi = RANGES[name]
     if value < lo or (value == lo and not inclusive) or value > hi:
         low = f"{'>=' if inclusive else '>'} {lo:g}"
-        return f"must be {low} and <= {hi:g}, got {value:g}."
+        shown = f"{value:g}" if abs(value) < 1e300 else f"{str(value)[:12]}... ({len(str(value))} digits)"
+        return f"must be {low} and <= {hi:g}, got {shown}."
     return None
 
 
