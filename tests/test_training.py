@@ -175,7 +175,8 @@ def test_command_errors_are_one_paragraph(tmp_path, capsys):
     assert main(["eval", "gpt2-small", "--scale", "tiny", "--tasks", "archbench_mqar_5"]) == 2
     assert "unknown task(s): archbench_mqar_5 (did you mean" in capsys.readouterr().err
     assert main(["train", "gpt2-small", "--corpus", str(tmp_path / "none.txt"), "--out", str(tmp_path)]) == 2
-    assert "--corpus file not found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot read corpus file" in err and "none.txt: it does not exist" in err
     assert main(["eval", "gpt2-small", "--metadata", "{bad"]) == 2
     assert "--metadata is not valid JSON" in capsys.readouterr().err
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from suite.cli.args import _registry_arg, _scale_arg, nonnegative_int, positive_float, positive_int, unit_interval
 from suite.config import ConfigError
@@ -43,8 +44,17 @@ def _add_train(sub) -> None:
 
 
 def _cmd_train(args) -> int:
-    from suite.quality.training import train_command
+    from suite.quality.training import DivergedError, train_command
 
+    try:
+        _train(args, train_command)
+    except DivergedError as exc:  # no model to report is a failed run (1), not a bad argument (2)
+        print(f"archbench: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _train(args, train_command) -> None:
     train_command(
         args.variant,
         out=args.out,
@@ -58,7 +68,6 @@ def _cmd_train(args) -> int:
         synthetic_fraction=args.synthetic_fraction,
         registry=args.registry,
     )
-    return 0
 
 
 def _add_eval(sub) -> None:
@@ -135,4 +144,19 @@ def _cmd_eval(args) -> int:
         seed=args.seed,
     )
     print_eval(results, args.output)
+    bad = _non_finite_metrics(results)
+    if bad:  # a NaN bits-per-byte or accuracy is no result (a diverged checkpoint): never exit 0 with it
+        print(f"archbench: error: non-finite results: {', '.join(bad)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _non_finite_metrics(results) -> list[str]:
+    import math
+
+    bad = []
+    for task, metrics in (results or {}).get("results", {}).items():
+        for name, value in (metrics or {}).items():
+            if isinstance(value, float) and not math.isfinite(value) and "stderr" not in name:
+                bad.append(f"{task} {name} = {value}")
+    return bad

@@ -198,11 +198,32 @@ def default_corpus() -> Corpus:
     return _corpus(f"python{version}-stdlib", train, heldout)
 
 
+MIN_CORPUS_BYTES = 4096  # a training window plus a held-out part; fewer cannot train or measure anything
+MAX_CORPUS_BYTES = 2**30
+
+
 @functools.lru_cache(maxsize=4)
 def file_corpus(path: str) -> Corpus:
     """Any UTF-8 text file: the first 90% (cut at a line boundary) trains, the rest is held out."""
-    text = _normalise(Path(path).read_text(encoding="utf-8"))
+    from suite.safeio import InputError, read_text
+
+    text = _normalise(read_text(path, "corpus file", limit=MAX_CORPUS_BYTES))
+    size = len(text.encode())
+    if size < MIN_CORPUS_BYTES:
+        raise InputError(
+            f"corpus file {path} holds {size:,} bytes of text; a corpus needs at least {MIN_CORPUS_BYTES:,} bytes "
+            "(its first 90% trains, the rest is held out).",
+            file=path,
+            field="corpus",
+        )
     cut = text.rfind("\n", 0, int(len(text) * 0.9)) + 1 or int(len(text) * 0.9)
+    if not text[cut:].strip():
+        raise InputError(
+            f"corpus file {path} has no text in its last 10% (after {cut:,} characters) to hold out; "
+            "give a file whose end is text, not blank lines.",
+            file=path,
+            field="corpus",
+        )
     return _corpus(f"file:{Path(path).name}", [text[:cut]], [text[cut:]])
 
 

@@ -47,7 +47,7 @@ import yaml
 
 from suite.config import IDENTITY_FIELDS, ConfigError, ModelConfig
 from suite.quality.taskdata import EOS, load_corpus, synthetic_train_doc
-from suite.safeio import atomic_write_text, dumps
+from suite.safeio import atomic_write_text, dumps, writable_dir
 
 TRAINING_VERSION = "2"  # bump when the recipe changes: part of every checkpoint cache key
 VAL_SEQUENCES = 32
@@ -201,8 +201,13 @@ def train(
         losses.append(loss.item())
         if log and (step % log_every == 0 or step == steps - 1):
             log(f"step {step + 1}/{steps} lr {lr:.2e} loss {losses[-1]:.4f}")
+        if not math.isfinite(losses[-1]):  # diverged: the rest of the budget cannot bring it back
+            if log:
+                log(f"step {step + 1}/{steps}: loss is {losses[-1]}; the run diverged at lr {s.lr:g}")
+            break
     seconds = time.perf_counter() - start
-    val = validation_loss(model, cfg, s)
+    diverged = not all(math.isfinite(x) for x in losses)
+    val = float("nan") if diverged else validation_loss(model, cfg, s)
     model.eval()
     tail = losses[-max(1, steps // 10) :]
     meta = dict(
@@ -214,6 +219,7 @@ def train(
         tokens_seen=steps * s.batch_size * seq_len,
         train_loss=sum(tail) / len(tail),
         val_loss=val,
+        diverged=diverged or not math.isfinite(val),
         seconds=round(seconds, 3),
         tokens_per_s=round(steps * s.batch_size * seq_len / seconds),
         **corpus.describe(),
@@ -321,6 +327,10 @@ class SweepResult:
     sweep: dict[float, float]  # lr -> validation loss (first seed)
 
 
+class DivergedError(RuntimeError):
+    """Every learning rate of a sweep ended in a non-finite loss: there is no model to report."""
+
+
 def train_sweep(
     cfg: ModelConfig,
     s: TrainSettings,
@@ -336,7 +346,14 @@ def train_sweep(
         raise ValueError("train_sweep needs at least one learning rate and one seed")
     first = {lr: run(cfg, dataclasses.replace(s, lr=lr, seed=seeds[0])) for lr in lrs}
     sweep = {lr: r.meta["val_loss"] for lr, r in first.items()}
-    best = min(lrs, key=lambda lr: (sweep[lr], lr))
+    # a diverged rate (non-finite loss) is never the best, wherever it is listed
+    finite = [lr for lr in lrs if math.isfinite(sweep[lr])]
+    if not finite:
+        raise DivergedError(
+            f"{cfg.name}: every learning rate diverged ({', '.join(f'{lr:g}' for lr in lrs)}: non-finite loss); "
+            "try smaller rates, e.g. --lr 1e-3 3e-4."
+        )
+    best = min(finite, key=lambda lr: (sweep[lr], lr))
     runs = [first[best]] + [run(cfg, dataclasses.replace(s, lr=best, seed=seed)) for seed in seeds[1:]]
     for r in runs:
         r.meta["lr_sweep"] = {f"{lr:g}": v for lr, v in sweep.items()}
@@ -370,8 +387,7 @@ def train_command(
         raise ConfigError(
             f"--synthetic-fraction must be in [0, 1], got {synthetic_fraction}", field="synthetic_fraction"
         )
-    if corpus is not None and not Path(corpus).is_file():
-        raise ConfigError(f"--corpus file not found: {corpus}", field="corpus")
+    writable_dir(out, "training output (--out)")  # before any training: a read-only or file --out fails now
     base = TrainSettings(
         tokens=int(tokens),
         seq_len=seq_len,
