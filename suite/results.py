@@ -29,6 +29,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from suite.config import ConfigError
+from suite.strictjson import dumps
 
 RESULTS_FILE = "results.jsonl"
 PARQUET_FILE = "results.parquet"
@@ -124,19 +125,8 @@ def new_attempt() -> str:
 
 
 # ------------------------------------------------------------------------ rows
-def _finite(obj: Any) -> Any:
-    """`obj` with every non-finite float replaced by None: results files are strict JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def _strict_json(obj: Any, **kwargs: Any) -> str:
-    return json.dumps(_finite(obj), allow_nan=False, default=str, **kwargs)
+    return dumps(obj, **kwargs)
 
 
 def _plain(value: Any) -> Any:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -20,6 +19,8 @@ from typing import Any
 
 from suite.config import ConfigError
 from suite.fields import name_problem
+from suite.strictjson import dumps as dumps  # re-exported: writers use safeio for every file
+from suite.strictjson import finite_json
 
 MAX_TEXT_BYTES = 64 * 2**20  # a YAML/JSON config larger than this is not a config
 MAX_DEPTH = 64  # nesting any of our files needs is < 10
@@ -227,21 +228,7 @@ def _short(value: Any, n: int = 60) -> str:
 
 
 # ---------------------------------------------------------------- writing
-def strict(obj: Any) -> Any:
-    """`obj` with every non-finite float replaced by None, so it serialises as strict JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: strict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [strict(v) for v in obj]
-    return obj
-
-
-def dumps(obj: Any, **kwargs: Any) -> str:
-    """Strict JSON text: non-finite numbers become null (never a bare NaN)."""
-    kwargs.setdefault("default", str)
-    return json.dumps(strict(obj), allow_nan=False, **kwargs)
+strict = finite_json  # every non-finite float replaced by None (`suite.strictjson`, one definition)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, what: str = "file") -> Path:
