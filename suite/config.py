@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from suite import components
-from suite.fields import MAX_TEXT, name_problem, range_problem
+from suite.fields import MAX_TEXT, name_problem, range_problem, validate_mixers
 
 # Allowed component keys come from the one set of registries (suite/components.py).
 NORMS = components.NORM.keys()
@@ -383,7 +383,7 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
         for kind in cfg.layer_types:
             if kind not in components.LAYER_TYPE:
                 fail("layer_types", components.LAYER_TYPE.unknown(kind))
-    _validate_mixers(cfg, fail)
+    validate_mixers(cfg, fail)
     if "sliding" in cfg.layer_kinds and not cfg.sliding_window:
         fail("sliding_window", "layer_types has sliding layers but no sliding_window is set.")
 
@@ -414,40 +414,6 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
             if getattr(cfg, name):
                 fail(name, "is set but n_experts is 0 (dense model).")
     return cfg
-
-
-MIXER_FIELDS = {
-    "gated_deltanet": ("linear_k_heads", "linear_v_heads", "linear_k_head_dim", "linear_v_head_dim"),
-    "mamba2": ("ssm_heads", "ssm_head_dim", "ssm_state_size"),
-    "short_conv": (),
-}
-
-
-def _validate_mixers(cfg: ModelConfig, fail) -> None:
-    """A mixer layer type needs its sizes; sizes that no layer uses would be silently ignored: refuse them."""
-    kinds = set(cfg.layer_kinds)
-    for name in ("mixer_conv_kernel", "mixer_chunk_size", "ssm_groups"):
-        if getattr(cfg, name) < 1:
-            fail(name, f"must be a positive integer, got {getattr(cfg, name)}.")
-    for kind, names in MIXER_FIELDS.items():
-        for name in names:
-            value = getattr(cfg, name)
-            if kind in kinds and value is None:
-                fail(name, f"layer_types has '{kind}' layers, which need {name}.")
-            if value is not None and value < 1:
-                fail(name, f"must be a positive integer, got {value}.")
-            if value is not None and kind not in kinds:
-                fail(name, f"is set but no layer in layer_types is '{kind}'.")
-    if "gated_deltanet" in kinds and cfg.linear_v_heads % cfg.linear_k_heads:
-        fail(
-            "linear_v_heads", f"must be a multiple of linear_k_heads ({cfg.linear_k_heads}), got {cfg.linear_v_heads}."
-        )
-    if "mamba2" in kinds and cfg.ssm_heads % cfg.ssm_groups:
-        fail("ssm_groups", f"must divide ssm_heads ({cfg.ssm_heads}), got {cfg.ssm_groups}.")
-    if cfg.attn_output_gate and cfg.attention == "mla":
-        fail("attn_output_gate", "is not supported with attention 'mla'.")
-    if cfg.shared_expert_gate and not cfg.n_shared_experts:
-        fail("shared_expert_gate", "is set but n_shared_experts is 0.")
 
 
 def field_names() -> list[str]:

@@ -36,10 +36,15 @@ class Kind:
             raise InputError(f"expected a finite number, got {value}.", file=file, field=field)
         too_low = value < self.low or (value == self.low and not self.low_inclusive)
         if too_low or (self.high is not None and value > self.high):
-            low = f"{'>=' if self.low_inclusive else '>'} {self.low:g}"
-            high = f" and <= {self.high:g}" if self.high is not None else ""
-            raise InputError(f"expected a number {low}{high}, got {value:g}.", file=file, field=field)
+            low = f"{'>=' if self.low_inclusive else '>'} {_num(self.low)}"
+            high = f" and <= {_num(self.high)}" if self.high is not None else ""
+            raise InputError(f"expected a number {low}{high}, got {_num(value)}.", file=file, field=field)
         return value
+
+
+def _num(x: float) -> str:
+    """1048576 stays 1048576 (not 1.04858e+06); 1e-06 stays short."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 def count(low: int = 1, high: int = BIG) -> Kind:

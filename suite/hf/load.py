@@ -7,9 +7,8 @@ from pathlib import Path
 
 import torch
 
-from suite.config import ConfigError, ModelConfig
-from suite.hf.config_values import check_key
-from suite.hf.model_types import ALWAYS_IGNORED, MODEL_TYPES, config_from_hf, read_hf_config
+from suite.config import ModelConfig
+from suite.hf.model_types import ALWAYS_IGNORED, MODEL_TYPES, config_from_hf, fp8_block, read_hf_config
 from suite.hf.safetensors_store import CheckpointError, TensorStore, weight_files
 
 
@@ -49,7 +48,7 @@ def load_checkpoint(
             "no *.safetensors weights in the folder (only a config: use it as a variant, e.g. `archbench show DIR`).",
             file=str(folder),
         )
-    block = _fp8_block(data, file)
+    block = fp8_block(data, file)
     store = TensorStore(folder, files, spec, fp8_block=block)
     model = _empty_model(cfg, device, dtype)
     rules = [(re.compile(pattern), build) for pattern, build in spec.rules()]
@@ -107,21 +106,6 @@ def load_checkpoint(
     # not an error here (a model with a dead NaN row can still be inspected); `import --check` fails on it
     model.nonfinite_weights = tuple(nonfinite)
     return cfg, model
-
-
-def _fp8_block(data: dict, file: Path) -> tuple[int, int]:
-    """DeepSeek-V3's FP8 block size (rows, columns) from quantization_config.weight_block_size."""
-    quant = check_key("quantization_config", data.get("quantization_config"), file=str(file)) or {}
-    block = quant.get("weight_block_size")
-    if block is None:
-        return (128, 128)
-    if not (isinstance(block, list) and len(block) == 2 and all(type(b) is int and 1 <= b <= 2**20 for b in block)):
-        raise ConfigError(
-            f"expected two positive integers [rows, columns], got {block!r}.",
-            file=str(file),
-            field="quantization_config.weight_block_size",
-        )
-    return block[0], block[1]
 
 
 def _check_tied_head(cfg: ModelConfig, store: TensorStore, model, folder: Path) -> None:

@@ -118,6 +118,7 @@ def config_from_hf(path: str | Path, *, name: str | None = None) -> ModelConfig:
     """A ModelConfig from an HF checkpoint folder or its config.json; errors name the file and key."""
     data, file = read_hf_config(path)
     model_type, spec = _type_of(data, file)
+    fp8_block(data, file)  # read only when loading weights, but a wrong one is wrong for `show` too
     if spec.text_config:
         outer = Reader(data, str(file))
         for key in MULTIMODAL_KEYS:
@@ -140,3 +141,18 @@ def config_from_hf(path: str | Path, *, name: str | None = None) -> ModelConfig:
         description=f"imported from {file} (model_type {model_type})",
     )
     return ModelConfig.from_dict(fields, file=str(file))
+
+
+def fp8_block(data: dict, file: Path) -> tuple[int, int]:
+    """DeepSeek-V3's FP8 block size (rows, columns) from quantization_config.weight_block_size."""
+    quant = check_key("quantization_config", data.get("quantization_config"), file=str(file)) or {}
+    block = quant.get("weight_block_size")
+    if block is None:
+        return (128, 128)
+    if not (isinstance(block, list) and len(block) == 2 and all(type(b) is int and 1 <= b <= 2**20 for b in block)):
+        raise ConfigError(
+            f"expected two positive integers [rows, columns], got {block!r}.",
+            file=str(file),
+            field="quantization_config.weight_block_size",
+        )
+    return block[0], block[1]

@@ -51,7 +51,8 @@ class TensorInfo:
 
 
 def _fail(path: Path, message: str) -> InputError:
-    return InputError(f"{WHAT} {path} {message}", file=path)
+    """The error for a broken file; the CLI prefixes 'In file PATH:' (the file is named once)."""
+    return InputError(message, file=path)
 
 
 def read_header(path: str | os.PathLike) -> dict[str, TensorInfo]:
@@ -64,41 +65,46 @@ def read_header(path: str | os.PathLike) -> dict[str, TensorInfo]:
             size = os.fstat(fh.fileno()).st_size
             prefix = fh.read(8)
             if size == 0:
-                raise _fail(path, "is empty (0 bytes); the download or copy did not finish.")
+                raise _fail(path, "the safetensors file is empty (0 bytes); the download or copy did not finish.")
             if len(prefix) < 8:
-                raise _fail(path, f"is truncated: {len(prefix)} bytes, shorter than the 8-byte header length.")
+                raise _fail(
+                    path,
+                    f"the safetensors file is truncated: {len(prefix)} bytes, shorter than the 8-byte header length.",
+                )
             n = int.from_bytes(prefix, "little")
             if n > size - 8:
                 raise _fail(
                     path,
-                    f"is truncated or not a safetensors file: its header length field says {n:,} bytes "
+                    f"the file is truncated or not a safetensors file: its header length field says {n:,} bytes "
                     f"but only {size - 8:,} bytes follow it.",
                 )
             if n > MAX_HEADER_BYTES:
-                raise _fail(path, f"has a {n:,}-byte header, above the {MAX_HEADER_BYTES:,}-byte limit.")
+                raise _fail(path, f"the safetensors header is {n:,} bytes, above the {MAX_HEADER_BYTES:,}-byte limit.")
             raw = fh.read(n)
     except OSError as exc:
         raise os_error(exc, path, "read", WHAT) from None
     if len(raw) < n:  # the file shrank while we read it
-        raise _fail(path, f"is truncated: the header needs {n:,} bytes, only {len(raw):,} could be read.")
+        raise _fail(
+            path, f"the safetensors file is truncated: the header needs {n:,} bytes, only {len(raw):,} could be read."
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _fail(
-            path, f"has a header that is not UTF-8 text (byte {exc.start}); is it a safetensors file?"
-        ) from None
-    if not text.startswith("{"):
-        raise _fail(path, f"has a header that does not start with '{{' (got {text[:12]!r}); is it a safetensors file?")
+        raise _fail(path, f"the header is not UTF-8 text (byte {exc.start}); is it a safetensors file?") from None
     header = parse_json(text, path, f"the header of {WHAT}")
     if not isinstance(header, dict):
-        raise _fail(path, f"has a header that is a JSON {type(header).__name__}, not an object.")
+        raise _fail(path, f"the safetensors header is a JSON {type(header).__name__}, not an object of tensors.")
+    if not text.startswith("{"):
+        raise _fail(
+            path, "the safetensors header has whitespace before its '{'; the safetensors library refuses such a file."
+        )
     return _tensors(path, header, data_bytes=size - 8 - n)
 
 
 def _tensors(path: Path, header: dict, data_bytes: int) -> dict[str, TensorInfo]:
     metadata = header.get("__metadata__")
     if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
-        raise _fail(path, "has a __metadata__ that is not an object of strings.")
+        raise _fail(path, "the safetensors header's __metadata__ is not an object of strings.")
     out: dict[str, TensorInfo] = {}
     for name, entry in header.items():
         if name != "__metadata__":
@@ -144,23 +150,26 @@ def _entry(path: Path, name: str, entry, data_bytes: int) -> TensorInfo:
 
 def _check_layout(path: Path, tensors: dict[str, TensorInfo], data_bytes: int) -> None:
     """Tensors tile the data section: no overlap, no gap, nothing after the last one (the library's rule)."""
-    at, previous = 0, None
-    for name, info in sorted(tensors.items(), key=lambda kv: (kv[1].begin, kv[1].end)):
-        if info.begin < at:
+    ordered = sorted(tensors.items(), key=lambda kv: (kv[1].begin, kv[1].end))
+    for (previous, a), (name, b) in zip(ordered, ordered[1:]):  # overlaps first: a gap is often their echo
+        if b.begin < a.end:
             raise _fail(
                 path,
-                f"tensors {previous!r} and {name!r} overlap (bytes {info.begin:,}..{at:,} of the data "
-                "section belong to both); the header is corrupt.",
+                f"tensors {previous!r} and {name!r} overlap (bytes {b.begin:,}..{min(a.end, b.end):,} of the "
+                "data section belong to both); the header is corrupt.",
             )
+    at = 0
+    for _, info in ordered:
         if info.begin > at:
             raise _fail(
                 path, f"bytes {at:,}..{info.begin:,} of the data section belong to no tensor; the header is corrupt."
             )
-        at, previous = info.end, name
+        at = info.end
     if at != data_bytes:
         raise _fail(
             path,
-            f"has {data_bytes - at:,} bytes after its last tensor; the header does not describe the whole file.",
+            f"the safetensors file has {data_bytes - at:,} bytes after its last tensor; its header does not "
+            "describe the whole file.",
         )
 
 

@@ -69,16 +69,30 @@ class TensorStore:
         except Exception as exc:  # noqa: BLE001 - the library's own errors carry neither file nor tensor
             raise _library_error(file, exc, f"tensor {stored!r}") from None
 
+    def _dequantize(self, how, key: str, what: str, *tensors) -> torch.Tensor:
+        try:
+            return how(*tensors)
+        except (RuntimeError, ValueError, IndexError) as exc:  # shapes that cannot go together
+            shapes = " and ".join(str(tuple(t.shape)) for t in tensors if isinstance(t, torch.Tensor))
+            raise CheckpointError(
+                f"the {what} of {key!r} do not fit together (shapes {shapes}): {' '.join(str(exc).split())[:200]}.",
+                file=str(self.where.get(key, self.where.get(key + "_blocks"))[0]),
+            ) from None
+
     def get(self, key: str) -> torch.Tensor:
         if self._last is not None and self._last[0] == key:
             return self._last[1]  # gate and up read the same fused tensor
         if key not in self.where:
-            tensor = dequantize_mxfp4(self._read(key + "_blocks"), self._read(key + "_scales"))
+            blocks, scales = self._read(key + "_blocks"), self._read(key + "_scales")
+            tensor = self._dequantize(dequantize_mxfp4, key, "MXFP4 blocks and scales", blocks, scales)
         else:
             tensor = self._read(key)
             scale_key = key + "_scale_inv"
             if key.endswith(".weight") and scale_key in self.where:
-                tensor = dequantize_fp8(tensor, self._read(scale_key), self.fp8_block)
+                scale = self._read(scale_key)
+                tensor = self._dequantize(
+                    dequantize_fp8, key, "FP8 weight and scale_inv", tensor, scale, self.fp8_block
+                )
         self._last = (key, tensor)
         return tensor
 
@@ -124,6 +138,10 @@ def _index_shards(folder: Path, index: Path) -> list[Path]:
             "is missing; the index must map each tensor name to its shard file.", file=str(index), field="weight_map"
         )
     weight_map = expect_type(data["weight_map"], dict, file=index, field="weight_map")
+    if not weight_map:
+        raise CheckpointError(
+            "is empty; the index must map each tensor name to its shard file.", file=str(index), field="weight_map"
+        )
     for tensor, shard in weight_map.items():
         expect_type(shard, str, file=index, field=f"weight_map[{tensor!r}]", what="a shard file name:")
     names = sorted({_shard_name(index, t, s) for t, s in weight_map.items()})
