@@ -84,23 +84,29 @@ _SIZE_UNITS = {
 MAX_SIZE = 2**60
 
 
-def parse_size(text) -> int:
-    """'80GB' / '80G' (10^9), '8GiB' (2^30), '24e9', 24e9 -> bytes.
+def parse_size(text, *, allow_zero: bool = False) -> int:
+    """'80GB' / '80G' (10^9), '8GiB' (2^30), '24e9', 24e9 -> bytes; `allow_zero` also takes 0 (a reserve).
 
     No pandas or torch here: the analytic figures import this and must come back in well under a second."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         size = float(text)
     else:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+]?[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
+        # signs, inf and nan are read here so that the range check below can say what is wrong with them
+        m = re.fullmatch(
+            r"\s*([+-]?(?:[0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?|inf|infinity|nan))\s*([a-z]*)\s*", str(text).lower()
+        )
         if not m or m.group(2) not in _SIZE_UNITS:
             raise ConfigError(
                 f"cannot read a memory size from {text!r}; write e.g. 80GB, 8GiB or 24e9.", field="memory"
             )
         size = float(m.group(1)) * _SIZE_UNITS[m.group(2)]
+    if allow_zero and size == 0:
+        return 0
     # 1e400GB is inf, 0 is nothing: a size must be positive and less than an exbibyte
     if not (math.isfinite(size) and 1 <= size <= MAX_SIZE):
+        least = "0 or at least 1 byte" if allow_zero else "at least 1 byte"
         raise ConfigError(
-            f"a memory size must be at least 1 byte and at most 1 EiB, got {text!r}; write e.g. 80GB or 8GiB.",
+            f"a memory size must be {least} and at most 1 EiB, got {text!r}; write e.g. 80GB or 8GiB.",
             field="memory",
         )
     return int(size)

@@ -32,13 +32,13 @@ def test_parse_size(text, expected):
     assert parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["eighty", "-5GB", "80XB", "", None])
+@pytest.mark.parametrize("text", ["eighty", "80XB", "", None])
 def test_parse_size_rejects_with_an_example(text):
     with pytest.raises(ConfigError, match=r"cannot read a memory size from .*; write e.g. 80GB, 8GiB or 24e9"):
         parse_size(text)
 
 
-@pytest.mark.parametrize("text", [0, -5, "0GB", "1e400GB", float("inf"), float("nan"), 2**61])
+@pytest.mark.parametrize("text", [0, -5, "-5GB", "0GB", "nan", "inf", "1e400GB", float("inf"), float("nan"), 2**61])
 def test_parse_size_rejects_sizes_that_cannot_be(text):
     with pytest.raises(ConfigError, match=r"must be at least 1 byte and at most 1 EiB"):
         parse_size(text)

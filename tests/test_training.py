@@ -85,6 +85,26 @@ def test_sweep_picks_the_lowest_validation_loss_then_runs_the_other_seeds():
     assert len(sweep.runs) == 2 and sweep.runs[0].meta["lr_sweep"].keys() == {"0.001", "0.003", "0.01"}
 
 
+def test_sweep_never_picks_a_diverged_rate_and_fails_when_none_trains():
+    def fake(loss_of):
+        def run(cfg, s):
+            val = loss_of(s.lr, s.seed)
+            return TrainResult(model=None, meta={"val_loss": val, "diverged": not math.isfinite(val)})
+
+        return run
+
+    # listed first and "lowest" (NaN compares false): the old min() could pick it
+    sweep = training.train_sweep(
+        CFG, FAST, [1e-2, 3e-3], [0], run=fake(lambda lr, seed: math.nan if lr > 5e-3 else 2.0)
+    )
+    assert sweep.best_lr == 3e-3 and set(sweep.diverged) == {1e-2}
+    assert sweep.runs[0].meta["lr_diverged"] == {"0.01": "non-finite validation loss (nan)"}
+    with pytest.raises(training.DivergedError, match=r"every learning rate diverged \(lr 0.01: .*; lr 0.003: "):
+        training.train_sweep(CFG, FAST, [1e-2, 3e-3], [0], run=fake(lambda lr, seed: math.nan))
+    with pytest.raises(training.DivergedError, match=r"seed 1 at the chosen lr 0.003 diverged"):
+        training.train_sweep(CFG, FAST, [3e-3], [0, 1], run=fake(lambda lr, seed: math.nan if seed else 2.0))
+
+
 def test_fairness_rule():
     ok = [
         dict(variant="a", active_excl_embedding=100_000, tokens=10),

@@ -14,7 +14,7 @@ Roofline of one decode step at position L for a batch of B sequences:
 
 from __future__ import annotations
 
-import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -60,21 +60,8 @@ def get_device(
         base = Device("custom", peak, bandwidth, memory or 0, "custom --device-peak / --device-bandwidth")
     elif spec is not None and spec.lower() in DEVICES:
         base = DEVICES[spec.lower()]
-    elif spec is not None and Path(spec).is_file():
-        try:
-            data = json.loads(Path(spec).read_text())
-            base = Device(
-                data.get("name", Path(spec).stem),
-                float(data["peak_flops"]),
-                float(data["bandwidth"]),
-                int(data.get("memory", 0)),
-                data.get("note", f"calibrated ({spec})"),
-            )
-        except (ValueError, KeyError) as exc:
-            raise ConfigError(
-                f"{spec} is not a device file written by `archbench calibrate --output` ({type(exc).__name__}: {exc}).",
-                field="device",
-            ) from None
+    elif spec is not None and (Path(spec).exists() or "/" in spec or spec.endswith(".json")):
+        base = _device_file(spec)
     else:
         hint = "" if spec is None else f"unknown device '{spec}'; "
         raise ConfigError(
@@ -91,12 +78,43 @@ def get_device(
             memory or base.memory,
             base.note,
         )
-    if base.peak_flops <= 0 or base.bandwidth <= 0:
+    # `not x > 0` is also true for NaN, which must never reach a roofline
+    if not (math.isfinite(base.peak_flops) and base.peak_flops > 0) or not (
+        math.isfinite(base.bandwidth) and base.bandwidth > 0
+    ):
         raise ConfigError(
             f"device peak FLOP/s and bandwidth must be positive, got {base.peak_flops:g} and {base.bandwidth:g}.",
             field="device",
         )
     return base
+
+
+def _device_file(path: str) -> Device:
+    """A device file from `archbench calibrate --output`, every key checked (it may come from anywhere)."""
+    from suite.safeio import InputError, check_name, expect_type, load_json
+
+    data = expect_type(load_json(path, "device file"), dict, file=path, field="(top level)", what="device file:")
+    for key in ("peak_flops", "bandwidth"):
+        if key not in data:
+            raise InputError(
+                f"{path} is not a device file written by `archbench calibrate --output`: it has no '{key}'.",
+                file=path,
+                field=key,
+            )
+    values = {}
+    for key, low, what in (("peak_flops", 0, "FLOP/s"), ("bandwidth", 0, "bytes/s"), ("memory", -1, "bytes")):
+        value = expect_type(data.get(key, 0), (int, float), file=path, field=key)
+        if not (math.isfinite(value) and low < value <= 2**60):
+            least = "0 or more" if low < 0 else "a positive number"
+            raise InputError(
+                f"device file {path}: '{key}' must be {least} of {what} (at most 2^60), got {value!r}.",
+                file=path,
+                field=key,
+            )
+        values[key] = value
+    name = check_name(data.get("name", Path(path).stem), file=path, field="name", what="device name")
+    note = expect_type(data.get("note", f"calibrated ({path})"), str, file=path, field="note")
+    return Device(name, float(values["peak_flops"]), float(values["bandwidth"]), int(values["memory"]), note)
 
 
 def default_kv_dtype(dtype: str) -> str:
@@ -210,6 +228,12 @@ def report(
     memory = memory if memory is not None else device.memory
     if not memory:
         raise ConfigError("no memory budget: give --memory (e.g. 80GB) or a device preset with memory.", field="memory")
+    if reserve >= memory:
+        raise ConfigError(
+            f"--reserve ({reserve:,} bytes) leaves nothing of the {memory:,}-byte memory budget; "
+            "give a reserve smaller than --memory.",
+            field="reserve",
+        )
     fit = max_context(cfg, memory, dtype=dtype, kv_dtype=kv_dtype, batch=batch, reserve=reserve)
     ctx = context if context is not None else max(1, fit["max_context"])
     if ctx < 1:
@@ -233,25 +257,24 @@ def report(
 def render(data: dict) -> None:
     from rich.table import Table
 
+    from suite.safeio import escape_markup as escape
     from suite.term import console as term_console
 
     gb = 1e9
     d = data["decode"]
-    from rich.markup import escape
-
     table = Table(title=f"{escape(data['variant'])}: serving budget", header_style="bold", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     mem_max = data["memory_max_context"]
     rows = [
         ("memory budget", f"{data['memory_budget'] / gb:,.1f} GB"),
-        (f"weights ({data['dtype']})", f"{data['weights_bytes'] / gb:,.2f} GB"),
-        (f"KV cache per token ({data['kv_dtype']})", f"{data['kv_cache_bytes_per_token']:,} B"),
+        (f"weights ({escape(data['dtype'])})", f"{data['weights_bytes'] / gb:,.2f} GB"),
+        (f"KV cache per token ({escape(data['kv_dtype'])})", f"{data['kv_cache_bytes_per_token']:,} B"),
         (f"max context (batch {data['batch']})", f"{data['max_context']:,} tokens  [limited by {data['limited_by']}]"),
         ("memory-only max context", "unbounded (sliding cache)" if mem_max is None else f"{mem_max:,} tokens"),
         (f"max batch at context {data['context']:,}", f"{data['max_batch_at_context']:,}"),
         (
-            f"decode bound on {d['device']} (batch {d['batch']}, context {d['context']:,})",
+            f"decode bound on {escape(d['device'])} (batch {d['batch']}, context {d['context']:,})",
             f"{d['tokens_per_s']:,.1f} tokens/s  [{d['bound']}-bound]",
         ),
         ("  bandwidth limit / compute limit", f"{d['tokens_per_s_bandwidth']:,.1f} / {d['tokens_per_s_compute']:,.1f}"),
@@ -263,7 +286,7 @@ def render(data: dict) -> None:
     console.print(table)
     if data["limited_by"] == "weights":
         console.print(
-            f"[bold red]the {data['dtype']} weights alone do not fit in the budget[/bold red] "
+            f"[bold red]the {escape(data['dtype'])} weights alone do not fit in the budget[/bold red] "
             "(the roofline assumes they did)"
         )
     elif not data["fits"]:
@@ -315,4 +338,4 @@ def calibrate(
 def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
-    return time.perf_counter() - start
+    return max(time.perf_counter() - start, 1e-9)  # a zero reading would make an infinite rate

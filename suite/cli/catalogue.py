@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from suite.cli.args import (
     _print_json,
     _registry_arg,
@@ -9,10 +11,31 @@ from suite.cli.args import (
     memory_size,
     positive_float,
     positive_int,
-    reserve_size,
 )
 from suite.config import ConfigError
 from suite.safeio import atomic_write_text, dumps
+
+
+def _at_most(limit: int, why: str):
+    """`positive_int` with a ceiling: a value past it cannot be meant (and would run out of memory or time)."""
+
+    def check(text: str) -> int:
+        value = positive_int(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit:,} ({why}), got {text!r}")
+        return value
+
+    return check
+
+
+def _reserve_size(text: str) -> int:
+    """A memory size, or 0 in any spelling (0, 0B, 0GiB): nothing kept back."""
+    from suite.units import parse_size
+
+    try:
+        return parse_size(text, allow_zero=True)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(exc.reason) from None
 
 
 # ---------------------------------------------------------------- list / show
@@ -92,12 +115,19 @@ def _add_budget(sub) -> None:
     )
     p.add_argument("--dtype", default="bf16", help="weight format: fp32 bf16 fp16 fp8 int8 int4 mxfp4 (default bf16)")
     p.add_argument("--kv-dtype", help="KV-cache type (default: the weight type, bf16 for quantised formats)")
-    p.add_argument("--batch", type=positive_int, default=1, help="concurrent sequences (default 1)")
     p.add_argument(
-        "--context", type=positive_int, help="context for the max batch and the roofline (default: the max context)"
+        "--batch",
+        type=_at_most(2**24, "concurrent sequences"),
+        default=1,
+        help="concurrent sequences (default 1)",
     )
     p.add_argument(
-        "--reserve", type=reserve_size, metavar="SIZE", default=0, help="memory kept back for activations/overhead"
+        "--context",
+        type=_at_most(2**32, "tokens of context"),
+        help="context for the max batch and the roofline (default: the max context)",
+    )
+    p.add_argument(
+        "--reserve", type=_reserve_size, metavar="SIZE", default=0, help="memory kept back for activations/overhead"
     )
     p.add_argument(
         "--device",
@@ -145,25 +175,34 @@ def _add_calibrate(sub) -> None:
         description="Measure this machine with torch (fp32 matmul FLOP/s, copy bandwidth); "
         "`--output FILE` writes a device file for `archbench budget --device FILE`.",
     )
-    p.add_argument("--size", type=positive_int, default=2048, help="matmul size n (n x n times n x n; default 2048)")
-    p.add_argument("--copy-mib", type=positive_int, default=256, help="MiB copied for the bandwidth test (default 256)")
-    p.add_argument("--repeats", type=positive_int, default=5, help="best of this many timings (default 5)")
+    p.add_argument(
+        "--size",
+        type=_at_most(32_768, "three fp32 matrices of 4 GiB each"),
+        default=2048,
+        help="matmul size n (n x n times n x n; default 2048)",
+    )
+    p.add_argument(
+        "--copy-mib",
+        type=_at_most(65_536, "two buffers of 64 GiB each"),
+        default=256,
+        help="MiB copied for the bandwidth test (default 256)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=_at_most(1000, "best of a few is enough"),
+        default=5,
+        help="best of this many timings (default 5)",
+    )
     p.add_argument("--output", metavar="FILE", help="write the device file here")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_calibrate)
 
 
 def _cmd_calibrate(args) -> int:
-    from pathlib import Path
-
     from suite.analytic.budget import calibrate
 
-    for name in ("size", "copy_mib", "repeats"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
     data = calibrate(matmul_size=args.size, copy_bytes=args.copy_mib * 2**20, repeats=args.repeats)
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    if args.output:  # atomic: creates the folder, and a failure names the path and keeps an earlier file
         atomic_write_text(args.output, dumps(data, indent=2) + "\n", "device file")
     if args.json:
         _print_json(data)
@@ -195,7 +234,12 @@ def _add_import(sub) -> None:
         help="also run the transformers model on the same random tokens and report the max absolute "
         "logit difference, for the full forward pass and for KV-cache decoding (fp32)",
     )
-    p.add_argument("--seq-len", type=positive_int, default=32, help="tokens per sequence for --check (default 32)")
+    p.add_argument(
+        "--seq-len",
+        type=_at_most(2**20, "tokens of one --check sequence"),
+        default=32,
+        help="tokens per sequence for --check (default 32)",
+    )
     p.add_argument("--tol", type=positive_float, default=1e-4, help="--check exits 1 above this max abs difference")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_import)

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import sys
 
-from suite.cli.args import _registry_arg, _scale_arg, nonnegative_int, positive_float, positive_int, unit_interval
+from suite.cli.args import _number, _registry_arg, _scale_arg, nonnegative_int, positive_float, unit_interval
+from suite.cli.catalogue import _at_most
 from suite.config import ConfigError
+
+
+def _limit(text: str) -> float | int:
+    """lm-eval's --limit: a fraction of each task below 1, else a whole number of documents."""
+    value = _number(text, float)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of documents or a fraction below 1, got {text!r}")
+    if value >= 1 and not value.is_integer():
+        raise argparse.ArgumentTypeError(f"must be a whole number of documents or a fraction below 1, got {text!r}")
+    return int(value) if value >= 1 else value
 
 
 # ---------------------------------------------------------------- train / eval
@@ -22,7 +35,12 @@ def _add_train(sub) -> None:
     )
     p.add_argument("variant", help="variant name or YAML path")
     _scale_arg(p, default="tiny")
-    p.add_argument("--tokens", type=positive_int, default=1_000_000, help="token budget per run (default 1,000,000)")
+    p.add_argument(
+        "--tokens",
+        type=_at_most(10**12, "a trillion tokens is not a proxy budget"),
+        default=1_000_000,
+        help="token budget per run (default 1,000,000)",
+    )
     p.add_argument(
         "--corpus", metavar="PATH", help="UTF-8 text file instead of the embedded corpus (last 10%% held out)"
     )
@@ -30,8 +48,14 @@ def _add_train(sub) -> None:
     p.add_argument(
         "--lr", type=positive_float, nargs="+", default=[3e-3], help="peak learning rate(s) to sweep (default 3e-3)"
     )
-    p.add_argument("--batch-size", type=positive_int, default=8, help="sequences per step (default 8)")
-    p.add_argument("--seq-len", type=positive_int, help="training context (default min(context_length, 256))")
+    p.add_argument(
+        "--batch-size", type=_at_most(2**16, "sequences per step"), default=8, help="sequences per step (default 8)"
+    )
+    p.add_argument(
+        "--seq-len",
+        type=_at_most(2**16, "tokens per training sequence"),
+        help="training context (default min(context_length, 256))",
+    )
     p.add_argument(
         "--synthetic-fraction",
         type=unit_interval,
@@ -44,7 +68,8 @@ def _add_train(sub) -> None:
 
 
 def _cmd_train(args) -> int:
-    from suite.quality.training import DivergedError, train_command
+    from suite.quality.command import train_command
+    from suite.quality.training import DivergedError
 
     try:
         _train(args, train_command)
@@ -88,9 +113,14 @@ def _add_eval(sub) -> None:
     p.add_argument(
         "--tokenizer", metavar="PATH", help="tokenizer.json (default: bytes, or the folder's tokenizer.json)"
     )
-    p.add_argument("--limit", type=positive_float, help="documents per task (a fraction if < 1), as in lm-eval")
+    p.add_argument("--limit", type=_limit, help="documents per task (a fraction if < 1), as in lm-eval")
     p.add_argument("--num-fewshot", type=nonnegative_int, help="few-shot examples, as in lm-eval")
-    p.add_argument("--batch-size", type=positive_int, default=8, help="requests per forward pass (default 8)")
+    p.add_argument(
+        "--batch-size",
+        type=_at_most(2**16, "requests per forward pass"),
+        default=8,
+        help="requests per forward pass (default 8)",
+    )
     p.add_argument("--device", default=None, help="torch device (default cpu)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument(
@@ -103,7 +133,10 @@ def _add_eval(sub) -> None:
     p.add_argument("--metadata", metavar="JSON", help="task metadata, e.g. '{\"context_length\": 512}'")
     p.add_argument("--gen-kwargs", metavar="K=V,...", help="generation overrides, as in lm-eval")
     p.add_argument(
-        "--bootstrap-iters", type=nonnegative_int, default=1000, help="bootstrap resamples for stderr (default 1000)"
+        "--bootstrap-iters",
+        type=_bootstrap_iters,
+        default=1000,
+        help="bootstrap resamples for stderr (default 1000)",
     )
     p.add_argument("--seed", type=nonnegative_int, default=0, help="init seed of an untrained variant (default 0)")
     p.add_argument("--output", metavar="FILE.json", help="write lm-eval's results as JSON")
@@ -112,25 +145,32 @@ def _add_eval(sub) -> None:
 
 
 def _cmd_eval(args) -> int:
-    from suite.quality.lm_eval_adapter import list_tasks, print_eval, run_eval
+    from suite.quality.evaluate import list_tasks, print_eval, run_eval
 
     if args.list_tasks:
         list_tasks()
         return 0
     if not args.target:
         raise ConfigError("`archbench eval` needs a variant name or a checkpoint folder (see `archbench list`).")
-    try:
-        metadata = json.loads(args.metadata) if args.metadata else None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--metadata is not valid JSON: {exc}") from None
-    limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
+    metadata = _metadata(args.metadata)
+    if args.output:  # before the evaluation, not after it: a bad --output must not cost the run
+        from pathlib import Path
+
+        from suite.safeio import InputError, writable_dir
+
+        if Path(args.output).is_dir():
+            raise InputError(f"--output {args.output} is a folder; give a file name such as results.json.")
+        writable_dir(Path(args.output).parent, "folder of --output")
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if not tasks:
+        raise ConfigError(f"--tasks names no task (got {args.tasks!r}); e.g. --tasks archbench_bpb,archbench_copy.")
     results = run_eval(
         args.target,
-        [t for t in args.tasks.split(",") if t],
+        tasks,
         scale=args.scale,
         checkpoint=args.checkpoint,
         tokenizer=args.tokenizer,
-        limit=limit,
+        limit=args.limit,
         num_fewshot=args.num_fewshot,
         batch_size=args.batch_size,
         device=args.device,
@@ -148,12 +188,44 @@ def _cmd_eval(args) -> int:
     if bad:  # a NaN bits-per-byte or accuracy is no result (a diverged checkpoint): never exit 0 with it
         print(f"archbench: error: non-finite results: {', '.join(bad)}", file=sys.stderr)
         return 1
+    nonfinite = (results.get("config") or {}).get("archbench_nonfinite_logits") or 0
+    if nonfinite:  # NaN logits still give an argmax, so an accuracy can look finite: the scores mean nothing
+        print(
+            f"archbench: error: the model produced non-finite logits in {nonfinite} forward pass(es) "
+            "(diverged or damaged weights); its scores are meaningless.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
-def _non_finite_metrics(results) -> list[str]:
-    import math
+def _bootstrap_iters(text: str) -> int:
+    value = nonnegative_int(text)
+    if value > 10**6:
+        raise argparse.ArgumentTypeError(f"must be at most 1,000,000 (resamples for a stderr), got {text!r}")
+    return value
 
+
+def _metadata(text: str | None) -> dict | None:
+    """--metadata: a JSON object; NaN/Infinity refused (strict JSON, like every file archbench reads)."""
+    if not text:
+        return None
+
+    def constant(name):
+        raise ValueError(f"{name} is not valid JSON (use null)")
+
+    try:
+        value = json.loads(text, parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--metadata is not valid JSON: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"--metadata is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"--metadata must be a JSON object such as '{{\"context_length\": 512}}', got {text!r}.")
+    return value
+
+
+def _non_finite_metrics(results) -> list[str]:
     bad = []
     for task, metrics in (results or {}).get("results", {}).items():
         for name, value in (metrics or {}).items():

@@ -30,7 +30,6 @@ RoPE and position-free models have no hard limit and run longer sequences as the
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -118,7 +117,7 @@ class ArchbenchLM(TemplateLM):
             model, meta = load_model(
                 pretrained, checkpoint=checkpoint, scale=scale, registry=registry_dirs, seed=int(seed)
             )
-        self._device = torch.device(device or "cpu")
+        self._device = _torch_device(device)
         self.model = model.to(device=self._device, dtype=DTYPES[dtype]).eval()
         self.cfg = model.cfg
         folder = Path(str(pretrained)) if pretrained is not None and Path(str(pretrained)).is_dir() else None
@@ -146,6 +145,7 @@ class ArchbenchLM(TemplateLM):
         self.max_gen_toks = int(max_gen_toks)
         self.generator = torch.Generator().manual_seed(int(seed))
         self.overflow_events: list[dict[str, Any]] = []
+        self.nonfinite_logits = 0  # forward passes with a NaN/inf logit: a diverged or damaged model
 
     # ---------------------------------------------------------------- identity
     @property
@@ -175,6 +175,7 @@ class ArchbenchLM(TemplateLM):
             archbench_position_limit=self.position_limit,
             archbench_overflow=self.overflow,
             archbench_overflow_counts=dict(counts),
+            archbench_nonfinite_logits=self.nonfinite_logits,
             archbench_source=self.meta.get("source", ""),
         )
 
@@ -191,7 +192,12 @@ class ArchbenchLM(TemplateLM):
 
     @torch.no_grad()
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x.to(self._device)).float()
+        return self._checked(self.model(x.to(self._device)).float())
+
+    def _checked(self, logits: torch.Tensor) -> torch.Tensor:
+        if not bool(torch.isfinite(logits).all()):
+            self.nonfinite_logits += 1
+        return logits
 
     # -------------------------------------------------------- loglikelihood
     def _loglikelihood_tokens(
@@ -294,7 +300,7 @@ class ArchbenchLM(TemplateLM):
             max_new = min(max_new, limit - length + 1)  # the last fed position is limit - 1
         sample = bool(kwargs.get("do_sample")) and float(kwargs.get("temperature") or 0.0) > 0
         cache = self.model.new_cache()
-        logits = self.model(torch.tensor(prompts, device=self._device), cache=cache)[:, -1].float()
+        logits = self._checked(self.model(torch.tensor(prompts, device=self._device), cache=cache)[:, -1].float())
         generated: list[list[int]] = [[] for _ in prompts]
         done = [False] * len(prompts)
         for step in range(max_new):
@@ -314,7 +320,7 @@ class ArchbenchLM(TemplateLM):
                     done[row] = True
             if all(done) or step == max_new - 1:
                 break
-            logits = self.model(nxt[:, None].to(self._device), cache=cache)[:, -1].float()
+            logits = self._checked(self.model(nxt[:, None].to(self._device), cache=cache)[:, -1].float())
         texts = []
         for tokens in generated:
             text = self.tok_decode(tokens)
@@ -343,95 +349,31 @@ def task_manager(tasks: list[str], include_path=(), metadata: dict | None = None
     return TaskManager(include_path=paths, include_defaults=True, metadata=metadata)
 
 
-def run_eval(
-    spec: str,
-    tasks: list[str],
-    *,
-    scale: str | None = None,
-    checkpoint: str | None = None,
-    tokenizer: str | None = None,
-    limit: float | None = None,
-    num_fewshot: int | None = None,
-    batch_size: int = 8,
-    device: str | None = None,
-    dtype: str = "float32",
-    overflow: str = "fail",
-    include_path=(),
-    metadata: dict | None = None,
-    bootstrap_iters: int = 1000,
-    gen_kwargs: str | None = None,
-    registry=(),
-    seed: int = 0,
-    log_samples: bool = False,
-) -> dict:
-    """Evaluate a variant / checkpoint folder on lm-eval tasks; passkey lengths follow its training context."""
-    import lm_eval
-
-    from suite.quality.training import is_trained
-
-    folder = Path(spec)
-    if folder.is_dir() and not is_trained(folder) and (folder / "summary.json").is_file():
+def _torch_device(spec: str | None) -> torch.device:
+    """--device as a torch device that exists here (an unknown name or a missing GPU is the user's to fix)."""
+    try:
+        device = torch.device(spec or "cpu")
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"unknown torch device {spec!r}; use cpu, cuda, cuda:0 or mps.", field="device") from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+    }
+    if not available.get(device.type, False):
+        raise ConfigError(f"torch device {spec!r} is not available on this machine; use cpu.", field="device")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise ConfigError(
-            f"{spec} holds several training runs; evaluate one of: "
-            + ", ".join(json.loads((folder / "summary.json").read_text())["selected"])
+            f"torch device {spec!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s).",
+            field="device",
         )
-    lm = ArchbenchLM(
-        spec,
-        checkpoint=checkpoint,
-        scale=scale,
-        tokenizer=tokenizer,
-        batch_size=batch_size,
-        device=device,
-        dtype=dtype,
-        overflow=overflow,
-        registry=":".join(registry) or None,
-        seed=seed,
-    )
-    meta = {"context_length": lm.max_length, **(metadata or {})}
-    manager = task_manager(tasks, include_path, meta)
-    unknown = [t for t in tasks if t not in manager.all_tasks]
-    if unknown:
-        import difflib
-
-        hints = {t: difflib.get_close_matches(t, manager.all_tasks, n=3) for t in unknown}
-        raise ConfigError(
-            "unknown task(s): "
-            + "; ".join(f"{t}" + (f" (did you mean {', '.join(h)}?)" if h else "") for t, h in hints.items())
-            + ". `archbench eval --list-tasks` lists ours."
-        )
-    return lm_eval.simple_evaluate(
-        model=lm,
-        tasks=tasks,
-        task_manager=manager,
-        limit=limit,
-        num_fewshot=num_fewshot,
-        bootstrap_iters=bootstrap_iters,
-        gen_kwargs=gen_kwargs,
-        log_samples=log_samples,
-    )
+    return device
 
 
-def list_tasks() -> None:
-    from suite.registry import data_dir
+def __getattr__(name: str):
+    # `archbench eval` moved to suite.quality.evaluate; the old import path keeps working
+    if name in ("run_eval", "list_tasks", "print_eval"):
+        from suite.quality import evaluate
 
-    for path in sorted(data_dir("tasks").glob("*.yaml")):
-        first = next((line[2:].strip() for line in path.read_text().splitlines() if line.startswith("# ")), "")
-        print(f"{path.stem:24s} {first}")
-
-
-def print_eval(results: dict, output: str | None = None) -> None:
-    from lm_eval.utils import make_table
-
-    print(make_table(results))
-    info = results.get("config", {})
-    counts = info.get("archbench_overflow_counts") or {}
-    if counts:
-        print(
-            f"{sum(counts.values())} request(s) needed more than the {info.get('archbench_position_limit')} "
-            f"learned positions and were scored as failures ({', '.join(f'{k}: {v}' for k, v in counts.items())})."
-        )
-    if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        slim = {k: v for k, v in results.items() if k != "samples"}
-        Path(output).write_text(json.dumps(slim, indent=2, default=str) + "\n")
-        print(f"wrote {output}")
+        return getattr(evaluate, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -228,7 +228,13 @@ def file_corpus(path: str) -> Corpus:
 
 
 def load_corpus(path: str | None = None) -> Corpus:
-    return file_corpus(str(Path(path).resolve())) if path else default_corpus()
+    if not path:
+        return default_corpus()
+    try:
+        path = str(Path(path).resolve())
+    except (OSError, RuntimeError):  # a symlink loop: reading it says so, naming the path
+        path = str(path)
+    return file_corpus(path)
 
 
 # -------------------------------------------------------------- generators

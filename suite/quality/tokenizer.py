@@ -15,7 +15,6 @@ else from a common special-token name, else it must be given.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Protocol
 
@@ -53,11 +52,16 @@ class JsonTokenizer:
     def __init__(self, path: str | Path, eos_token: str | None = None):
         from tokenizers import Tokenizer as _Tok
 
+        from suite.safeio import InputError, read_text
+
         path = Path(path)
         file = path / "tokenizer.json" if path.is_dir() else path
-        if not file.is_file():
-            raise FileNotFoundError(f"no tokenizer.json at {path}")
-        self._tok = _Tok.from_file(str(file))
+        text = read_text(file, "tokenizer file")
+        try:
+            self._tok = _Tok.from_str(text)
+        except Exception as exc:  # noqa: BLE001 - the tokenizers library raises its own exception type
+            reason = " ".join(str(exc).split())[:200]
+            raise InputError(f"tokenizer file {file} is not a tokenizer.json ({reason}).", file=file) from None
         self.name = str(file)
         self.vocab_size = self._tok.get_vocab_size(with_added_tokens=True)
         eos_token = (
@@ -66,9 +70,11 @@ class JsonTokenizer:
             or next((t for t in _COMMON_EOS if self._tok.token_to_id(t) is not None), None)
         )
         if eos_token is None or self._tok.token_to_id(eos_token) is None:
-            raise ValueError(
+            raise InputError(
                 f"{file}: cannot tell the end-of-text token; pass eos_token=... "
-                f"(looked for eos_token in tokenizer_config.json and for {', '.join(_COMMON_EOS)})"
+                f"(looked for eos_token in tokenizer_config.json and for {', '.join(_COMMON_EOS)})",
+                file=file,
+                field="eos_token",
             )
         self.eos_token = eos_token
         self.eos_id = self._tok.token_to_id(eos_token)
@@ -84,7 +90,10 @@ def _eos_from_config(folder: Path) -> str | None:
     cfg = folder / "tokenizer_config.json"
     if not cfg.is_file():
         return None
-    eos = json.loads(cfg.read_text()).get("eos_token")
+    from suite.safeio import load_json
+
+    data = load_json(cfg, "tokenizer config")
+    eos = data.get("eos_token") if isinstance(data, dict) else None
     if isinstance(eos, dict):  # AddedToken serialised as a dict
         eos = eos.get("content")
     return eos if isinstance(eos, str) else None

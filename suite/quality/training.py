@@ -43,11 +43,10 @@ from typing import Any, Callable, Iterable
 
 import torch
 import torch.nn.functional as F
-import yaml
 
 from suite.config import IDENTITY_FIELDS, ConfigError, ModelConfig
+from suite.quality.checkpoint import is_trained, load_trained, same_architecture, save_trained  # noqa: F401
 from suite.quality.taskdata import EOS, load_corpus, synthetic_train_doc
-from suite.safeio import atomic_write_text, dumps, writable_dir
 
 TRAINING_VERSION = "2"  # bump when the recipe changes: part of every checkpoint cache key
 VAL_SEQUENCES = 32
@@ -181,51 +180,93 @@ def train(
             field="seq_len",
         )
     corpus = load_corpus(s.corpus)
+    _check_corpus_length(corpus, seq_len, s)
     torch.manual_seed(s.seed)
     model = build_model(cfg, seed=s.seed)
     model.train()
     opt = torch.optim.AdamW(_param_groups(model, s.weight_decay), lr=s.lr, betas=tuple(s.betas), eps=1e-8)
     sampler = MixtureSampler(corpus.train, seq_len, s.synthetic_fraction, seed=s.seed)
     losses: list[float] = []
+    diverged_at = None
     start = time.perf_counter()
     for step in range(steps):
         lr = lr_at(step, steps, s.lr, s.warmup_frac, s.min_lr_frac)
         for group in opt.param_groups:
             group["lr"] = lr
-        loss = _loss(model, sampler.batch(s.batch_size), s.synthetic_fraction)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        try:
+            loss = _loss(model, sampler.batch(s.batch_size), s.synthetic_fraction)
+            losses.append(loss.item())
+            # diverged: the rest of the budget cannot bring it back, and an update from a NaN loss is NaN
+            if not math.isfinite(losses[-1]):
+                diverged_at = step + 1
+                if log:
+                    log(f"step {step + 1}/{steps}: loss is {losses[-1]}; the run diverged at lr {s.lr:g}")
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+        except (MemoryError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and "alloc" not in str(exc).lower():
+                raise
+            raise ConfigError(
+                f"one training step of {s.batch_size} x {seq_len} tokens does not fit in memory; "
+                "lower --batch-size or --seq-len.",
+                variant=cfg.name,
+                field="batch_size",
+            ) from None
         if s.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
         opt.step()
-        losses.append(loss.item())
         if log and (step % log_every == 0 or step == steps - 1):
             log(f"step {step + 1}/{steps} lr {lr:.2e} loss {losses[-1]:.4f}")
-        if not math.isfinite(losses[-1]):  # diverged: the rest of the budget cannot bring it back
-            if log:
-                log(f"step {step + 1}/{steps}: loss is {losses[-1]}; the run diverged at lr {s.lr:g}")
-            break
-    seconds = time.perf_counter() - start
-    diverged = not all(math.isfinite(x) for x in losses)
-    val = float("nan") if diverged else validation_loss(model, cfg, s)
+    seconds = max(time.perf_counter() - start, 1e-9)
+    val = float("nan") if diverged_at else validation_loss(model, cfg, s)
+    if diverged_at is None and not math.isfinite(val):
+        diverged_at = len(losses)
     model.eval()
     tail = losses[-max(1, steps // 10) :]
+    run_tokens = len(losses) * s.batch_size * seq_len
     meta = dict(
         variant=cfg.name,
         training_version=TRAINING_VERSION,
         settings=_jsonable(s),
         seq_len=seq_len,
         steps=steps,
-        tokens_seen=steps * s.batch_size * seq_len,
+        steps_run=len(losses),
+        tokens_seen=run_tokens,
         train_loss=sum(tail) / len(tail),
         val_loss=val,
-        diverged=diverged or not math.isfinite(val),
+        diverged=diverged_at is not None,
+        diverged_at_step=diverged_at,
+        divergence=divergence_reason(losses, val, steps) if diverged_at else "",
         seconds=round(seconds, 3),
-        tokens_per_s=round(steps * s.batch_size * seq_len / seconds),
+        tokens_per_s=round(run_tokens / seconds),
         **corpus.describe(),
         **param_summary(cfg),
     )
     return TrainResult(model=model, meta=meta)
+
+
+def divergence_reason(losses: list[float], val: float, steps: int) -> str:
+    """'non-finite training loss (nan) at step 3 of 40' or 'non-finite validation loss (inf)'."""
+    for i, x in enumerate(losses):
+        if not math.isfinite(x):
+            return f"non-finite training loss ({x}) at step {i + 1} of {steps}"
+    return f"non-finite validation loss ({val})"
+
+
+def _check_corpus_length(corpus, seq_len: int, s: TrainSettings) -> None:
+    """A corpus window is seq_len + 1 bytes of the training part (the first 90% of a --corpus file)."""
+    from suite.safeio import InputError
+
+    need = seq_len + 2
+    if s.synthetic_fraction < 1 and len(corpus.train) < need:
+        raise InputError(
+            f"corpus file {s.corpus} has {len(corpus.train):,} bytes of training text (its first 90%); training "
+            f"windows of {seq_len} tokens need at least {need:,} bytes: give a file of at least "
+            f"{math.ceil(need / 0.9):,} bytes, a shorter --seq-len or --synthetic-fraction 1.",
+            file=s.corpus,
+            field="corpus",
+        )
 
 
 def _jsonable(s: TrainSettings) -> dict[str, Any]:
@@ -239,49 +280,6 @@ def param_summary(cfg: ModelConfig) -> dict[str, int]:
 
     counts = count_params(cfg)
     return dict(params_total=int(counts["total"]), active_excl_embedding=int(counts["active_excl_embedding"]))
-
-
-# --------------------------------------------------------------- checkpoints
-def save_trained(model: torch.nn.Module, folder: str | Path, meta: dict[str, Any]) -> Path:
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt", "archbench": TRAINING_VERSION})
-    atomic_write_text(folder / "config.yaml", yaml.safe_dump(model.cfg.to_dict(), sort_keys=False))
-    atomic_write_text(folder / "train.json", dumps(meta, indent=2, sort_keys=True) + "\n")
-    return folder
-
-
-def is_trained(folder: Path) -> bool:
-    return folder.is_dir() and (folder / "model.safetensors").is_file() and (folder / "config.yaml").is_file()
-
-
-def load_trained(folder: str | Path):
-    """(model, meta) from a folder written by `save_trained`; meta["train"] is train.json."""
-    from safetensors.torch import load_file
-
-    from suite.model import build_model
-
-    folder = Path(folder)
-    if not is_trained(folder):
-        raise FileNotFoundError(f"{folder} is not an archbench checkpoint (needs model.safetensors and config.yaml)")
-    cfg = ModelConfig.from_dict(yaml.safe_load((folder / "config.yaml").read_text()), file=str(folder / "config.yaml"))
-    model = build_model(cfg, seed=None)
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
-    model.eval()
-    train_file = folder / "train.json"
-    meta = json.loads(train_file.read_text()) if train_file.is_file() else {}
-    return model, {"source": str(folder), "train": meta}
-
-
-def same_architecture(a: ModelConfig, b: ModelConfig) -> bool:
-    """Equal up to identity fields and dropout (training sets dropout to 0)."""
-    skip = set(IDENTITY_FIELDS) | {"dropout"}
-    return {k: v for k, v in a.to_dict().items() if k not in skip} == {
-        k: v for k, v in b.to_dict().items() if k not in skip
-    }
 
 
 def cache_key(cfg: ModelConfig, s: TrainSettings) -> str:
@@ -324,11 +322,26 @@ def train_cached(
 class SweepResult:
     best_lr: float
     runs: list[TrainResult]  # one per seed, at the best learning rate (first seed first)
-    sweep: dict[float, float]  # lr -> validation loss (first seed)
+    sweep: dict[float, float]  # lr -> validation loss (first seed; NaN where it diverged)
+    diverged: dict[float, str] = field(default_factory=dict)  # lr -> why it is not a candidate
 
 
 class DivergedError(RuntimeError):
-    """Every learning rate of a sweep ended in a non-finite loss: there is no model to report."""
+    """No usable model: every learning rate of a sweep, or a seed at the chosen rate, ended in a
+    non-finite loss. `diverged` maps each failed rate to why."""
+
+    def __init__(self, message: str, diverged: dict[float, str] | None = None):
+        super().__init__(message)
+        self.diverged = dict(diverged or {})
+
+
+def _diverged(result: TrainResult) -> str:
+    """Why a run is no candidate ('' if it is one): a diverged flag or a non-finite validation loss."""
+    meta = result.meta
+    val = meta.get("val_loss")
+    if meta.get("diverged") or not isinstance(val, (int, float)) or not math.isfinite(val):
+        return meta.get("divergence") or f"non-finite validation loss ({val})"
+    return ""
 
 
 def train_sweep(
@@ -339,88 +352,38 @@ def train_sweep(
     *,
     run: Callable[[ModelConfig, TrainSettings], TrainResult] | None = None,
 ) -> SweepResult:
-    """Sweep `lrs` on the first seed, then train the other seeds at the best rate."""
+    """Sweep `lrs` on the first seed, then train the other seeds at the best rate. A diverged rate is
+    never picked, wherever it is listed; `DivergedError` when no rate (or a later seed) trains."""
     run = run or (lambda c, settings: train(c, settings))
     lrs, seeds = [float(x) for x in lrs], [int(x) for x in seeds]
     if not lrs or not seeds:
         raise ValueError("train_sweep needs at least one learning rate and one seed")
     first = {lr: run(cfg, dataclasses.replace(s, lr=lr, seed=seeds[0])) for lr in lrs}
     sweep = {lr: r.meta["val_loss"] for lr, r in first.items()}
-    # a diverged rate (non-finite loss) is never the best, wherever it is listed
-    finite = [lr for lr in lrs if math.isfinite(sweep[lr])]
+    diverged = {lr: why for lr, r in first.items() if (why := _diverged(r))}
+    finite = [lr for lr in lrs if lr not in diverged]
     if not finite:
         raise DivergedError(
-            f"{cfg.name}: every learning rate diverged ({', '.join(f'{lr:g}' for lr in lrs)}: non-finite loss); "
-            "try smaller rates, e.g. --lr 1e-3 3e-4."
+            f"{cfg.name}: every learning rate diverged ("
+            + "; ".join(f"lr {lr:g}: {why}" for lr, why in diverged.items())
+            + "); try smaller rates, e.g. --lr 1e-3 3e-4.",
+            diverged,
         )
     best = min(finite, key=lambda lr: (sweep[lr], lr))
     runs = [first[best]] + [run(cfg, dataclasses.replace(s, lr=best, seed=seed)) for seed in seeds[1:]]
+    for seed, r in zip(seeds, runs):
+        if why := _diverged(r):  # the chosen rate trained on the first seed but not on this one
+            raise DivergedError(f"{cfg.name}: seed {seed} at the chosen lr {best:g} diverged ({why}).", diverged)
     for r in runs:
         r.meta["lr_sweep"] = {f"{lr:g}": v for lr, v in sweep.items()}
-    return SweepResult(best_lr=best, runs=runs, sweep=sweep)
+        r.meta["lr_diverged"] = {f"{lr:g}": why for lr, why in diverged.items()}
+    return SweepResult(best_lr=best, runs=runs, sweep=sweep, diverged=diverged)
 
 
-# ------------------------------------------------------------ `archbench train`
-def train_command(
-    variant: str,
-    *,
-    out: str | Path,
-    scale: str | None = "tiny",
-    tokens: int = 1_000_000,
-    corpus: str | None = None,
-    seeds: Iterable[int] = (0,),
-    lrs: Iterable[float] = (3e-3,),
-    batch_size: int = 8,
-    seq_len: int | None = None,
-    synthetic_fraction: float = 0.5,
-    registry: Iterable[str] = (),
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Train `variant` (as a proxy at `scale`) for each (lr, seed); write OUT/lr<lr>-seed<seed>/ and
-    OUT/summary.json."""
-    from suite.hf.resolve import resolve_any
+def __getattr__(name: str):
+    # `archbench train` moved to suite.quality.command; the old import path keeps working
+    if name == "train_command":
+        from suite.quality.command import train_command
 
-    cfg = resolve_any(variant, tuple(registry), scale)
-    if tokens < 1:
-        raise ConfigError(f"--tokens must be positive, got {tokens}", field="tokens")
-    if not 0.0 <= synthetic_fraction <= 1.0:
-        raise ConfigError(
-            f"--synthetic-fraction must be in [0, 1], got {synthetic_fraction}", field="synthetic_fraction"
-        )
-    writable_dir(out, "training output (--out)")  # before any training: a read-only or file --out fails now
-    base = TrainSettings(
-        tokens=int(tokens),
-        seq_len=seq_len,
-        batch_size=int(batch_size),
-        synthetic_fraction=float(synthetic_fraction),
-        corpus=corpus,
-    )
-    out = Path(out)
-    c = load_corpus(corpus)
-    log(
-        f"{cfg.name}: {base.steps(cfg)} steps of {base.batch_size} x {base.context(cfg)} tokens per run; "
-        f"corpus {c.name} sha256 {c.sha256[:16]}"
-    )
-
-    def run(config: ModelConfig, s: TrainSettings) -> TrainResult:
-        log(f"-- lr {s.lr:g} seed {s.seed}")
-        result = train(config, s, log=lambda m: log("   " + m))
-        folder = save_trained(result.model, out / f"lr{s.lr:g}-seed{s.seed}", result.meta)
-        log(f"   val loss {result.meta['val_loss']:.4f} ({result.meta['seconds']:.1f} s) -> {folder}")
-        result.meta["folder"] = str(folder)
-        return result
-
-    sweep = train_sweep(cfg, base, lrs, seeds, run=run)
-    summary = dict(
-        variant=cfg.name,
-        best_lr=sweep.best_lr,
-        lr_sweep={f"{k:g}": v for k, v in sweep.sweep.items()},
-        selected=[r.meta["folder"] for r in sweep.runs],
-        tokens=int(tokens),
-        **c.describe(),
-        **param_summary(cfg),
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "summary.json", dumps(summary, indent=2) + "\n")
-    log(f"best lr {sweep.best_lr:g}; checkpoints: {', '.join(summary['selected'])}")
-    return summary
+        return train_command
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
