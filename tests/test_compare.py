@@ -1,7 +1,9 @@
 """`archbench compare`: noise-aware verdicts between two runs, exit codes for CI, Markdown,
 pytest-benchmark JSON in and out. Result folders are hand-made with the results store."""
 
+import io
 import json
+import math
 
 import numpy as np
 import pytest
@@ -9,9 +11,17 @@ import pytest
 from suite.analysis.benchjson import to_pytest_benchmark
 from suite.analysis.compare import bootstrap_ratio, compare, compare_entries, judge
 from suite.analysis.entries import Entry
+from suite.analysis.noise import NoiseTable
 from suite.cli import main
 from suite.report.compare_view import markdown
 from suite.results import ResultStore, load_results, make_row
+
+
+@pytest.fixture(autouse=True)
+def no_noise_floor(monkeypatch):
+    """These tests pin the statistics (bootstrap, threshold); the shipped noise table, measured on a
+    shared machine, would set floors far above their changes. The floors have tests of their own."""
+    monkeypatch.setattr("suite.analysis.compare.shipped", lambda: NoiseTable({}, source="none (tests)"))
 
 
 def _samples(median: float, spread: float, n: int = 40, seed: int = 0) -> list[float]:
@@ -142,13 +152,18 @@ def test_real_but_small_change_is_under_the_threshold(tmp_path):
 
 
 def test_rerun_confirms_a_regression_or_clears_contention(tmp_path):
-    """Timed rows take the fastest attempt of a cell: noise from a busy machine (all samples of one
-    attempt slow) goes away when the cell is re-run; a real regression stays."""
+    """Timed rows pool the attempts of a cell, setting aside one far slower than the fastest: noise
+    from a busy machine (all samples of one attempt slow) goes away when the cell is re-run; a real
+    regression stays."""
     base, cand = run_pair(tmp_path, [latency(ms=10.0)], [latency(ms=30.0, seed=1)])  # a contended attempt
     assert verdicts(compare(base, cand)) == {("v1", "prefill_ms"): "regression"}
     append_attempt(cand, latency(ms=10.1, seed=2), "v1-latency-0", "retry")
     (c,) = compare(base, cand).comparisons
-    assert c.verdict == "same" and c.candidate == pytest.approx(10.1, rel=0.01) and "fastest of 1 / 2" in c.note
+    assert (
+        c.verdict == "same"
+        and c.candidate == pytest.approx(10.1, rel=0.01)
+        and "pooled 1 / 1 attempts, 1 contended attempt(s) set aside" in c.note
+    )
     append_attempt(cand, latency(ms=13.0, seed=3), "v1-latency-0", "later")  # older attempts still count
     assert compare(base, cand).comparisons[0].verdict == "same"
     slow = write_run(tmp_path / "slow", [latency(ms=13.0, seed=1)], run_id="r4")
@@ -310,7 +325,7 @@ def test_markdown_lists_changes_for_a_pr_comment(tmp_path):
     assert "FAIL" in text and "regression" in text and "×1.29" in text
     assert text.count("| regression") + text.count("🔴 regression") >= 1
     path = tmp_path / "comment.md"
-    assert main(["compare", str(base), str(cand), "--markdown", str(path)]) == 1
+    assert main(["compare", str(base), str(cand), "--markdown", str(path), "--remeasure", "0"]) == 1
     assert path.read_text() == text
 
 
@@ -438,3 +453,267 @@ def test_direction_of_a_known_metric_comes_from_the_metric_table():
     b = Entry("v", "plugin_score", {}, 100.0, lower_is_better=False, probe="plugin")
     c = Entry("v", "plugin_score", {}, 120.0, lower_is_better=False, probe="plugin")
     assert judge(b, c).verdict == "improvement"
+
+
+# ------------------------------------------------------------- run-to-run noise floors
+def _noise_table(floor: float, key: str = "latency/prefill_ms", **more):
+    """A noise table whose floor for `key` is `floor` between two single attempts (k = 1)."""
+    from suite.analysis.noise import NoiseTable
+
+    return NoiseTable(sigmas={key: float(np.log1p(floor) / np.sqrt(2))}, k=1.0, source="test", **more)
+
+
+def _timed(ms: float, seed: int = 0) -> Entry:
+    row = latency(ms=ms, spread=0.005, seed=seed)
+    return Entry(
+        variant=row["variant"], metric=row["metric"], settings=row["settings"], value=row["value"],
+        lower_is_better=True, unit="ms", probe="latency", extra=row["extra"],
+    )  # fmt: skip
+
+
+def test_noise_floor_suppresses_an_aa_sized_change():
+    """x1.2 between two runs of the same code is significant within each run's samples, but under
+    a measured run-to-run noise floor of 30%: not a regression, and the note names the floor."""
+    base, cand = _timed(10.0), _timed(12.0, seed=1)
+    bare = judge(base, cand)
+    assert bare.verdict == "regression" and bare.ci_low > 1  # what the A/A run flagged before
+    c = judge(base, cand, noise=_noise_table(0.3))
+    assert c.verdict == "same" and c.method == "bootstrap" and c.ci_low > 1
+    assert c.floor == pytest.approx(0.3)
+    assert "30.0% noise floor" in c.note and "latency/prefill_ms" in c.note
+
+
+def test_change_beyond_the_noise_floor_still_fails():
+    c = judge(_timed(10.0), _timed(15.0, seed=1), noise=_noise_table(0.3))
+    assert c.verdict == "regression" and c.floor == pytest.approx(0.3)
+    assert judge(_timed(15.0), _timed(10.0, seed=1), noise=_noise_table(0.3)).verdict == "improvement"
+    # a floor below the threshold leaves the threshold in charge
+    c = judge(_timed(10.0), _timed(10.3, seed=1), noise=_noise_table(0.01))
+    assert c.verdict == "same" and c.floor == pytest.approx(0.05) and "5% threshold" in c.note
+
+
+def test_noise_floor_of_another_metric_does_not_apply():
+    c = judge(_timed(10.0), _timed(12.0, seed=1), noise=_noise_table(0.3, key="latency/train_step_ms"))
+    assert c.verdict == "regression" and c.floor == pytest.approx(0.05)
+
+
+def test_exact_change_is_unaffected_by_noise_floors():
+    """Analytic numbers are exact: a 1% change is real whatever floor a table sets."""
+    from suite.analysis.noise import NoiseTable
+
+    huge = NoiseTable(sigmas={"analytic/flops_decode_per_token": 1.0, "*/flops_decode_per_token": 1.0}, default=1.0)
+    entry = dict(variant="v1", metric="flops_decode_per_token", settings={"context": 1024}, unit="FLOP")
+    base = Entry(**entry, value=1.0e9, lower_is_better=True, probe="analytic")
+    c = judge(base, Entry(**entry, value=1.01e9, lower_is_better=True, probe="analytic"), noise=huge)
+    assert c.verdict == "regression" and c.method == "exact" and c.floor is None
+
+
+def test_noise_file_overrides_the_shipped_table(tmp_path, capsys):
+    base, cand = run_pair(tmp_path, [latency(ms=10.0, spread=0.005)], [latency(ms=12.0, spread=0.005, seed=1)])
+    quiet = tmp_path / "quiet.json"  # no floors: the threshold alone
+    quiet.write_text(json.dumps({"format": "archbench-noise/1", "k": 1.0, "sigmas": {}}))
+    noisy = tmp_path / "noisy.json"
+    noisy.write_text(json.dumps(_noise_table(0.3).to_dict()))
+    assert main(["compare", str(base), str(cand), "--noise", str(quiet), "--remeasure", "0"]) == 1
+    capsys.readouterr()
+    assert main(["compare", str(base), str(cand), "--noise", str(noisy), "--remeasure", "0", "--json"]) == 0
+    (c,) = json.loads(capsys.readouterr().out)["comparisons"]
+    assert c["verdict"] == "same" and c["floor"] == pytest.approx(0.3) and "noise floor" in c["note"]
+    assert [c.verdict for c in compare(base, cand, noise=noisy).comparisons] == ["same"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "archbench-noise/1", "sigmas": {"latency/prefill_ms": -1}}))
+    assert main(["compare", str(base), str(cand), "--noise", str(bad), "--remeasure", "0"]) == 2
+    assert "bad.json" in capsys.readouterr().err
+
+
+def test_calibrate_noise_from_aa_runs(tmp_path, capsys):
+    """Three A/A runs 10 / 11 / 12 ms: the table's floor covers the spread between them, so the
+    gate passes the next A/A pair but still fails a 3x slowdown."""
+    runs = [
+        write_run(tmp_path / f"aa{i}", [latency(ms=ms, seed=i)], run_id=f"aa{i}") for i, ms in enumerate([10, 11, 12])
+    ]
+    table = tmp_path / "noise.json"
+    assert main(["compare", "--calibrate-noise", *map(str, runs), "--noise-out", str(table)]) == 0
+    assert "latency/prefill_ms" in capsys.readouterr().out
+    data = json.loads(table.read_text())
+    assert data["runs"] == 3 and data["pairs"] == 3 and data["sigmas"]["latency/prefill_ms"] > 0
+    aa = write_run(tmp_path / "aa3", [latency(ms=11.5, seed=7)], run_id="aa3")
+    assert main(["compare", str(runs[0]), str(aa), "--noise", str(table), "--remeasure", "0"]) == 0
+    slow = write_run(tmp_path / "slow", [latency(ms=30.0, seed=8)], run_id="slow")
+    assert main(["compare", str(runs[0]), str(slow), "--noise", str(table), "--remeasure", "0"]) == 1
+    assert main(["compare", "--calibrate-noise", str(runs[0])]) == 2  # one run has no pairs
+
+
+# ------------------------------------------------------------ noise floors (A/A)
+def _timed_entry(value, xs, attempts=1, groups=None, probe="latency", metric="train_step_ms"):
+    return Entry("v", metric, {"context": 64}, value, lower_is_better=True, unit="ms", probe=probe,
+                 extra={"samples": xs}, attempts=attempts, groups=groups or [])  # fmt: skip
+
+
+def test_noise_floor_keeps_a_run_to_run_sized_change_from_failing():
+    """x1.27 with tight samples: the within-attempt bootstrap calls it real; a metric that varies
+    8% run to run (k=4, one attempt a side: floor expm1(4 * 0.08 * sqrt 2) = 57%) does not."""
+    b, c = _timed_entry(10.0, _samples(10.0, 0.01)), _timed_entry(12.7, _samples(12.7, 0.01, seed=1))
+    assert judge(b, c).verdict == "regression"
+    table = NoiseTable({"latency/train_step_ms": 0.08})
+    r = judge(b, c, noise=table)
+    assert r.verdict == "same" and r.ci_low > 1 and r.floor == pytest.approx(math.expm1(4 * 0.08 * math.sqrt(2)))
+    assert "under the 57.2% noise floor (latency/train_step_ms varies 8.0% run to run)" in r.note
+    # beyond the floor it is a regression; a metric the table does not know keeps the threshold
+    assert judge(b, _timed_entry(20.0, _samples(20.0, 0.01, seed=1)), noise=table).verdict == "regression"
+    assert judge(b, c, noise=NoiseTable({"latency/prefill_ms": 0.08})).verdict == "regression"
+
+
+def test_noise_floor_shrinks_with_pooled_attempts_and_honours_k():
+    table = NoiseTable({"latency/prefill_ms": 0.05}, k=3.0)
+    assert table.floor("latency", "prefill_ms", 0.05) == pytest.approx(math.expm1(3 * 0.05 * math.sqrt(2)))
+    assert table.floor("latency", "prefill_ms", 0.05, 4, 4) == pytest.approx(math.expm1(3 * 0.05 * math.sqrt(0.5)))
+    assert table.floor("latency", "prefill_ms", 0.5) == 0.5  # never under the threshold
+    assert table.floor("memory", "peak_bytes", 0.05) == 0.05  # unknown metric: default 0
+
+
+def test_shipped_table_names_its_machine_and_is_the_default(tmp_path, monkeypatch):
+    from suite.analysis import noise
+
+    table = noise.shipped()
+    assert set(table.sigmas) >= {"latency/prefill_ms", "latency/decode_ms_per_token", "latency/train_step_ms"}
+    assert table.machine["cpu_model"] and table.runs >= 2 and table.k == noise.DEFAULT_K
+    monkeypatch.setattr("suite.analysis.compare.shipped", noise.shipped)
+    base, cand = run_pair(tmp_path, [latency(ms=10.0)], [latency(ms=13.0, seed=1)])
+    report = compare(base, cand)
+    assert report.noise.source == "shipped" and "noise floors: shipped table, k=4" in report.summary()
+
+
+def test_calibrate_noise_from_aa_runs_and_use_it(tmp_path, capsys):
+    runs = [write_run(tmp_path / f"r{i}", [latency(ms=10.0 * f, seed=i), latency("v2", ms=5.0 * f, seed=i)],
+                      run_id=f"r{i}") for i, f in enumerate((1.0, 1.1, 0.95))]  # fmt: skip
+    out = tmp_path / "noise.json"
+    assert main(["compare", "--calibrate-noise", *map(str, runs), "--noise-out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "3 runs (3 pairs)" in printed and "latency/prefill_ms" in printed
+    data = json.loads(out.read_text())
+    assert data["format"] == "archbench-noise/1" and data["counts"] == {"latency/prefill_ms": 6}
+    assert 0.05 < data["sigmas"]["latency/prefill_ms"] < 0.1
+    # a 13% slowdown is within this noise with the file, a regression without a floor
+    base, cand = run_pair(tmp_path, [latency(ms=10.0)], [latency(ms=11.3, seed=1)])
+    assert main(["compare", str(base), str(cand)]) == 1
+    assert main(["compare", str(base), str(cand), "--noise", str(out)]) == 0
+    assert "noise floors: " + str(out) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "content, needles",
+    [
+        ('{"format": "other"}', ["format", "not an archbench noise table"]),
+        ('{"format": "archbench-noise/1", "sigmas": {"latency/prefill_ms": -0.1}}', ["sigmas.latency/prefill_ms"]),
+        (
+            '{"format": "archbench-noise/1", "sigmas": {"latency/prefill_ms": "big"}}',
+            ["sigmas.latency/prefill_ms", "expected an integer or a number, got str"],
+        ),
+        ('{"format": "archbench-noise/1", "k": 0}', ["field 'k'", "k > 0"]),
+        ('{"format": "archbench-noise/1", "sigmas": [1]}', ["field 'sigmas'", "expected an object"]),
+    ],
+)
+def test_bad_noise_file_is_exit_2_naming_the_field(tmp_path, capsys, content, needles):
+    good = write_run(tmp_path / "good", [latency()])
+    bad = tmp_path / "noise.json"
+    bad.write_text(content)
+    assert main(["compare", str(good), str(good), "--noise", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "noise.json" in err and all(n in err for n in needles), err
+
+
+def test_pooled_attempts_use_a_two_level_bootstrap():
+    """Four attempts a side that disagree with each other 10%: the interval shows it, unlike the
+    bootstrap of the pooled samples as if they were one attempt."""
+    groups_b = [_samples(10.0 * f, 0.01, seed=i) for i, f in enumerate((0.95, 1.0, 1.05, 1.1))]
+    groups_c = [_samples(10.4 * f, 0.01, seed=9 + i) for i, f in enumerate((0.95, 1.0, 1.05, 1.1))]
+    flat = bootstrap_ratio(sum(groups_b, []), sum(groups_c, []))
+    b = _timed_entry(10.0, sum(groups_b, []), attempts=4, groups=groups_b, metric="prefill_ms")
+    c = _timed_entry(10.4, sum(groups_c, []), attempts=4, groups=groups_c, metric="prefill_ms")
+    r = judge(b, c)
+    assert (r.ci_high - r.ci_low) > 2 * (flat[2] - flat[1])
+    assert r.verdict == "same" and "pooled 4 / 4 attempts" in r.note and r.attempts == [4, 4]
+
+
+def test_zero_or_infinite_timings_fail_naming_the_side():
+    b = _timed_entry(10.0, _samples(10.0, 0.01))
+    r = judge(b, _timed_entry(0.0, [0.0, 0.0, 0.0]))
+    assert r.verdict == "failed" and "candidate median time is 0 ms" in r.note and not r.baseline_failed
+    r = judge(_timed_entry(float("inf"), [1.0, 2.0, 3.0]), b)
+    assert r.verdict == "failed" and "baseline value is inf" in r.note and r.baseline_failed
+
+
+# ------------------------------------------------------------------ re-measure
+FAKE_TIMED = '''
+import os
+from suite.probes import Row, probe
+
+
+@probe("fake_timed_cmp", family="fake_timed_cmp", defaults={"x": 1})
+def fake_timed_cmp(config, settings):
+    """A timing whose speed a file sets: 1.0 normal, 1.5 a contended or slower attempt."""
+    scale = float(open(os.environ["FAKE_TIMED_SCALE"]).read())
+    xs = [scale * (10.0 + 0.01 * i) for i in range(21)]
+    return [Row("fake_ms", xs[10], unit="ms", lower_is_better=True, extra={"samples": xs})]
+'''
+
+
+@pytest.fixture(scope="module")
+def timed_probe(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fake_timed")
+    (root / "fake_timed_cmp.py").write_text(FAKE_TIMED)
+    (root / "suite.yaml").write_text("scale: tiny\nvariants: [gpt2-small]\nprobes:\n  - probe: fake_timed_cmp\n")
+    return root
+
+
+def _measure(timed_probe, out, scale, monkeypatch):
+    from suite.run.progress import PlainProgress
+    from suite.run.runner import run_suite
+
+    (timed_probe / "scale.txt").write_text(str(scale))
+    monkeypatch.setenv("FAKE_TIMED_SCALE", str(timed_probe / "scale.txt"))
+    run_suite(str(timed_probe / "suite.yaml"), out=out, probe_modules=[str(timed_probe / "fake_timed_cmp.py")],
+              force=True, progress=PlainProgress(io.StringIO()))  # fmt: skip
+    return out
+
+
+def test_remeasure_interleaves_both_sides_and_clears_a_contended_attempt(tmp_path, timed_probe, monkeypatch):
+    base = _measure(timed_probe, tmp_path / "base", 1.0, monkeypatch)
+    cand = _measure(timed_probe, tmp_path / "cand", 1.5, monkeypatch)  # one contended attempt
+    assert verdicts(compare(base, cand)) == {("gpt2-small", "fake_ms"): "regression"}
+    (timed_probe / "scale.txt").write_text("1.0")  # the machine is quiet again
+    lines_before = (cand / "results.jsonl").read_text().count("\n")
+    report = compare(base, cand, remeasure=2)
+    (c,) = report.comparisons
+    assert c.verdict == "same" and c.attempts == [3, 2] and "1 contended attempt(s) set aside" in c.note
+    assert report.remeasured[0].startswith("re-measured 1 cell(s) x 2 round(s), interleaved baseline/candidate")
+    assert f"were appended to {cand}" in report.remeasured[0]
+    assert "gpt2-small@tiny / fake_timed_cmp / fake_ms" in report.remeasured[1]
+    assert "regression x1.500 -> same x1.000" in report.remeasured[1]
+    assert (cand / "results.jsonl").read_text().count("\n") == lines_before + 2  # appended, nothing lost
+    assert verdicts(compare(base, cand)) == {("gpt2-small", "fake_ms"): "same"}  # kept for the next compare
+
+
+def test_remeasure_confirms_a_real_regression_candidate_only_when_code_differs(tmp_path, timed_probe, monkeypatch):
+    base = _measure(timed_probe, tmp_path / "base", 1.0, monkeypatch)
+    text = (base / "results.jsonl").read_text()
+    cell = json.loads(text.splitlines()[0])["cell_id"]
+    (base / "results.jsonl").write_text(text.replace(cell, "cell-of-older-code"))
+    cand = _measure(timed_probe, tmp_path / "cand", 1.5, monkeypatch)  # stays slow: a real regression
+    report = compare(base, cand, remeasure=2)
+    (c,) = report.comparisons
+    assert c.verdict == "regression" and c.attempts == [1, 3]
+    assert "candidate only: the baseline's rows are from other code" in report.remeasured[0]
+    assert "regression x1.500 -> regression x1.500" in report.remeasured[1]
+
+
+def test_remeasure_says_why_it_could_not(tmp_path):
+    base, cand = run_pair(tmp_path, [latency(ms=10.0)], [latency(ms=13.0, seed=1)])
+    report = compare(base, cand, remeasure=3)
+    assert report.exit_code() == 1 and report.comparisons[0].verdict == "regression"
+    assert report.remeasured == [
+        f"not re-measured (1 unsure timed number(s)): cannot plan the candidate's cells again: "
+        f"{cand} has no run.json (it was not written by `archbench run`)"
+    ]
+    assert compare(base, base, remeasure=3).remeasured == []  # nothing unsure: nothing to say

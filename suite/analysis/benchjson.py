@@ -25,22 +25,43 @@ def is_benchmark_json(path: Path) -> bool:
         return False
 
 
+def _distinguishing(bench: dict[str, Any], path, where: str) -> dict[str, Any]:
+    """What tells apart two benchmarks of one name: their `group` and `params` (as settings)."""
+    from suite.safeio import expect_type
+
+    out: dict[str, Any] = {}
+    if bench.get("group") is not None:
+        out["group"] = str(expect_type(bench["group"], (str, int, float), file=path, field=f"{where}.group"))
+    params = expect_type(bench.get("params") or {}, dict, file=path, field=f"{where}.params")
+    out.update({str(k): v if isinstance(v, (str, int, float, bool)) else json.dumps(v, default=str)
+                for k, v in params.items()})  # fmt: skip
+    return out
+
+
 def entries_from_benchmark(data: dict[str, Any], path: str | Path = "") -> list[Entry]:
-    """pytest-benchmark JSON -> one entry per benchmark (by fullname): its median time in seconds,
-    with the raw timings when it was saved with --benchmark-save-data, else its stats. Malformed
-    shapes and two benchmarks of one name are errors naming the file: one would silently win."""
+    """pytest-benchmark JSON -> one entry per benchmark (by fullname, group and params): its median
+    time in seconds, with the raw timings when it was saved with --benchmark-save-data, else its
+    stats. Malformed shapes, and two benchmarks that nothing tells apart, are errors naming the
+    file: one of them would silently win."""
     from suite.safeio import InputError, expect_type
 
-    out, seen = [], set()
+    out, seen = [], {}
     for i, bench in enumerate(expect_type(data.get("benchmarks"), list, file=path, field="benchmarks")):
         where = f"benchmarks[{i}]"
         expect_type(bench, dict, file=path, field=where)
         stats = expect_type(bench.get("stats") or {}, dict, file=path, field=f"{where}.stats")
         name = bench.get("fullname") or bench.get("name")
         expect_type(name, str, file=path, field=f"{where}.fullname")
-        if name in seen:
-            raise InputError(f"two benchmarks are named {name!r}; names must be unique.", file=path, field=where)
-        seen.add(name)
+        settings = _distinguishing(bench, path, where)
+        key = (name, tuple(sorted(settings.items())))
+        if key in seen:
+            raise InputError(
+                f"two benchmarks are named {name!r} ({seen[key]} and {where}) with the same group and params; "
+                "names must be unique.",
+                file=path,
+                field=where,
+            )
+        seen[key] = where
         extra: dict[str, Any] = {"stats": {k: v for k, v in stats.items() if k != "data"}}
         if stats.get("data") is not None:
             samples = expect_type(stats["data"], list, file=path, field=f"{where}.stats.data")
@@ -54,7 +75,7 @@ def entries_from_benchmark(data: dict[str, Any], path: str | Path = "") -> list[
             Entry(
                 variant=name,
                 metric=BENCHMARK_METRIC,
-                settings={},
+                settings=settings,
                 value=None if median is None else float(median),
                 lower_is_better=True,
                 unit="s",

@@ -1,11 +1,12 @@
 """One comparable number of a run (or a benchmark): `Entry`, read from the results frame, with the
-raw timing samples a verdict needs; several attempts of one cell collapse to the one to judge."""
+raw timing samples a verdict needs; several attempts of one cell are pooled into the one to judge."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+import statistics
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -24,7 +25,10 @@ class Entry:
     scale: str = ""
     probe: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
-    attempts: int = 1  # timed attempts this entry is the fastest of
+    attempts: int = 1  # timed attempts whose samples this entry pools
+    cell_id: str = ""  # of the latest attempt: what a re-measurement re-runs
+    groups: list[list[float]] = field(default_factory=list)  # samples per pooled attempt
+    set_aside: int = 0  # attempts left out of the pool as contended (see `_pick`)
 
     @property
     def ok(self) -> bool:
@@ -86,24 +90,42 @@ def _kept_attempts(records: list[dict]) -> list[dict]:
     return [r for r in records if (r.get("cell_id"), r.get("attempt")) in keep]
 
 
+# An attempt whose median is this much above the side's fastest attempt was slowed by contention
+# (another process on the core): it is set aside, not pooled. Well above the run-to-run noise of the
+# quick suite's timings (see suite.analysis.noise), so a real regression, slow in every attempt, stays.
+CONTENTION_MARGIN = 0.25
+
+
 def _pick(entries: list[Entry]) -> Entry:
     """One entry per key out of several attempts (file order): the latest, except that timed rows
-    take the fastest ok attempt. Contention on a shared machine only ever adds time, so re-running
-    a flagged cell into the same folder (`archbench run --force`) confirms a real regression (every
-    attempt is slow) and clears noise (one attempt is not)."""
+    pool the raw samples of every ok attempt (run-to-run noise then shows in the verdict instead of
+    one lucky or unlucky attempt deciding it). Contention on a shared machine only ever adds time,
+    so an attempt far slower than the fastest one is set aside: re-running a flagged cell into the
+    same folder confirms a real regression (every attempt slow) and clears a contended attempt."""
     latest = entries[-1]
     timed = [e for e in entries if e.ok and _samples(e)]
-    if not latest.ok or len(timed) < 2 or latest.lower_is_better is False:
+    if not latest.ok or not timed or latest is not timed[-1]:
         return latest
-    best = min(timed, key=lambda e: e.value)
-    best.attempts = len(timed)
-    return best
+    kept = timed
+    if latest.lower_is_better is not False and len(timed) > 1:
+        fastest = min(e.value for e in timed)
+        kept = [e for e in timed if e.value <= fastest * (1 + CONTENTION_MARGIN)]
+    groups = [_samples(e) or [] for e in kept]
+    pooled = [x for g in groups for x in g]
+    return replace(
+        latest,
+        value=kept[0].value if len(kept) == 1 else statistics.median(pooled),
+        extra={**latest.extra, "samples": pooled},
+        attempts=len(kept),
+        groups=groups,
+        set_aside=len(timed) - len(kept),
+    )
 
 
 def entries_from_frame(df) -> list[Entry]:
     """Tidy result rows (all attempts, `load_results(..., latest=False)`) -> one entry per key.
-    A key seen more than once (a cell re-run with --force, or recomputed after a code change, which
-    gives it a new cell_id) is resolved by `_pick`."""
+    A key seen more than once (a cell re-run with --force or re-measured by compare, or recomputed
+    after a code change, which gives it a new cell_id) is resolved by `_pick`."""
     setting_cols = [c for c in df.columns if c.startswith("settings.")]
     seen: dict[tuple, list[Entry]] = {}
     for row in _kept_attempts(df.to_dict("records")):
@@ -121,6 +143,7 @@ def entries_from_frame(df) -> list[Entry]:
             scale=str(row.get("scale") or ""),
             probe=str(row.get("probe") or ""),
             extra=_json(row.get("extra")),
+            cell_id=str(row.get("cell_id") or ""),
         )
         seen.setdefault(entry.key(), []).append(entry)
     return [_pick(entries) for entries in seen.values()]
@@ -130,5 +153,5 @@ def _samples(entry: Entry) -> list[float] | None:
     xs = entry.extra.get("samples")
     if not isinstance(xs, list):
         return None
-    xs = [float(x) for x in xs if isinstance(x, (int, float)) and not math.isnan(x)]
+    xs = [float(x) for x in xs if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)]
     return xs if len(xs) >= 3 else None  # fewer: no spread to resample

@@ -3,15 +3,16 @@ writes them (JSON, Markdown, exported pytest-benchmark JSON)."""
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 from suite.analysis.benchjson import to_pytest_benchmark
-from suite.analysis.compare import DEFAULT_THRESHOLD, CompareReport, Comparison, compare
+from suite.analysis.compare import DEFAULT_THRESHOLD, CompareReport, Comparison, compare, noise_table
 from suite.config import ConfigError
 from suite.metrics import info
-from suite.safeio import atomic_write_text, dumps
+from suite.safeio import atomic_write_text, dumps, escape_markdown
 from suite.units import format_value
 
 _STYLE = {
@@ -87,7 +88,7 @@ def render(report: CompareReport, *, show_all: bool = False, console=None) -> No
     rows = report.comparisons if show_all else [c for c in report.comparisons if c.verdict != "same"]
     if rows:
         headers, body = _cells(report, rows)
-        table = Table(title=f"archbench compare: {report.baseline} → {report.candidate}")
+        table = Table(title=escape(f"archbench compare: {report.baseline} → {report.candidate}"))
         for _i, h in enumerate(headers):
             table.add_column(
                 h, justify="right" if h in ("baseline", "candidate", "ratio", "CI") else "left", overflow="fold"
@@ -98,7 +99,8 @@ def render(report: CompareReport, *, show_all: bool = False, console=None) -> No
     hidden = 0 if show_all else report.counts()["same"]
     if hidden:
         console.print(f"{hidden} comparison(s) the same within noise (--all shows them).", highlight=False)
-    console.print(report.summary(), style="bold red" if report.exit_code() else "bold green", highlight=False)
+    # escaped: a row's settings "[context=64]" (or a hostile variant name) would read as rich markup
+    console.print(escape(report.summary()), style="bold red" if report.exit_code() else "bold green", highlight=False)
 
 
 def markdown(report: CompareReport) -> str:
@@ -112,16 +114,19 @@ def markdown(report: CompareReport) -> str:
         ]
         for r, cells in zip(rows, body):
             cells = [_MARK[r.verdict]] + cells[1:]
-            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+            lines.append("| " + " | ".join(escape_markdown(c) for c in cells) + " |")
         return lines
 
     status = "❌ **FAIL**" if report.exit_code() else "✅ **PASS**"
+    first, *rest = report.summary().split("\n")
     parts = [
         f"### archbench compare: {status}",
         "",
-        f"`{report.baseline}` → `{report.candidate}`: {report.summary()}",
+        f"{escape_markdown(report.baseline)} → {escape_markdown(report.candidate)}: {escape_markdown(first)}",
         "",
     ]
+    if rest:  # what re-measuring did and what blocks, one line each (names escaped, indentation kept)
+        parts += [escape_markdown(line).replace("  ", "&nbsp;&nbsp;", 1) + "<br>" for line in rest] + [""]
     changes = [c for c in report.comparisons if c.verdict != "same"]
     if changes:
         parts += table(changes) + [""]
@@ -150,9 +155,15 @@ def compare_command(
     markdown_path: str | Path | None = None,
     export_benchmark: str | Path | None = None,
     allow_missing: bool = False,
+    noise: str | Path | None = None,
+    noise_k: float | None = None,
+    remeasure: int | None = None,
 ) -> int:
     """`archbench compare`: judge, print (table or JSON), write the Markdown comment and the exported
     benchmark JSON when asked; returns the exit status (1 when a verdict fails under fail_on)."""
+    table = noise_table(noise)
+    if noise_k is not None:
+        table.k = noise_k
     report = compare(
         baseline,
         candidate,
@@ -161,6 +172,8 @@ def compare_command(
         fail_on=fail_on,
         benchmark=True if benchmark else None,
         allow_missing=allow_missing,
+        noise=table,
+        remeasure=remeasure,
     )
     if as_json:
         print(dumps(report.to_dict(), indent=2))  # strict JSON: a NaN is null, never a bare NaN
@@ -183,3 +196,30 @@ def compare_command(
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out, dumps(to_pytest_benchmark(load_results(candidate)), indent=2), "pytest-benchmark file")
     return report.exit_code()
+
+
+def calibrate_command(
+    runs: list[str], *, out: str | Path | None = None, k: float | None = None, as_json: bool = False
+) -> int:
+    """`archbench compare --calibrate-noise RUN1 RUN2 ...`: the noise table, printed and written to `out`."""
+    from suite.analysis.noise import DEFAULT_K, calibrate_noise
+
+    table = calibrate_noise(runs, k=k or DEFAULT_K)
+    data = table.to_dict()
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, dumps(data, indent=2) + "\n", "noise table (--noise-out)")
+    if as_json:
+        print(dumps(data, indent=2))
+        return 0
+    print(f"run-to-run noise of {len(table.sigmas)} timed metric(s), {table.runs} runs ({table.pairs} pairs):")
+    for name, sigma in sorted(table.sigmas.items()):
+        floor = table.floor(*name.split("/", 1), 0.0)
+        print(
+            f"  {name}: sigma {sigma:.3f} (sd of log time, about {math.expm1(sigma):.0%}) from "
+            f"{table.counts.get(name, 0)} ratios; floor between single attempts {floor:.1%}"
+        )
+    print(f"k = {table.k:g}; machine: {table.machine.get('cpu_model')} ({table.machine.get('device')})")
+    if out:
+        print(f"written to {out} (use it with `archbench compare --noise {out}`)")
+    return 0

@@ -8,6 +8,15 @@ import json
 import pytest
 from hostile import assert_accepted, assert_exit, assert_rejected, cli
 
+from suite.analysis.noise import NoiseTable
+
+
+@pytest.fixture(autouse=True)
+def no_noise_floor(monkeypatch):
+    """The cases pin exit codes of the statistics; the shipped table's floors (measured on a shared
+    machine) are not what they test. A --noise file still replaces this."""
+    monkeypatch.setattr("suite.analysis.compare.shipped", lambda: NoiseTable({}, source="none (tests)"))
+
 
 def _row(variant="v", metric="decode_ms", value=10.0, samples=(9.0, 10.0, 11.0), **kw):
     row = dict(
@@ -36,8 +45,16 @@ BASE_ROWS = [
 # candidate rows -> (exit code, needles)
 RESULT_CASES = {
     "identical": (BASE_ROWS, 0, ["PASS"]),
-    "nan-value": ([_row("a", value=float("nan")), *BASE_ROWS[1:]], 1, ["a / latency / decode_ms", "no value"]),
-    "inf-value": ([_row("a", value=float("inf")), *BASE_ROWS[1:]], 1, ["not a finite"]),
+    "nan-value": (
+        [_row("a", value=float("nan")), *BASE_ROWS[1:]],
+        1,
+        ["a / latency / decode_ms: failed", "non-finite"],
+    ),
+    "inf-value": (
+        [_row("a", value=float("inf")), *BASE_ROWS[1:]],
+        1,
+        ["a / latency / decode_ms: failed", "non-finite"],
+    ),
     "negative-time": ([_row("a", value=-5.0, samples=(-5.0,)), *BASE_ROWS[1:]], 1, ["negative"]),
     "lost-variant": (BASE_ROWS[1:], 1, ["a / latency / decode_ms: missing", "--allow-missing"]),
     "lost-everything-but-one": (BASE_ROWS[2:], 1, ["a / latency / decode_ms: missing", "b / latency"]),
@@ -55,6 +72,28 @@ RESULT_CASES = {
     ),
     "new-variant": ([*BASE_ROWS, _row("d")], 0, ["new"]),
     "real-regression": ([_row("a", value=20.0, samples=(19.0, 20.0, 21.0) * 5), *BASE_ROWS[1:]], 1, ["regression"]),
+    "negative-count": (
+        [*BASE_ROWS[:2], _row("c", metric="params_total", value=-1e6, unit="count", probe="analytic", samples=())],
+        1,
+        ["c / analytic / params_total", "candidate value -1e+06 count is negative"],
+    ),
+    "zero-time": ([_row("a", value=0.0, samples=(0.0, 0.0, 0.0)), *BASE_ROWS[1:]], 1, ["candidate median time is 0"]),
+    "value-a-string": ([_row("a", value="fast"), *BASE_ROWS[1:]], 1, ["a / latency / decode_ms: missing"]),
+    "status-unknown": ([_row("a", status="weird", error="?"), *BASE_ROWS[1:]], 1, ["a / latency / decode_ms: missing"]),
+    "settings-changed": (
+        [_row("a", **{"settings.context": 128}), *BASE_ROWS[1:]],
+        1,
+        ["a / latency / decode_ms: missing", "new"],
+    ),
+    "renamed-metric": ([_row("a", metric="decode_ms2"), *BASE_ROWS[1:]], 1, ["decode_ms: missing"]),
+    "every-cell-timed-out": (
+        [_row(v, metric="", value=None, status="timeout", error="past 300 s") for v in "abc"],
+        1,
+        ["timeout: past 300 s", "and"],
+    ),
+    "improvement": ([_row("a", value=5.0, samples=(4.9, 5.0, 5.1) * 5), *BASE_ROWS[1:]], 0, ["improvement"]),
+    "extra-not-json": ([_row("a", extra="{{{"), *BASE_ROWS[1:]], 0, ["PASS"]),
+    "markup-in-a-name": ([*BASE_ROWS, _row("[red]evil[/red]|`x`")], 0, ["[red]evil[/red]|`x`"]),
 }
 
 
@@ -104,6 +143,14 @@ BENCH_FAULTS = {
     "data-a-string": (_bench(_b("t", data="fast")), "stats.data"),
     "data-with-a-string": (_bench(_b("t", data=[1.0, "x"])), "stats.data"),
     "median-a-string": (_bench({"fullname": "t", "stats": {"median": "1s"}}), "stats.median"),
+    "benchmarks-an-object": ({"benchmarks": {"t": 1}}, "field 'benchmarks'"),
+    "benchmarks-empty": (_bench(), "holds no benchmarks"),
+    "params-a-list": (_bench({**_b("t"), "params": [1]}), "benchmarks[0].params"),
+    "group-an-object": (_bench({**_b("t"), "group": {}}), "benchmarks[0].group"),
+    "duplicate-names-same-group": (
+        _bench({**_b("t"), "group": "g"}, {**_b("t"), "group": "g"}),
+        "(benchmarks[0] and benchmarks[1]) with the same group and params",
+    ),
 }
 
 
@@ -140,6 +187,85 @@ def test_unreadable_benchmark_files(tmp_path, case):
     assert_rejected(cli("compare", good, bad, "--benchmark"), "bad.json", needle)
 
 
+BENCH_VALUES = {  # candidate benchmark -> (exit code, needles)
+    "negative-median": (_b("t", data=(-1.0, -1.1, -0.9), median=-1.0), 1, ["negative"]),
+    "zero-median": (_b("t", data=(0.0, 0.0, 0.0), median=0.0), 1, ["candidate median time is 0 s"]),
+    "same-name-other-group": (None, 0, ["PASS"]),
+}
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("case", sorted(BENCH_VALUES))
+def test_benchmark_values(tmp_path, case):
+    bench, code, needles = BENCH_VALUES[case]
+    good, cand = tmp_path / "good.json", tmp_path / "cand.json"
+    if bench is None:  # two benchmarks of one name that their groups tell apart: both kept, not one
+        good.write_text(json.dumps(_bench({**_b("t"), "group": "a"}, {**_b("t"), "group": "b"})))
+        cand.write_text(json.dumps(_bench({**_b("t"), "group": "a"}, {**_b("t"), "group": "b"})))
+        o = cli("compare", good, cand, "--all")
+        assert "2 same" in o.out, o
+    else:
+        good.write_text(json.dumps(_bench(_b("t"))))
+        cand.write_text(json.dumps(_bench(bench)))
+        o = cli("compare", good, cand)
+    assert_exit(o, code, *needles) if code else assert_accepted(o)
+    for needle in needles:
+        assert needle in o.out + o.err, o
+
+
+NOISE_FAULTS = {  # --noise FILE content -> needles
+    "wrong-format": ('{"format": "x"}', ["field 'format'", "not an archbench noise table"]),
+    "no-format": ('{"sigmas": {}}', ["field 'format'"]),
+    "top-level-list": ("[1]", ["expected an object"]),
+    "sigma-negative": ('{"format": "archbench-noise/1", "sigmas": {"latency/x": -1}}', ["sigmas.latency/x", "[0, 2]"]),
+    "sigma-huge": ('{"format": "archbench-noise/1", "sigmas": {"latency/x": 50}}', ["sigmas.latency/x"]),
+    "sigma-a-string": ('{"format": "archbench-noise/1", "sigmas": {"latency/x": "1%"}}', ["got str"]),
+    "sigma-nan": ('{"format": "archbench-noise/1", "sigmas": {"latency/x": NaN}}', ["NaN is not valid JSON"]),
+    "sigmas-a-list": ('{"format": "archbench-noise/1", "sigmas": [0.1]}', ["field 'sigmas'"]),
+    "k-zero": ('{"format": "archbench-noise/1", "k": 0}', ["field 'k'", "k > 0"]),
+    "k-negative": ('{"format": "archbench-noise/1", "k": -3}', ["field 'k'"]),
+    "default-a-bool": ('{"format": "archbench-noise/1", "default": true}', ["field 'default'"]),
+    "truncated": ('{"format": "archbench-noise/1", "sig', ["not valid JSON"]),
+    "not-utf8": (b"\xff\xfe\x00", ["not UTF-8"]),
+}
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("case", sorted(NOISE_FAULTS))
+def test_bad_noise_files(tmp_path, case):
+    content, needles = NOISE_FAULTS[case]
+    good = _run(tmp_path, "good", BASE_ROWS)
+    noise = tmp_path / "noise.json"
+    noise.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert_rejected(cli("compare", good, good, "--noise", noise), "noise.json", *needles)
+
+
+CLI_MISUSE = {  # argv (after "compare"; {good} {empty} {missing} filled in) -> needles
+    "calibrate-one-run": (["--calibrate-noise", "{good}"], ["at least two runs", "got 1"]),
+    "calibrate-missing-run": (["--calibrate-noise", "{good}", "{missing}"], ["run 2 of --calibrate-noise", "missing"]),
+    "calibrate-no-timed-rows": (["--calibrate-noise", "{untimed}", "{untimed}"], ["share no timed rows"]),
+    "calibrate-and-positionals": (["{good}", "{good}", "--calibrate-noise", "{good}", "{good}"], ["no BASELINE"]),
+    "one-positional": (["{good}"], ["compare needs BASELINE and CANDIDATE"]),
+    "noise-out-alone": (["{good}", "{good}", "--noise-out", "x.json"], ["--noise-out"]),
+    "remeasure-negative": (["{good}", "{good}", "--remeasure", "-1"], ["--remeasure"]),
+    "noise-k-zero": (["{good}", "{good}", "--noise-k", "0"], ["--noise-k"]),
+    "noise-is-a-directory": (["{good}", "{good}", "--noise", "{good}"], ["good", "directory"]),
+    "noise-missing": (["{good}", "{good}", "--noise", "{missing}"], ["missing"]),
+}
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("case", sorted(CLI_MISUSE))
+def test_cli_misuse(tmp_path, case):
+    argv, needles = CLI_MISUSE[case]
+    names = dict(
+        good=_run(tmp_path, "good", BASE_ROWS),
+        untimed=_run(tmp_path, "untimed", BASE_ROWS[2:]),
+        missing=tmp_path / "missing",
+    )
+    assert_rejected(cli("compare", *(a.format(**names) for a in argv)), *needles)
+
+
 @pytest.mark.hostile
 @pytest.mark.parametrize("side", ["baseline", "candidate"])
 def test_empty_or_foreign_results_folders(tmp_path, side):
@@ -170,6 +296,9 @@ def test_bad_threshold(tmp_path, value):
 CASES = (
     [pytest.param(c) for c in RESULT_CASES]
     + [pytest.param(c) for c in BENCH_FAULTS]
+    + [pytest.param(c) for c in BENCH_VALUES]
+    + [pytest.param(c) for c in NOISE_FAULTS]
+    + [pytest.param(c) for c in CLI_MISUSE]
     + [pytest.param(c) for c in FILE_FAULTS]
     + [pytest.param(c) for c in ("allow-missing", "empty-baseline", "empty-candidate", "mixed-kinds")]
     + [pytest.param(v) for v in ("-1", "nan", "inf", "x")]
