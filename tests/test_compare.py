@@ -717,3 +717,15 @@ def test_remeasure_says_why_it_could_not(tmp_path):
         f"{cand} has no run.json (it was not written by `archbench run`)"
     ]
     assert compare(base, base, remeasure=3).remeasured == []  # nothing unsure: nothing to say
+
+
+def test_the_floor_never_exceeds_the_largest_change_calibration_saw():
+    import math
+
+    from suite.analysis.noise import LARGEST_MARGIN, NoiseTable
+
+    heavy = NoiseTable(sigmas={"latency/prefill_ms": 0.7}, largest={"latency/prefill_ms": 0.5})
+    uncapped = NoiseTable(sigmas={"latency/prefill_ms": 0.7})
+    assert uncapped.floor("latency", "prefill_ms", 0.05) == pytest.approx(math.expm1(4 * 0.7 * math.sqrt(2)))
+    assert heavy.floor("latency", "prefill_ms", 0.05) == pytest.approx(math.expm1(LARGEST_MARGIN * 0.5))
+    assert heavy.floor("latency", "decode_ms_per_token", 0.05) == 0.05  # no noise known: the threshold

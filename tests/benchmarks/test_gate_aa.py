@@ -92,6 +92,8 @@ def _rates(pairs: list[tuple[Path, Path]], slowed: dict[Path, Path], noise: Nois
 def test_gate_aa(tmp_path):
     k = int(os.environ.get("ARCHBENCH_AA_RUNS", "3"))
     variants = [] if "ARCHBENCH_AA_RUNS" in os.environ else QUICK_VARIANTS
+    if os.environ.get("ARCHBENCH_AA_VARIANTS"):  # e.g. "gpt2-small,qwen3-0.6b,gemma-3-1b"
+        variants = os.environ["ARCHBENCH_AA_VARIANTS"].split(",")
     noise = load_noise(os.environ["ARCHBENCH_AA_NOISE"]) if os.environ.get("ARCHBENCH_AA_NOISE") else shipped()
     out = Path(os.environ.get("ARCHBENCH_AA_OUT") or tmp_path)
     runs = _runs(out / "runs", k, variants)
