@@ -729,3 +729,22 @@ def test_the_floor_never_exceeds_the_largest_change_calibration_saw():
     assert uncapped.floor("latency", "prefill_ms", 0.05) == pytest.approx(math.expm1(4 * 0.7 * math.sqrt(2)))
     assert heavy.floor("latency", "prefill_ms", 0.05) == pytest.approx(math.expm1(LARGEST_MARGIN * 0.5))
     assert heavy.floor("latency", "decode_ms_per_token", 0.05) == 0.05  # no noise known: the threshold
+
+
+def test_timed_verdicts_from_the_shipped_noise_table_are_advisory():
+    from suite.analysis.entries import Entry
+    from suite.analysis.noise import NoiseTable
+    from suite.analysis.verdict import judge
+
+    def entry(scale):
+        samples = [10.0 * scale + 0.01 * i for i in range(20)]
+        return Entry("v", "prefill_ms", {}, 10.0 * scale, unit="ms", probe="latency", extra={"samples": samples})
+
+    table = {"latency/prefill_ms": 0.05}
+    shipped_table = NoiseTable(dict(table), source="shipped")
+    calibrated = NoiseTable(dict(table), source="noise.json")
+    advisory = judge(entry(1.0), entry(3.0), noise=shipped_table)
+    assert advisory.verdict == "regression" and advisory.advisory and "advisory" in advisory.note
+    assert not advisory.blocks("regression")
+    measured_here = judge(entry(1.0), entry(3.0), noise=calibrated)
+    assert measured_here.verdict == "regression" and measured_here.blocks("regression")

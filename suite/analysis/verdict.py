@@ -41,6 +41,9 @@ class Comparison:
     note: str = ""
     baseline_failed: bool = False  # a failure that the baseline had too (not new in the candidate)
     floor: float | None = None  # the smallest relative change that counted (timed rows: threshold or noise floor)
+    # a timed verdict judged with noise figures not measured on this machine (the shipped table): shown,
+    # never blocking: shared machines vary x2-x6 between runs of the same code (README: CI gate)
+    advisory: bool = False
     attempts: list[int] | None = None  # attempts pooled on [baseline, candidate]
 
     def blocks(self, fail_on: str, allow_missing: bool = False) -> bool:
@@ -52,6 +55,8 @@ class Comparison:
             return self.verdict != "same"
         if self.verdict == "missing":
             return not allow_missing
+        if self.verdict == "regression" and self.advisory:
+            return False
         return self.verdict == "regression" or (self.verdict == "failed" and not self.baseline_failed)
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,6 +147,7 @@ def judge(
             return out
         floor = noise.floor(cand.probe, cand.metric, threshold, base.attempts, cand.attempts) if noise else threshold
         out.floor = floor
+        out.advisory = noise is not None and noise.source == "shipped"
         grew = out.ratio > 1
         material = abs(out.ratio - 1) > floor
         significant = out.ci_low > 1 or out.ci_high < 1
@@ -160,6 +166,8 @@ def judge(
     out.note = _join(out.note, pooled)
     if significant and material:
         out.verdict = _direction(grew == bool(lower), lower)
+        if out.advisory and out.verdict == "regression":
+            out.note = _join(out.note, "advisory: timings block only with --noise calibrated on this machine")
     elif out.method == "exact":
         out.note = f"within {EXACT_TOLERANCE:g} relative"
     elif not significant:
