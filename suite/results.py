@@ -14,6 +14,9 @@ latest complete attempt is kept.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import json
 import math
 import os
@@ -22,7 +25,6 @@ import subprocess
 import uuid
 import warnings
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -39,16 +41,7 @@ STATUSES = ("ok", "error", "oom", "timeout")
 CELL_COLUMNS = ["run_id", "cell_id", "variant", "family", "scale", "probe"]
 ROW_COLUMNS = ["metric", "value", "unit", "lower_is_better", "status", "error"]
 BOOKKEEPING_COLUMNS = ["attempt", "cell_rows", "cell_seconds"]
-PROVENANCE_COLUMNS = [
-    "git_sha",
-    "archbench_version",
-    "torch_version",
-    "python_version",
-    "device",
-    "cpu_model",
-    "threads",
-    "date",
-]
+PROVENANCE_COLUMNS = "git_sha archbench_version torch_version python_version device cpu_model threads date".split()
 SCHEMA_COLUMNS = CELL_COLUMNS + ROW_COLUMNS + ["extra"] + BOOKKEEPING_COLUMNS + PROVENANCE_COLUMNS
 SETTINGS_PREFIX = "settings."
 
@@ -81,13 +74,6 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def provenance() -> dict[str, Any]:
@@ -125,16 +111,12 @@ def new_attempt() -> str:
 
 
 # ------------------------------------------------------------------------ rows
-def _strict_json(obj: Any, **kwargs: Any) -> str:
-    return dumps(obj, **kwargs)
-
-
 def _plain(value: Any) -> Any:
     """A JSON- and parquet-friendly scalar: nested values become JSON strings, NaN becomes None."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (list, tuple, dict)):
-        return _strict_json(value, sort_keys=True)
+        return dumps(value, sort_keys=True)
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy / torch scalars
         return _plain(value.item())
     return value
@@ -171,22 +153,30 @@ def make_row(
     row = {k: cell.get(k) for k in CELL_COLUMNS}
     row.update(metric=metric, value=value, unit=unit, lower_is_better=lower_is_better, status=status, error=error or "")
     row.update(flatten_settings(settings or {}))
-    row["extra"] = _strict_json(extra or {}, sort_keys=True)
+    row["extra"] = dumps(extra or {}, sort_keys=True)
     row.update(bookkeeping or {})
     row.update(prov or {})
     return row
 
 
 # ----------------------------------------------------------------------- store
+_REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+}
+
+
+def _reason(exc: OSError) -> str:
+    return _REASONS.get(exc.errno, exc.strerror or type(exc).__name__)
+
+
 class StoreError(ConfigError):
     """The results file could not be written (disk full, read-only); the earlier rows are intact."""
 
-    def __init__(self, exc: OSError, path: Path):
-        reason = {28: "the disk is full", 30: "the file system is read-only", 13: "permission denied"}.get(
-            exc.errno, exc.strerror or type(exc).__name__
-        )
+    def __init__(self, exc: OSError, path: Path, doing: str = "write results file"):
         super().__init__(
-            f"cannot write results file {path}: {reason}. The rows written before are intact; fix it and continue "
+            f"cannot {doing} {path}: {_reason(exc)}. The rows written before are intact; fix it and continue "
             "with --resume.",
             file=str(path),
         )
@@ -204,7 +194,7 @@ class ResultStore:
         rows = list(rows)
         if not rows:
             return
-        data = "".join(_strict_json(r) + "\n" for r in rows).encode()
+        data = "".join(dumps(r) + "\n" for r in rows).encode()
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._repair_tail()
@@ -219,7 +209,8 @@ class ResultStore:
                 view = view[written:]
             os.fsync(fd)
         except OSError as exc:
-            os.ftruncate(fd, size)  # a disk that filled mid-write: the earlier rows stay as they were
+            with contextlib.suppress(OSError):  # a disk that filled mid-write: the earlier rows stay as they were
+                os.ftruncate(fd, size)
             raise StoreError(exc, self.path) from None
         finally:
             os.close(fd)
@@ -244,33 +235,92 @@ class ResultStore:
     def records(self) -> list[dict]:
         return read_jsonl(self.path)
 
-    def load(self) -> pd.DataFrame:
-        return load_results(self.dir)
+
+# --------------------------------------------------------------------- reading
+# A results file is user input (copied, merged, edited): a row that cannot be right is skipped with
+# a warning naming its line, never allowed to crash the leaderboard or to pass a NaN as a number.
+_TEXT_FIELDS = (*CELL_COLUMNS, "metric", "unit", "status", "error", "attempt")
+_WANTED = {
+    **{key: ((str,), "a string") for key in _TEXT_FIELDS},
+    "value": ((int, float), "a number or null"),
+    "lower_is_better": ((bool,), "true, false or null"),
+    "cell_rows": ((int,), "an integer"),
+}
 
 
-def read_jsonl(path: str | Path, *, latest: bool = True) -> list[dict]:
-    """Rows of one results file: torn lines and incomplete attempts dropped with a warning;
-    with `latest`, only the last complete attempt of each cell is kept."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    rows: list[dict] = []
+def _read(path: Path) -> bytes:
+    """The bytes of a results file (no size limit: a long run's file is large by design)."""
     try:
-        lines = path.read_bytes().split(b"\n")
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "it is a directory, not a file")
+        return path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read results file {path}: {exc.strerror or exc}.", file=str(path)) from None
-    for number, line in enumerate(lines, 1):
+        raise ConfigError(f"cannot read results file {path}: {_reason(exc)}.", file=str(path)) from None
+
+
+_TYPE_NAMES = {
+    dict: "an object",
+    list: "a list",
+    bool: "true/false",
+    str: "a string",
+    float: "a number",
+    int: "an integer",
+}
+
+
+def _type_name(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def clean_row(row: Any, *, nan_is_null: bool = False) -> tuple[dict | None, str]:
+    """(row fit for the frame, "") or (None, why it was skipped). A non-finite value on an ok row
+    makes the row an `error` (never an ok NaN); nested settings or extras become JSON text.
+    `nan_is_null`: a parquet copy, which stores a missing value as NaN."""
+    if not isinstance(row, dict):
+        return None, f"it is {_type_name(row)}, not a results row (a JSON object)"
+    out: dict[str, Any] = {}
+    nonfinite = False
+    for key, value in row.items():
+        if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars from parquet
+            value = value.item()
+        types, wanted = _WANTED.get(key, ((object, bool), ""))  # any other column: anything (nested -> JSON)
+        if key == "cell_rows" and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            nonfinite |= key == "value" and not (nan_is_null and math.isnan(value))
+            value = None
+        elif value is not None and (not isinstance(value, types) or isinstance(value, bool) and bool not in types):
+            return None, f"field '{key}' is {_type_name(value)}, expected {wanted}"
+        elif isinstance(value, (list, dict)):
+            value = dumps(value, sort_keys=True)
+        out[key] = value
+    if out.get("status") is not None and out["status"] not in STATUSES:
+        return None, f"field 'status' is {out['status']!r}, expected one of {', '.join(STATUSES)}"
+    if nonfinite and out.get("status", "ok") == "ok":
+        out.update(status="error", error=f"the results file holds a non-finite value for {out.get('metric') or 'it'}")
+    return out, ""
+
+
+def parse_jsonl(data: bytes, path: str | Path, *, latest: bool = True) -> list[dict]:
+    """Rows of the bytes of one results file; see `read_jsonl`."""
+    rows: list[dict] = []
+    for number, line in enumerate(data.split(b"\n"), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line)  # NaN / Infinity parse, and clean_row makes the row an error
         except (ValueError, RecursionError):
             warnings.warn(f"{path}: skipped unreadable line {number} (torn by a crash?)", stacklevel=2)
             continue
-        if not isinstance(row, dict) or not isinstance(row.get("metric", ""), str):
-            warnings.warn(f"{path}: skipped line {number}: not a results row", stacklevel=2)
+        row, why = clean_row(row)
+        if row is None:
+            warnings.warn(f"{path}: skipped line {number}: {why}", stacklevel=2)
             continue
         rows.append(row)
+    return _complete(rows, path, latest)
+
+
+def _complete(rows: list[dict], path, latest: bool) -> list[dict]:
     # incomplete attempts: fewer rows on disk than the attempt wrote
     counts: dict[str, int] = {}
     expected: dict[str, int] = {}
@@ -290,6 +340,33 @@ def read_jsonl(path: str | Path, *, latest: bool = True) -> list[dict]:
     return rows
 
 
+def read_jsonl(path: str | Path, *, latest: bool = True) -> list[dict]:
+    """Rows of one results file: torn lines, rows that cannot be right and incomplete attempts
+    dropped with a warning; with `latest`, only the last complete attempt of each cell is kept."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return parse_jsonl(_read(path), path, latest=latest)
+
+
+def read_parquet_rows(path: Path) -> list[dict]:
+    try:
+        records = pd.read_parquet(io.BytesIO(_read(path))).to_dict("records")
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pyarrow's many error types: a file that is not parquet
+        text = " ".join(str(exc).split())[:200]
+        raise ConfigError(f"results file {path} is not a readable parquet file ({text}).", file=str(path)) from None
+    rows = []
+    for number, record in enumerate(records, 1):
+        row, why = clean_row(record, nan_is_null=True)
+        if row is None:
+            warnings.warn(f"{path}: skipped row {number}: {why}", stacklevel=2)
+        else:
+            rows.append(row)
+    return rows
+
+
 # ---------------------------------------------------------------------- frames
 def to_frame(rows: list[dict]) -> pd.DataFrame:
     """Rows -> DataFrame with schema columns first, then `settings.*` sorted, then anything else."""
@@ -306,20 +383,29 @@ def to_frame(rows: list[dict]) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+def results_file(source: str | Path) -> Path:
+    """The file a source stands for: a folder's results.jsonl (else its parquet copy), or the file itself.
+    FileNotFoundError when there is none; a ConfigError for a file that is not a results file."""
+    source = Path(source)
+    if source.is_dir() and source.suffix not in (".jsonl", ".parquet"):
+        for name in (RESULTS_FILE, PARQUET_FILE):
+            if (source / name).exists():
+                return source / name
+        raise FileNotFoundError(f"no {RESULTS_FILE} or {PARQUET_FILE} in {source}")
+    if not source.exists():
+        raise FileNotFoundError(f"no {RESULTS_FILE} or {PARQUET_FILE} in {source}")
+    if source.suffix not in (".jsonl", ".parquet"):
+        raise ConfigError(f"{source} is not a results file: give a results folder, a .jsonl or a .parquet file.")
+    return source
+
+
 def load_results(*sources: str | Path, latest: bool = True) -> pd.DataFrame:
     """Concatenate the results of several runs. A source is a results folder or a results file;
     a folder's `results.jsonl` is preferred over its parquet copy."""
     rows: list[dict] = []
     for source in sources:
-        source = Path(source)
-        jsonl = source / RESULTS_FILE if source.is_dir() else source
-        parquet = source / PARQUET_FILE if source.is_dir() else source
-        if jsonl.suffix == ".jsonl" and jsonl.exists():
-            rows.extend(read_jsonl(jsonl, latest=latest))
-        elif parquet.suffix == ".parquet" and parquet.exists():
-            rows.extend(pd.read_parquet(parquet).to_dict("records"))
-        else:
-            raise FileNotFoundError(f"no {RESULTS_FILE} or {PARQUET_FILE} in {source}")
+        path = results_file(source)
+        rows.extend(read_jsonl(path, latest=latest) if path.suffix == ".jsonl" else read_parquet_rows(path))
     return to_frame(rows)
 
 
@@ -335,13 +421,23 @@ def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_parquet(directory: str | Path, df: pd.DataFrame | None = None) -> Path:
-    """Rewrite `DIR/results.parquet` from the jsonl (atomic replace)."""
+    """Rewrite `DIR/results.parquet` from the jsonl: a temp file, then an atomic replace (a full disk
+    leaves the earlier copy; results.jsonl stays the source of truth either way)."""
     directory = Path(directory)
     df = load_results(directory) if df is None else df
     out = directory / PARQUET_FILE
-    tmp = out.with_suffix(".parquet.tmp")
-    _parquet_safe(df).to_parquet(tmp, index=False)
-    os.replace(tmp, out)
+    buffer = io.BytesIO()
+    _parquet_safe(df).to_parquet(buffer, index=False)
+    tmp = directory / f".{PARQUET_FILE}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(buffer.getvalue())
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        why = f"{_reason(exc)}. The results are complete in {directory / RESULTS_FILE}"
+        raise ConfigError(f"cannot write the parquet copy {out}: {why}.", file=str(out)) from None
     return out
 
 

@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import warnings
 
 from suite.cli.args import _registry_arg, memory_size, positive_float, positive_int
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """archbench's own warnings (a skipped results line) as one 'archbench: warning:' line each, not
+    Python's 'file:line: UserWarning' with a source line."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if f"{os.sep}suite{os.sep}" in str(filename):
+            print(f"archbench: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)  # every skipped line, not only the first
+        warnings.showwarning = show
+        yield
 
 
 # ---------------------------------------------------------------- run / table
@@ -14,9 +35,11 @@ def _add_run(sub) -> None:
         help="run a suite (default: quick) and write the HTML report",
         description="Run variants × probes × settings. Each cell is cached by a content hash in OUT, so "
         "re-running only computes new or changed cells; a killed run continues with --resume. "
-        "Exit status 1 if a cell crashed (status error) or only a minimal report could be written; oom and "
-        "timeout are recorded results. Exit 2 on unusable input, a results folder that cannot be written or "
-        "is locked by another run, and --resume arguments that differ from the run's.",
+        "Exit status 1 if a cell crashed (status error), or if the report code failed and only a minimal "
+        "report page could be written (the message says why); oom and timeout are recorded results. Exit 2 on "
+        "unusable input, a results folder that cannot be written or is locked by another run, --resume "
+        "arguments that differ from the run's, and a report that cannot be written (disk full, read-only: the "
+        "earlier report is kept; the run's results are saved either way).",
     )
     p.add_argument("variants", nargs="*", metavar="VARIANT", help="variants to run (default: the suite's)")
     p.add_argument("--suite", default=None, help="suite name (quick, standard, full) or YAML path (default: quick)")
@@ -41,7 +64,8 @@ def _add_run(sub) -> None:
         type=memory_size,
         default=None,
         metavar="SIZE",
-        help="address space a subprocess cell may add, e.g. 4GB (beyond: recorded as oom)",
+        help="address space a cell may add, e.g. 4GB (beyond: recorded as oom); a capped cell always runs in "
+        "its own subprocess, since the cap is a limit of a whole process",
     )
     p.add_argument(
         "--probe-module",
@@ -60,6 +84,11 @@ def _cmd_run(args) -> int:
     (a crash is a bug to look at); oom and timeout are measurements, not failures of the run."""
     from suite.run.runner import run_suite
 
+    with _warnings_as_lines():
+        return _run_and_report(args, run_suite)
+
+
+def _run_and_report(args, run_suite) -> int:
     summary = run_suite(
         args.suite,
         variants=args.variants,
@@ -95,13 +124,19 @@ def _report_after_run(dirs: list, out):
     from pathlib import Path
 
     from suite.config import ConfigError
+    from suite.safeio import InputError
 
     try:
         from suite.report.html import write_report
 
         return Path(write_report(list(dirs), out, fmt="html")), True
-    except ConfigError:
-        raise
+    except ConfigError as exc:  # disk full, read-only, no rows: the minimal page would fail too, or hide it
+        raise InputError(
+            f"{exc.reason} The run itself finished: its results are saved in {dirs[0]}; write the report "
+            f"later with `archbench report {dirs[0]}`.",
+            file=exc.file,
+            field=exc.field,
+        ) from None
     except Exception as exc:  # noqa: BLE001 - the run's results are saved; say why and write what we can
         print(f"archbench: the report failed ({type(exc).__name__}: {exc}); writing a minimal one", file=sys.stderr)
     from suite.report.minimal import minimal_report
@@ -114,7 +149,8 @@ def _add_table(sub) -> None:
         "table",
         help="print the leaderboard of results folders",
         description="Leaderboard (variants × key metrics, each at one canonical setting) "
-        "of one or more results folders.",
+        "of one or more results folders. Exit status 2 when there is nothing to tabulate (no results, no ok "
+        "row of the metrics) or a --csv / --markdown file cannot be written (the earlier file is kept).",
     )
     p.add_argument("dirs", nargs="+", metavar="DIR", help="results folders (or results.jsonl files)")
     p.add_argument("--baseline", help="also show each value as a ratio to this variant")
@@ -127,7 +163,10 @@ def _add_table(sub) -> None:
 def _cmd_table(args) -> int:
     from suite.report.terminal import table_command
 
-    return table_command(args.dirs, baseline=args.baseline, metrics=args.metrics, csv=args.csv, markdown=args.markdown)
+    with _warnings_as_lines():
+        return table_command(
+            args.dirs, baseline=args.baseline, metrics=args.metrics, csv=args.csv, markdown=args.markdown
+        )
 
 
 # ---------------------------------------------------------------- report
@@ -137,7 +176,10 @@ def _add_report(sub) -> None:
         help="write the HTML report (or a Markdown / CSV leaderboard) of results folders",
         description="One self-contained HTML file (opens offline, from file://): header, "
         "leaderboard, evolution ladder, context scaling, memory breakdown, "
-        "trade-offs, variant cards. --format md / csv write only the leaderboard.",
+        "trade-offs, variant cards. --format md / csv write only the leaderboard. The file is replaced "
+        "atomically: if it cannot be written (disk full, read-only, --out is a folder) the earlier one is kept "
+        "and the exit status is 2, as for results that are missing, empty or unreadable (rows that cannot be "
+        "right are skipped with a warning naming their line).",
     )
     p.add_argument("dirs", nargs="+", metavar="DIR", help="results folders (each with results.jsonl or .parquet)")
     p.add_argument("--out", default=None, help="output file (default: DIR/report.html, .md or .csv)")
@@ -156,6 +198,7 @@ def _cmd_report(args) -> int:
     from suite.report.html import write_report
 
     out = Path(args.out) if args.out else Path(args.dirs[0]) / f"report.{args.format}"
-    path = write_report([Path(d) for d in args.dirs], out, fmt=args.format, baseline=args.baseline)
+    with _warnings_as_lines():
+        path = write_report([Path(d) for d in args.dirs], out, fmt=args.format, baseline=args.baseline)
     print(f"report: {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0

@@ -297,14 +297,25 @@ def _quality(cfg, s, base, cache, context, tasks) -> list[Row]:
                 f"{cfg.context_length} learned positions: every document scored as a failure "
                 f"({overflow_total} such requests in this cell)"
             )
+        # a diverged proxy scores NaN: recorded as a failed number with its reason, never an ok NaN
+        finite = math.isfinite(stats["mean"])
         rows.append(
             Row(
                 metric=metric,
-                value=stats["mean"],
+                value=stats["mean"] if finite else None,
                 unit=unit,
                 lower_is_better=lower,
                 settings=dict(row_settings, tokens=int(s["tokens"])),
                 extra=extra,
+                status="ok" if finite else "error",
+                error="" if finite else _nonfinite_reason(metric, per_task[task], common["val_loss"]),
             )
         )
     return rows
+
+
+def _nonfinite_reason(metric: str, values: list[float], val_loss: list[Any]) -> str:
+    return (
+        f"{metric} is not a finite number ({', '.join(f'{v:g}' for v in values)} over the seeds; validation "
+        f"loss {', '.join(str(v) for v in val_loss)}): the proxy's training diverged or its evaluation overflowed"
+    )

@@ -27,8 +27,8 @@ from suite.report.memory import section_memory
 from suite.report.scaling import section_scaling
 from suite.report.sections import section_cards, section_ladder, section_tradeoffs
 from suite.report.templates import asset, environment
-from suite.report.view import header, leaderboard_view, load
-from suite.safeio import InputError, atomic_write_text
+from suite.report.view import check_output, header, leaderboard_view, load
+from suite.safeio import atomic_write_text
 
 FORMATS = ("html", "md", "csv")
 
@@ -81,14 +81,10 @@ def write_report(result_dirs: list[Path], out: Path, fmt: str = "html", baseline
     """Write the report of the runs in `result_dirs` to `out`; returns the path written."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown report format '{fmt}'; choose one of: {', '.join(FORMATS)}.")
+    out = check_output(out, "report")  # a folder or a read-only disk: say so before any work
     result_dirs = [Path(d) for d in result_dirs]
     df = load(result_dirs)
     board = leaderboard_view(df, baseline=baseline)
-    out = Path(out)
-    if out.is_dir():
-        raise InputError(
-            f"cannot write the report to {out}: it is a directory; give a file name (e.g. {out}/report.html).", file=out
-        )
     if fmt == "html":
         text = render_html(build_view(df, result_dirs, out, board=board))
     elif fmt == "md":

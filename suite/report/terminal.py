@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Iterable
 
 from suite.report.csv import render_csv
 from suite.report.markdown import render_markdown
-from suite.report.view import LEGEND, header, leaderboard_view, load, settings_note, text_table
-from suite.safeio import atomic_write_text, escape_markup
+from suite.report.view import LEGEND, check_output, header, leaderboard_view, load, settings_note, text_table
+from suite.safeio import InputError, atomic_write_text
 
 
 def render(board: dict[str, Any], title: str = "archbench leaderboard") -> None:
@@ -19,12 +20,13 @@ def render(board: dict[str, Any], title: str = "archbench leaderboard") -> None:
     from suite.term import console
 
     headers, body = text_table(board)
-    baseline = f" (ratios to {escape_markup(board['baseline'])})" if board["baseline"] else ""
-    table = Table(title=title + baseline)
+    # Text, never a markup string: names and settings come from results files ("[/]", "[link=...]")
+    baseline = f" (ratios to {board['baseline']})" if board["baseline"] else ""
+    table = Table(title=Text(title + baseline))
     for i, h in enumerate(headers):
-        table.add_column(h, justify="left" if i == 1 else "right", overflow="fold")
+        table.add_column(Text(h), justify="left" if i == 1 else "right", overflow="fold")
     for row in body:
-        table.add_row(*(Text(cell) for cell in row))  # Text: a variant named "[bold]" stays literal
+        table.add_row(*(Text(cell) for cell in row))
     out = console()
     out.print(table)
     note = settings_note(board)
@@ -43,11 +45,30 @@ def table_command(
 ) -> int:
     """Print the leaderboard of results folders (or files); also write it as CSV / Markdown."""
     dirs = [Path(d) for d in dirs]
+    for path, what in ((csv, "CSV table"), (markdown, "Markdown table")):
+        if path:
+            check_output(path, what)
     df = load(dirs)
+    known = sorted({str(m) for m in df["metric"].dropna() if m})
+    unknown = [m for m in metrics or () if m not in known]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        raise InputError(
+            f"no metric {', '.join(map(repr, unknown))} in {', '.join(map(str, dirs))}"
+            + (f" (did you mean '{close[0]}'?)" if close else "")
+            + f"; these results have: {', '.join(known) or 'no metrics'}.",
+            field="metrics",
+        )
     board = leaderboard_view(df, baseline=baseline, metrics=metrics or None)
     if not board["rows"] or not board["columns"]:
-        print("archbench: no successful results to tabulate in " + ", ".join(map(str, dirs)))
-        return 1
+        asked = "the metrics " + ", ".join(metrics) if metrics else "the key metrics"
+        failed = int((df["status"] != "ok").sum())
+        raise InputError(
+            f"no successful results to tabulate in {', '.join(map(str, dirs))}: no ok row of {asked} "
+            f"({len(df)} rows, {failed} failed). Choose others with --metrics, or see the failures with "
+            "`archbench report`.",
+            field="metrics" if metrics else None,
+        )
     render(board)
     if csv:
         atomic_write_text(csv, render_csv(board), "CSV table")

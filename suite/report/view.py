@@ -18,21 +18,46 @@ import pandas as pd
 from suite.analysis import aggregate
 from suite.config import ConfigError
 from suite.report.pick import metric_info, plain, scale_label
+from suite.safeio import InputError, writable_dir
 from suite.units import format_value
 
 
 def load(result_dirs: Iterable[str | Path]) -> pd.DataFrame:
-    """The results of folders (or results files) as one frame; a ConfigError says what is missing."""
-    from suite.results import load_results
+    """The results of folders (or results files) as one frame; an InputError says what is missing.
+    Rows that cannot be right are skipped with a warning naming their line (see `suite.results`)."""
+    from suite.results import load_results, results_file
 
     result_dirs = [Path(d) for d in result_dirs]
+    files = []
     for d in result_dirs:
-        if not (d.is_file() or (d / "results.jsonl").exists() or (d / "results.parquet").exists()):
-            raise ConfigError(f"no results in {d}: expected {d / 'results.jsonl'} (run `archbench run --out {d}`).")
-    df = load_results(*result_dirs)
+        try:
+            files.append(results_file(d))
+        except FileNotFoundError:
+            raise InputError(
+                f"no results in {d}: expected {d / 'results.jsonl'} (run `archbench run --out {d}`)."
+            ) from None
+    df = load_results(*files)
     if df.empty:
-        raise ConfigError(f"the results in {', '.join(map(str, result_dirs))} have no rows.")
+        raise InputError(
+            f"no results in {', '.join(map(str, files))}: it holds no result rows (empty, or every line was "
+            "skipped; see the warnings above). Run `archbench run` first."
+        )
     return df
+
+
+def check_output(path: str | Path, what: str) -> Path:
+    """An output file that can be written: not a folder, in a writable folder (checked before any work)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(
+            f"cannot write the {what} to {path}: it is a directory; give a file name inside it.",
+            file=path,
+        )
+    try:
+        writable_dir(path.parent if str(path.parent) else Path("."), "folder")
+    except InputError as exc:
+        raise InputError(f"cannot write the {what} {path}: {exc.reason}", file=path) from None
+    return path
 
 
 def default_baseline(df: pd.DataFrame) -> str | None:

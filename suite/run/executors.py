@@ -245,8 +245,11 @@ def run_in_subprocess(cell: Cell) -> Outcome:
 
 
 def run_cell(cell: Cell, *, subprocess_always: bool = False) -> Outcome:
+    """A cell with a memory cap runs in a subprocess even if its probe is not isolated: RLIMIT_AS can
+    only be set on a whole process, and a cap that silently did nothing would be worse than none."""
     try:
-        return run_in_subprocess(cell) if (cell.isolate or subprocess_always) else run_in_process(cell)
+        isolated = cell.isolate or subprocess_always or bool(cell.memory_cap)
+        return run_in_subprocess(cell) if isolated else run_in_process(cell)
     except Exception as exc:  # noqa: BLE001 - e.g. no process could be started: one cell fails, not the run
         return Outcome("error", error=f"runner: {_error_text(exc)}")
 

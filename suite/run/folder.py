@@ -3,12 +3,14 @@ it, and its `run.json` (the run's id and arguments) read strictly and written at
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from suite.config import ConfigError
 from suite.safeio import InputError, atomic_write_text, dumps, load_json, os_error, writable_dir
+from suite.units import parse_size
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".archbench.lock"
@@ -57,17 +59,68 @@ def prepare(out: Path) -> Path:
     return writable_dir(out, "results folder (--out)")
 
 
+# what each recorded argument must be (run.json is a file a user can edit or truncate)
+_ARG_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "suite": ((str,), "a suite name or path"),
+    "variants": ((list,), "a list of variant names"),
+    "probes": ((list,), "a list of probe names"),
+    "scale": ((str,), "one of full, tiny, small, base"),
+    "timeout": ((int, float), "a positive number of seconds"),
+    "memory_cap": ((str, int), "a memory size such as 4GB"),
+    "registry": ((list,), "a list of folders"),
+    "probe_module": ((list,), "a list of modules"),
+    "force": ((bool,), "true or false"),
+    "jobs": ((int,), "a positive integer"),
+}
+
+
+def _arg_problem(key: str, value: Any) -> str | None:
+    types, wanted = _ARG_KINDS[key]
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if ok and isinstance(value, list):
+        ok = all(isinstance(v, str) for v in value)
+    if ok and key == "scale":
+        ok = value in ("full", "tiny", "small", "base")
+    if ok and key in ("timeout", "jobs"):
+        ok = math.isfinite(value) and value > 0
+    if ok and key == "memory_cap":
+        try:
+            parse_size(value)
+        except ConfigError:
+            ok = False
+    return None if ok else wanted
+
+
 def read_run_file(out: Path) -> dict[str, Any]:
-    path = Path(out) / RUN_FILE
+    """The interrupted run's record, checked: a corrupted or edited run.json is an error naming it."""
+    out = Path(out)
+    path = out / RUN_FILE
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        prepare(out)  # --out is a file, or inside one: say so (nothing is created)
     if not path.exists():
         raise ConfigError(f"nothing to resume in {out}: no {RUN_FILE} there (give the --out of the interrupted run).")
-    data = load_json(path, "run file")
+    try:
+        data = load_json(path, "run file")
+    except InputError as exc:
+        raise InputError(
+            f"{exc.reason} The run cannot be resumed: start a new run with another --out, or delete it.", file=path
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("run_id"), str) or not isinstance(data.get("args"), dict):
         raise InputError(
             f"{path} is not an archbench run file (it needs a run_id and args); start a new run with another "
             "--out, or delete it.",
             file=path,
         )
+    for key, value in data["args"].items():
+        problem = _arg_problem(key, value) if key in _ARG_KINDS and value is not None else None
+        if problem:
+            raise InputError(
+                f"{path} records {key} = {value!r}, which is not {problem}; the file was edited or damaged. Start "
+                "a new run with another --out, or delete it.",
+                file=path,
+                field=f"args.{key}",
+            )
     return data
 
 
@@ -85,7 +138,9 @@ def resumed_args(previous: dict[str, Any], given: dict[str, Any], keys: tuple[st
         if now in (None, [], False):
             if then is not None:
                 out[key] = then
-        elif now != then and key not in RESUME_MAY_DIFFER:
+        elif _same(key, now, then) or key in RESUME_MAY_DIFFER:
+            continue
+        else:
             flag = "--" + key.replace("_", "-")
             shown = "variants" if key == "variants" else flag
             raise InputError(
@@ -96,3 +151,9 @@ def resumed_args(previous: dict[str, Any], given: dict[str, Any], keys: tuple[st
                 field=key,
             )
     return out
+
+
+def _same(key: str, now: Any, then: Any) -> bool:
+    if key == "memory_cap" and then is not None:
+        return parse_size(now) == parse_size(then)  # "4GB" recorded by an older run, 4000000000 now
+    return now == then

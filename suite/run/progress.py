@@ -6,6 +6,7 @@ import sys
 import time
 
 from suite.run.executors import Cell, Outcome
+from suite.safeio import escape_markup
 
 
 class PlainProgress:
@@ -66,11 +67,14 @@ class RichProgress:
         self.task = self.bar.add_task("running", total=total)
 
     def advance(self, cell: Cell, outcome: Outcome) -> None:
+        # labels (settings from suite files) and errors (probe exceptions) are printed, never read as markup
         if outcome.status != "ok":
             self.console.print(
-                f"[red]{outcome.status}[/red] {cell.label()}: {outcome.error}", markup=True, highlight=False
+                f"[red]{outcome.status}[/red] {escape_markup(cell.label())}: {escape_markup(outcome.error)}",
+                markup=True,
+                highlight=False,
             )
-        self.bar.update(self.task, advance=1, description=cell.label()[:60])
+        self.bar.update(self.task, advance=1, description=escape_markup(cell.label()[:60]))
 
     def close(self) -> None:
         self.bar.stop()

@@ -9,18 +9,23 @@ Cache
     is skipped, so re-running any command only computes new or changed cells (failed cells are
     retried); `force` recomputes everything.
 
+Folder
+    `--out` is checked writable before any work and locked (flock) while a run writes it; run.json is
+    read strictly and written atomically (`suite.run.folder`).
+
 Resume
     Rows are appended (and fsync'ed) cell by cell, so a killed run loses at most the cells in flight.
     Because of the cache, simply re-running the same command already continues where it stopped.
     `resume` additionally reuses the interrupted run's arguments and run id (stored in
     `DIR/run.json`), so the finished run reads as one run, and within it cells that already ended in
     error/oom/timeout are not retried (a resumed forced run does not redo what it already forced).
+    An argument given with `resume` must equal the recorded one (only `jobs` may differ).
 
 Isolation
     Cells of probes registered with `isolate=True` run in a fresh subprocess with a timeout and an
-    optional address-space cap; others in-process. With `jobs > 1` every cell runs in its own
-    subprocess, N at a time (concurrent cells disturb each other's timings: use it for analytic and
-    quality work, not for latency numbers).
+    optional address-space cap; others in-process, unless they have a cap (a limit of a whole
+    process). With `jobs > 1` every cell runs in its own subprocess, N at a time (concurrent cells
+    disturb each other's timings: use it for analytic and quality work, not for latency numbers).
 """
 
 from __future__ import annotations
@@ -233,6 +238,12 @@ def _run_locked(out: Path, args: dict[str, Any], run_id: str | None, progress) -
         memory_cap=parse_bytes(args["memory_cap"]),
         probe_modules=args["probe_module"] or (),
     )
+    moved = sum(1 for c in plan.cells if c.memory_cap and not c.isolate)
+    if moved and (args["jobs"] or 1) <= 1:
+        plan.notes.append(
+            f"a memory cap applies only to a whole process: {moved} cell(s) of in-process probes run in a "
+            "subprocess each so that it holds (slower to start)"
+        )
     for note in plan.notes:
         print(f"archbench: {note}", file=sys.stderr)
     run_id = run_id or new_run_id()
