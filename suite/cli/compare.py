@@ -53,8 +53,9 @@ def _add_compare(sub) -> None:
     p.add_argument(
         "--noise",
         metavar="FILE",
-        help="run-to-run noise table (from --calibrate-noise) that sets each timed metric's floor; default: the "
-        "table shipped with archbench, measured on the machine it names",
+        help="run-to-run noise table (from --calibrate-noise) that sets each timed metric's floor, measured on "
+        "this machine: timed regressions then block. Default: the table shipped with archbench (measured on the "
+        "machine it names), with which timed regressions are reported but advisory",
     )
     p.add_argument(
         "--remeasure",
