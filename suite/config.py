@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -282,7 +283,9 @@ def _type_name(tp: Any) -> str:
 
 def _coerce(value: Any, tp: Any, *, variant, file, field) -> Any:
     """Check a YAML value against the field's annotation; YAML ints are accepted for floats."""
-    origin = typing.get_origin(tp)
+    origin, where = typing.get_origin(tp), dict(variant=variant, file=file, field=field)
+    if isinstance(value, int) and value.bit_length() > 1000:  # beyond any float; str() fails past 4,300 digits
+        raise ConfigError(f"a {value.bit_length():,}-bit integer is too large.", **where)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -305,18 +308,15 @@ def _coerce(value: Any, tp: Any, *, variant, file, field) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                return float(value)
-            except OverflowError:  # an integer literal beyond any float (10**400)
-                raise ConfigError(
-                    f"{str(value)[:20]}... is too large.", variant=variant, file=file, field=field
-                ) from None
+            return float(value)
     elif tp is str:
         if isinstance(value, str):
             return value
-    raise ConfigError(
-        f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__}).", variant=variant, file=file, field=field
-    )
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:59] + "…"
+    hint = ""
+    if isinstance(value, str) and "number" in _type_name(tp) and re.fullmatch(r"[-+]?[\d.]+[eE][-+]?\d+", value):
+        hint = " YAML 1.1 reads a number without a '.' or with an unsigned exponent as text: write 1.0e-6, not 1e-6."
+    raise ConfigError(f"expected {_type_name(tp)}, got {shown} ({type(value).__name__}).{hint}", **where)
 
 
 def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
@@ -366,16 +366,9 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
             fail("qk_rope_head_dim", f"RoPE rotates pairs: must be even, got {cfg.qk_rope_head_dim}.")
         if cfg.attention_sinks:
             fail("attention_sinks", "attention 'mla' has no sinks in archbench (they would be silently ignored).")
-    elif cfg.rope_interleaved and cfg.position != "rope":
-        fail("rope_interleaved", "needs position 'rope'.")
-    if not 0.0 < cfg.rope_fraction <= 1.0:
-        fail("rope_fraction", f"must be in (0, 1], got {cfg.rope_fraction}.")
     if cfg.position == "rope" and cfg.rotary_dim < 2:
         fail("rope_fraction", "rotates fewer than 2 dimensions of the head.")
-    if cfg.rope_scaling in ("llama3", "yarn") and not cfg.rope_original_context:
-        fail("rope_original_context", f"rope_scaling '{cfg.rope_scaling}' needs the pre-extension context.")
-    if cfg.rope_scaling != "none" and cfg.rope_factor <= 0:
-        fail("rope_factor", f"must be positive, got {cfg.rope_factor}.")
+    _validate_rope(cfg, fail)
 
     if cfg.layer_types is not None:
         if len(cfg.layer_types) != cfg.n_layers:
@@ -389,16 +382,12 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
 
     if cfg.swiglu_limit is not None and cfg.mlp != "swiglu":
         fail("swiglu_limit", f"only applies to mlp 'swiglu', not '{cfg.mlp}'.")
-    if cfg.n_experts < 0:
-        fail("n_experts", f"must be >= 0, got {cfg.n_experts}.")
+    _validate_unread(cfg, fail)
     if cfg.is_moe:
         if not 1 <= cfg.experts_top_k <= cfg.n_experts:
             fail("experts_top_k", f"must be between 1 and n_experts ({cfg.n_experts}), got {cfg.experts_top_k}.")
         if cfg.n_experts % cfg.router_groups:
-            fail(
-                "router_groups",
-                f"n_experts ({cfg.n_experts}) must be divisible by router_groups ({cfg.router_groups}).",
-            )
+            fail("router_groups", f"must divide n_experts ({cfg.n_experts}), got {cfg.router_groups}.")
         if not 1 <= cfg.router_topk_groups <= cfg.router_groups:
             fail("router_topk_groups", f"must be between 1 and router_groups ({cfg.router_groups}).")
         if cfg.router_groups > 1 and cfg.experts_top_k > cfg.router_topk_groups * (cfg.n_experts // cfg.router_groups):
@@ -407,13 +396,49 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
             fail("router_groups", f"group-limited routing is the 'sigmoid' router's; '{cfg.router}' would ignore it.")
         if cfg.router_groups > 1 and cfg.n_experts // cfg.router_groups < 2:
             fail("router_groups", "a group scores its top-2 experts: each group needs at least 2 experts.")
-        if cfg.moe_dense_first > cfg.n_layers:
-            fail("moe_dense_first", f"must be <= n_layers ({cfg.n_layers}).")
-    else:
-        for name in ("experts_top_k", "n_shared_experts", "moe_dense_first"):
-            if getattr(cfg, name):
-                fail(name, "is set but n_experts is 0 (dense model).")
+        if cfg.moe_dense_first >= cfg.n_layers:
+            fail("moe_dense_first", f"must be below n_layers ({cfg.n_layers}): no layer would have experts.")
     return cfg
+
+
+def _validate_rope(cfg: ModelConfig, fail) -> None:
+    """RoPE extension parameters as transformers' rope validation defines them (there, only a warning)."""
+    scaling, original = cfg.rope_scaling, cfg.rope_original_context
+    if scaling in ("llama3", "yarn") and not original:
+        fail("rope_original_context", f"rope_scaling '{scaling}' needs the pre-extension context.")
+    if original is not None and original > cfg.context_length:
+        fail("rope_original_context", f"the pre-extension context exceeds context_length ({cfg.context_length}).")
+    if scaling != "none" and cfg.rope_factor < 1:
+        fail("rope_factor", f"an extension factor must be >= 1, got {cfg.rope_factor:g}.")
+    if scaling == "llama3" and cfg.rope_low_freq_factor >= cfg.rope_high_freq_factor:
+        # equal factors divide by zero in the smoothing band
+        fail("rope_low_freq_factor", f"must be below rope_high_freq_factor ({cfg.rope_high_freq_factor:g}).")
+    if scaling == "yarn" and cfg.rope_beta_fast < cfg.rope_beta_slow:
+        fail("rope_beta_fast", f"must be >= rope_beta_slow ({cfg.rope_beta_slow:g}): the ramp would run backwards.")
+
+
+def _validate_unread(cfg: ModelConfig, fail) -> None:
+    """A field set away from its default that no chosen component reads would be silently ignored."""
+    sliding, rope, scaling = "sliding" in cfg.layer_kinds, cfg.position == "rope", cfg.rope_scaling
+    readers = {  # what reads the fields: (this variant has it, the fields)
+        "attention 'mla'": (cfg.attention == "mla", ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim",
+                                                     "qk_rope_head_dim", "v_head_dim")),
+        "position 'rope'": (rope, ("rope_theta", "rope_fraction", "rope_interleaved")),
+        "sliding layers": (sliding, ("sliding_window",)),
+        "sliding layers with position 'rope'": (sliding and rope, ("rope_theta_local",)),
+        "a rope_scaling other than 'none'": (scaling != "none", ("rope_factor",)),
+        "rope_scaling 'llama3' or 'yarn'": (scaling in ("llama3", "yarn"), ("rope_original_context",)),
+        "rope_scaling 'llama3'": (scaling == "llama3", ("rope_low_freq_factor", "rope_high_freq_factor")),
+        "rope_scaling 'yarn'": (scaling == "yarn", ("rope_beta_fast", "rope_beta_slow", "rope_truncate",
+                                                    "rope_mscale", "rope_mscale_all_dim")),
+        "experts (n_experts > 0)": (cfg.is_moe, ("experts_top_k", "n_shared_experts", "moe_dense_first",
+                                                 "expert_hidden", "router", "router_bias", "router_norm_topk",
+                                                 "router_scale", "router_groups", "router_topk_groups")),
+    }  # fmt: skip
+    for reader, (present, names) in readers.items():
+        for f in (f for f in fields(cfg) if f.name in names and not present):
+            if getattr(cfg, f.name) != (default := _default(f)):
+                fail(f.name, f"is unused: only variants with {reader} read it; its default is {default}.")
 
 
 def field_names() -> list[str]:

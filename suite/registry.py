@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from suite.config import ConfigError, ModelConfig, field_names
-from suite.safeio import check_name, parse_yaml, read_text
+from suite.safeio import InputError, check_name, parse_yaml, read_text
 
 META_KEYS = ("base",)
 
@@ -64,7 +64,7 @@ class Registry:
     def add_file(self, path: Path) -> None:
         file = _display_path(path)
         # duplicate keys, YAML bombs, deep nesting, binary or unreadable files: one error naming the file
-        data = parse_yaml(read_text(path, "variant file"), file, "variant file")
+        data = read_yaml(path, file, "variant file")
         if data is None:
             return
         if not isinstance(data, dict):
@@ -80,10 +80,11 @@ class Registry:
                 )
             body = dict(body)
             base = body.pop("base", None)
-            if base is not None and not isinstance(base, str):
-                raise ConfigError(
-                    f"expected the name of a variant, got {base!r}.", file=file, variant=name, field="base"
-                )
+            if base is not None:
+                try:
+                    check_name(base, file=file, field="base", what="the base variant name")
+                except ConfigError as exc:
+                    raise ConfigError(exc.reason, file=file, variant=name, field="base") from None
             if "name" in body:
                 raise ConfigError(
                     "the variant name is the mapping key; do not set 'name'.", file=file, variant=name, field="name"
@@ -163,6 +164,20 @@ def _build(merged: dict[str, Any], origin: dict[str, str], leaf: Entry) -> Model
         raise
 
 
+def read_yaml(path: Path, file: str, what: str) -> Any:
+    """`safeio` reading and parsing, plus the ValueError PyYAML's constructors raise themselves: an integer
+    literal past Python's 4,300-digit conversion limit, a date such as 2024-13-45."""
+    text = read_text(path, what)
+    try:
+        return parse_yaml(text, file, what)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise InputError(
+            f"{what} {file} has a value YAML cannot convert: {str(exc).split(';')[0]}.", file=file
+        ) from None
+
+
 def _display_path(path: Path) -> str:
     """Built-in files as 'architectures/x.yaml'; the user's own files as given."""
     try:
@@ -172,16 +187,26 @@ def _display_path(path: Path) -> str:
 
 
 def _unknown(name: str, known: Iterable[str], what: str) -> str:
-    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5) if len(name) <= 200 else []
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return f"unknown {what} '{name}'.{hint} `archbench list` shows all {len(list(known))} variants."
+    shown = _short(name) if len(name) > 200 or not name.isprintable() else f"'{name}'"
+    return f"unknown {what} {shown}.{hint} `archbench list` shows all {len(list(known))} variants."
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 # -------------------------------------------------------------------- lookup
 def load_variant(spec: str, registry_dirs: Iterable[str | Path] = ()) -> ModelConfig:
     """A variant by name or a path to a variant YAML file (HF configs are read by `suite.hf.resolve`)."""
     path = Path(spec)
-    if path.exists():
+    try:
+        is_file = path.exists()
+    except OSError:  # a name too long to be a path (ENAMETOOLONG) is still a name
+        is_file = False
+    if is_file:
         if path.is_dir() or path.suffix == ".json":
             raise ConfigError(
                 "a folder or .json file is a Hugging Face checkpoint/config, not a registry variant; "
@@ -220,10 +245,20 @@ def _round(x: float, multiple: int = 8) -> int:
 
 
 def _pattern_period(kinds: tuple[str, ...]) -> int:
-    for period in range(1, len(kinds) + 1):
-        if all(kinds[i] == kinds[i % period] for i in range(len(kinds))):
-            return period
-    return len(kinds)
+    """The shortest p with kinds[i] == kinds[i % p] for every i (KMP's failure function: linear time,
+    where trying every p took minutes for 100,000 layers without a repeat)."""
+    fail = [0] * len(kinds)
+    k = 0
+    for i in range(1, len(kinds)):
+        while k and kinds[i] != kinds[k]:
+            k = fail[k - 1]
+        if kinds[i] == kinds[k]:
+            k += 1
+        fail[i] = k
+    return len(kinds) - fail[-1] if kinds else 0
+
+
+MAX_PROXY_LAYERS = 256  # one period of layer_types; a longer one would not run on a CPU
 
 
 def proxy(cfg: ModelConfig, scale: str = "tiny") -> ModelConfig:
@@ -233,7 +268,8 @@ def proxy(cfg: ModelConfig, scale: str = "tiny") -> ModelConfig:
     - width: d_model and head_dim from the scale; MLP and expert hidden sizes keep their ratio to d_model;
     - heads: the GQA group size n_heads/n_kv_heads is kept (MQA stays MQA, MHA stays MHA);
     - layers: one period of the layer_types pattern (at least 2 layers), plus one dense layer if
-      the original has dense-first MoE layers, so every layer kind is present;
+      the original has dense-first MoE layers (one period of them if they hold a layer kind the MoE
+      layers lack), so every layer kind is present; a period over 256 layers is refused;
     - MoE: the experts/top-k ratio is kept with top-k capped at 2 (n_experts capped at 64);
     - sliding window: min(window, context / 4) so sliding layers really slide at proxy context;
     - vocabulary: 256 (byte-level tokenizer); every component key and flag is unchanged.
@@ -243,16 +279,21 @@ def proxy(cfg: ModelConfig, scale: str = "tiny") -> ModelConfig:
     s = SCALES[scale]
     d = s["d_model"]
     kinds = cfg.layer_kinds
-    period = _pattern_period(kinds)
-    moe_dense = min(cfg.moe_dense_first, 1) if cfg.is_moe else 0
-    body = kinds[cfg.moe_dense_first :] if cfg.is_moe else kinds
-    period = _pattern_period(body) if body else period
+    dense = kinds[: cfg.moe_dense_first] if cfg.is_moe else ()
+    body = kinds[len(dense) :]  # never empty: validate keeps at least one MoE layer
+    # one dense layer; one period of them when they hold a layer kind the MoE layers lack
+    dense = dense[: 1 if set(dense) <= set(body) else _pattern_period(dense)]
+    moe_dense, period = len(dense), _pattern_period(body)
     n_layers = moe_dense + max(2, period)
-    pattern = (
-        kinds[:moe_dense] + tuple(body[i % len(body)] for i in range(n_layers - moe_dense))
-        if body
-        else kinds[:n_layers]
-    )
+    if n_layers > MAX_PROXY_LAYERS:
+        raise ConfigError(
+            f"the proxy keeps one period of the layer pattern, and no pattern shorter than {period} layers "
+            f"repeats; at most {MAX_PROXY_LAYERS} layers run as a proxy. Analyse it at --scale full, or "
+            "write layer_types as a repeating pattern.",
+            variant=cfg.name,
+            field="layer_types",
+        )
+    pattern = dense + tuple(body[i % len(body)] for i in range(n_layers - moe_dense))
     group = cfg.n_heads // cfg.kv_heads
     if cfg.kv_heads == 1:
         n_heads, n_kv = s["heads"], 1
@@ -280,7 +321,10 @@ def proxy(cfg: ModelConfig, scale: str = "tiny") -> ModelConfig:
     if cfg.sliding_window:
         changes["sliding_window"] = max(8, min(cfg.sliding_window, changes["context_length"] // 4))
     if cfg.rope_original_context:
-        changes["rope_original_context"] = max(16, min(cfg.rope_original_context, changes["context_length"]))
+        # never above the proxy's context: the pre-extension context cannot exceed the extended one
+        changes["rope_original_context"] = min(
+            max(16, min(cfg.rope_original_context, changes["context_length"])), changes["context_length"]
+        )
     if cfg.is_moe:
         top_k = min(cfg.experts_top_k, 2)
         n_experts = min(64, max(top_k, round(cfg.n_experts * top_k / cfg.experts_top_k)))

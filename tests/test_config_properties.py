@@ -26,6 +26,7 @@ from suite.analytic.params import count_params
 from suite.config import ConfigError, ModelConfig
 from suite.fields import RANGES
 from suite.model.decoder import build_model
+from suite.registry import SCALES, proxy
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None)
 
@@ -256,7 +257,17 @@ def valid_config_dicts(draw) -> dict:
         if scaling != "none":
             d["rope_factor"] = draw(st.sampled_from([2.0, 4.0]))
         if scaling in ("llama3", "yarn"):
-            d["rope_original_context"] = draw(st.sampled_from([4, 16]))
+            d["rope_original_context"] = draw(st.sampled_from([c for c in (4, 16) if c <= d["context_length"]]))
+        if scaling == "llama3":
+            d["rope_low_freq_factor"] = draw(st.sampled_from([1.0, 2.0]))
+            d["rope_high_freq_factor"] = draw(st.sampled_from([4.0, 8.0]))
+        if scaling == "yarn":
+            d["rope_beta_fast"] = draw(st.sampled_from([32.0, 8.0, 1.0]))
+            d["rope_beta_slow"] = draw(st.sampled_from([1.0, d["rope_beta_fast"]]))
+            d["rope_truncate"] = draw(st.booleans())
+            if draw(st.booleans()):
+                d["rope_mscale"] = draw(st.sampled_from([0.707, 1.0]))
+                d["rope_mscale_all_dim"] = draw(st.sampled_from([0.0, 0.707, 1.0]))
 
     # layer types: full / sliding attention and the three mixers
     if draw(st.booleans()):
@@ -303,7 +314,7 @@ def valid_config_dicts(draw) -> dict:
         d["router_bias"] = draw(st.booleans())
         d["router_norm_topk"] = draw(st.booleans())
         d["router_scale"] = draw(st.sampled_from([1.0, 2.5]))
-        d["moe_dense_first"] = draw(st.integers(0, n_layers))
+        d["moe_dense_first"] = draw(st.integers(0, n_layers - 1))
         if draw(st.booleans()):
             d["expert_hidden"] = draw(st.integers(4, 32))
         if d["router"] == "sigmoid" and draw(st.booleans()):
@@ -348,3 +359,39 @@ def test_valid_configs_build_run_and_count():
     assert seen["accepted"] * 2 >= total, (
         f"only {seen['accepted']} of {total} drawn configs were accepted; refusals: {seen['refused'][:5]}"
     )
+
+
+# ------------------------------------------------------------------ (c) the proxy rule
+KEY_FIELDS = [r.config_field for r in components.ALL if r.config_field != "layer_types"]
+
+
+def _check_proxy(cfg: ModelConfig) -> None:
+    """Whatever the validator accepts, `proxy` scales to a valid config that keeps every component key,
+    every layer kind and MoE on/off, or refuses with a ConfigError (never another exception)."""
+    for scale in SCALES:
+        try:
+            small = proxy(cfg, scale)
+        except ConfigError as exc:  # the one refusal of the rule: a layer pattern that never repeats
+            assert exc.field == "layer_types" and "no pattern shorter than" in exc.reason, str(exc)
+            continue
+        assert small.d_model == SCALES[scale]["d_model"]
+        assert {k: getattr(small, k) for k in KEY_FIELDS} == {k: getattr(cfg, k) for k in KEY_FIELDS}
+        assert set(small.layer_kinds) == set(cfg.layer_kinds), (cfg.layer_kinds, small.layer_kinds)
+        assert small.is_moe == cfg.is_moe
+
+
+# the proxy kept one dense layer, and so dropped the mamba2 layer of the dense prefix
+DENSE_PREFIX_KIND = {**BASE, "n_layers": 4, "layer_types": ["sliding", "mamba2", "full", "full"], "sliding_window": 8,
+                     "ssm_heads": 2, "ssm_head_dim": 4, "ssm_state_size": 4, "n_experts": 4, "experts_top_k": 2,
+                     "moe_dense_first": 2}  # fmt: skip
+
+
+@SETTINGS
+@given(st.one_of(valid_config_dicts(), hostile_dicts()))
+@example(DENSE_PREFIX_KIND)
+def test_the_proxy_of_any_accepted_config_is_valid_and_keeps_its_components(data):
+    try:
+        cfg = ModelConfig.from_dict(data)
+    except ConfigError:
+        return
+    _check_proxy(cfg)
