@@ -18,7 +18,7 @@ MANY = 2**16  # heads, kernel sizes
 RANGES: dict[str, tuple[float, bool, float]] = {
     "vocab_size": (1, True, BIG),
     "d_model": (1, True, WIDE),
-    "n_layers": (1, True, 100_000),
+    "n_layers": (1, True, 10_000),
     "n_heads": (1, True, MANY),
     "n_kv_heads": (1, True, MANY),
     "head_dim": (1, True, MANY),
@@ -35,7 +35,7 @@ RANGES: dict[str, tuple[float, bool, float]] = {
     "experts_top_k": (0, True, 1_000_000),
     "n_shared_experts": (0, True, 1_000_000),
     "expert_hidden": (1, True, 2**24),
-    "moe_dense_first": (0, True, 100_000),
+    "moe_dense_first": (0, True, 10_000),
     "router_groups": (1, True, 1_000_000),
     "router_topk_groups": (1, True, 1_000_000),
     "mixer_conv_kernel": (1, True, 1024),

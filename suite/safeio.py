@@ -169,6 +169,8 @@ def parse_yaml(text: str, path: str | os.PathLike, what: str = "YAML file") -> A
         raise InputError(f"YAML syntax error{at}: {problem}.", file=path) from None
     except RecursionError:
         raise InputError(f"{what} {path} nests too deeply to read.", file=path) from None
+    except ValueError as exc:  # PyYAML's own: a 5,000-digit integer, a date like 2024-13-45
+        raise InputError(f"{what} {path} has a value YAML cannot convert: {str(exc)[:120]}.", file=path) from None
     _check_depth(data, path, what)
     return data
 

@@ -27,9 +27,9 @@ NEEDS = {
     ("attention", "mha"): dict(n_kv_heads=4),
     ("attention", "mqa"): dict(n_kv_heads=1),
     ("attention", "mla"): dict(position="rope", kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=8),
-    ("rope_scaling", "llama3"): dict(rope_original_context=16, rope_factor=4.0),
-    ("rope_scaling", "yarn"): dict(rope_original_context=16, rope_factor=4.0),
-    ("rope_scaling", "linear"): dict(rope_factor=2.0),
+    ("rope_scaling", "llama3"): dict(position="rope", rope_original_context=16, rope_factor=4.0),
+    ("rope_scaling", "yarn"): dict(position="rope", rope_original_context=16, rope_factor=4.0),
+    ("rope_scaling", "linear"): dict(position="rope", rope_factor=2.0),
     ("layer_types", "sliding"): dict(sliding_window=8),
     ("layer_types", "gated_deltanet"): dict(
         linear_k_heads=2, linear_v_heads=4, linear_k_head_dim=8, linear_v_head_dim=8

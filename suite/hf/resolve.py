@@ -14,7 +14,10 @@ def is_hf_path(spec: str | Path) -> bool:
     """An existing folder or `.json` file: a Hugging Face checkpoint or config, not a registry variant.
     A `.json` that is a broken link or a link loop counts too, so its error is about the file."""
     path = Path(spec)
-    return path.is_dir() or (path.suffix == ".json" and os.path.lexists(path))
+    try:
+        return path.is_dir() or (path.suffix == ".json" and os.path.lexists(path))
+    except OSError:  # a name too long to be a path (ENAMETOOLONG) is not a path: the registry names it
+        return False
 
 
 def resolve_any(spec: str | Path, registry_dirs: Iterable[str | Path] = (), scale: str | None = None) -> ModelConfig:
