@@ -165,14 +165,16 @@ def analytic_peak(cfg: ModelConfig, phase: str, context: int, knobs: Knobs) -> d
             parts["kv_cache"] = costs.kv_cache_bytes(cfg, context, kv_dtype, batch=b)
             parts["activations"] = inference_activation_bytes(cfg, context, batch=b, dtype=act_dtype)["activations"]
         else:
-            # the cache after the step, plus the copies one layer's update makes: torch.cat's new
-            # tensor beside the old one, and a sliding layer past its window also its trimmed copy
+            # the cache after the step. A prefill reserves exactly what it holds, so the step grows each
+            # full-attention buffer by max(16, context // 8) tokens (the spare stays reserved) and, while
+            # one layer copies, its old buffer lives beside the new one; a sliding ring writes in place
             parts["kv_cache"] = costs.kv_cache_bytes(cfg, context + 1, kv_dtype, batch=b)
             windows = [cfg.sliding_window if kind == "sliding" else None for kind in cfg.layer_kinds]
-            parts["cache_append_copy"] = max(
-                n * (2 if w is not None and context >= w else 1)
-                for n, w in zip(_layer_kv_bytes(cfg, context, kv_dtype, b), windows)
-            )
+            per_token = [b * e * BYTES[kv_dtype] for e in costs.kv_cache_elements_per_token(cfg)]
+            growing = [(n, t) for n, t, w in zip(_layer_kv_bytes(cfg, context, kv_dtype, b), per_token, windows)
+                       if w is None and t]  # fmt: skip
+            parts["cache_reserve"] = sum(t * (max(16, context // 8) - 1) for _, t in growing)
+            parts["cache_append_copy"] = max((n for n, _ in growing), default=0)
             parts["activations"] = inference_activation_bytes(cfg, 1, batch=b, dtype=act_dtype, past=context)[
                 "activations"
             ]
