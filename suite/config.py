@@ -17,6 +17,7 @@ from typing import Any
 
 from suite import components
 from suite.fields import MAX_TEXT, name_problem, range_problem, validate_mixers
+from suite.messages import shown
 
 # Allowed component keys come from the one set of registries (suite/components.py).
 NORMS = components.NORM.keys()
@@ -312,11 +313,10 @@ def _coerce(value: Any, tp: Any, *, variant, file, field) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
-    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:59] + "…"
     hint = ""
     if isinstance(value, str) and "number" in _type_name(tp) and re.fullmatch(r"[-+]?[\d.]+[eE][-+]?\d+", value):
         hint = " YAML 1.1 reads a number without a '.' or with an unsigned exponent as text: write 1.0e-6, not 1e-6."
-    raise ConfigError(f"expected {_type_name(tp)}, got {shown} ({type(value).__name__}).{hint}", **where)
+    raise ConfigError(f"expected {_type_name(tp)}, got {shown(value)} ({type(value).__name__}).{hint}", **where)
 
 
 def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from suite.config import ConfigError, ModelConfig, field_names
+from suite.messages import shown
 from suite.safeio import InputError, check_name, parse_yaml, read_text
 
 META_KEYS = ("base",)
@@ -189,13 +190,8 @@ def _display_path(path: Path) -> str:
 def _unknown(name: str, known: Iterable[str], what: str) -> str:
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5) if len(name) <= 200 else []
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    shown = _short(name) if len(name) > 200 or not name.isprintable() else f"'{name}'"
-    return f"unknown {what} {shown}.{hint} `archbench list` shows all {len(list(known))} variants."
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:59] + "…"
+    quoted = shown(name) if len(name) > 200 or not name.isprintable() else f"'{name}'"
+    return f"unknown {what} {quoted}.{hint} `archbench list` shows all {len(list(known))} variants."
 
 
 # -------------------------------------------------------------------- lookup

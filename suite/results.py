@@ -31,6 +31,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from suite.config import ConfigError
+from suite.messages import os_reason
 from suite.strictjson import dumps
 
 RESULTS_FILE = "results.jsonl"
@@ -160,23 +161,12 @@ def make_row(
 
 
 # ----------------------------------------------------------------------- store
-_REASONS = {
-    errno.ENOSPC: "the disk is full",
-    errno.EROFS: "the file system is read-only",
-    errno.EACCES: "permission denied",
-}
-
-
-def _reason(exc: OSError) -> str:
-    return _REASONS.get(exc.errno, exc.strerror or type(exc).__name__)
-
-
 class StoreError(ConfigError):
     """The results file could not be written (disk full, read-only); the earlier rows are intact."""
 
     def __init__(self, exc: OSError, path: Path, doing: str = "write results file"):
         super().__init__(
-            f"cannot {doing} {path}: {_reason(exc)}. The rows written before are intact; fix it and continue "
+            f"cannot {doing} {path}: {os_reason(exc)}. The rows written before are intact; fix it and continue "
             "with --resume.",
             file=str(path),
         )
@@ -255,7 +245,7 @@ def _read(path: Path) -> bytes:
             raise IsADirectoryError(errno.EISDIR, "it is a directory, not a file")
         return path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read results file {path}: {_reason(exc)}.", file=str(path)) from None
+        raise ConfigError(f"cannot read results file {path}: {os_reason(exc)}.", file=str(path)) from None
 
 
 _TYPE_NAMES = {
@@ -436,7 +426,7 @@ def write_parquet(directory: str | Path, df: pd.DataFrame | None = None) -> Path
         os.replace(tmp, out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        why = f"{_reason(exc)}. The results are complete in {directory / RESULTS_FILE}"
+        why = f"{os_reason(exc)}. The results are complete in {directory / RESULTS_FILE}"
         raise ConfigError(f"cannot write the parquet copy {out}: {why}.", file=str(out)) from None
     return out
 

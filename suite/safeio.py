@@ -19,6 +19,7 @@ from typing import Any
 
 from suite.config import ConfigError
 from suite.fields import name_problem
+from suite.messages import os_reason, shown
 from suite.strictjson import dumps as dumps  # re-exported: writers use safeio for every file
 from suite.strictjson import finite_json
 
@@ -35,21 +36,6 @@ class InputError(ConfigError):
 
 
 # ---------------------------------------------------------------- reading
-def _os_reason(exc: OSError) -> str:
-    reasons = {
-        errno.ENOENT: "it does not exist",
-        errno.EISDIR: "it is a directory, not a file",
-        errno.ENOTDIR: "a part of the path is not a directory",
-        errno.EACCES: "permission denied",
-        errno.EPERM: "permission denied",
-        errno.ELOOP: "it is a symbolic link loop",
-        errno.ENOSPC: "the disk is full",
-        errno.EROFS: "the file system is read-only",
-        errno.ENAMETOOLONG: "the path is too long",
-    }
-    return reasons.get(exc.errno, exc.strerror or type(exc).__name__)
-
-
 def os_error(exc: OSError, path: str | os.PathLike, doing: str, what: str = "file") -> InputError:
     """An `OSError` as the one-paragraph error: 'cannot read results file X: permission denied.'"""
     hint = {
@@ -57,7 +43,7 @@ def os_error(exc: OSError, path: str | os.PathLike, doing: str, what: str = "fil
         errno.EROFS: " Choose a writable folder with --out.",
         errno.EACCES: " Check the permissions or choose another path.",
     }.get(exc.errno, "")
-    return InputError(f"cannot {doing} {what} {path}: {_os_reason(exc)}.{hint}", file=path)
+    return InputError(f"cannot {doing} {what} {path}: {os_reason(exc)}.{hint}", file=path)
 
 
 def read_bytes(path: str | os.PathLike, what: str = "file", *, limit: int | None = MAX_TEXT_BYTES) -> bytes:
@@ -219,14 +205,9 @@ def expect_type(value: Any, expected: type | tuple[type, ...], *, file, field: s
         wanted = " or ".join(names.get(t, t.__name__) for t in types_)
         got = "null" if value is None else type(value).__name__
         raise InputError(
-            f"{what + ' ' if what else ''}expected {wanted}, got {got} ({_short(value)}).", file=file, field=field
+            f"{what + ' ' if what else ''}expected {wanted}, got {got} ({shown(value)}).", file=file, field=field
         )
     return value
-
-
-def _short(value: Any, n: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 # ---------------------------------------------------------------- writing

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from suite.messages import shown
 from suite.safeio import InputError, os_error, parse_json
 
 WHAT = "safetensors file"
@@ -126,9 +127,9 @@ def _entry(path: Path, name: str, entry, data_bytes: int) -> TensorInfo:
     if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
         raise _fail(path, f"{where}: dtype {dtype!r} is not one archbench reads (known: {', '.join(DTYPE_BYTES)}).")
     if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
-        raise _fail(path, f"{where}: shape must be a list of non-negative integers, got {_short(shape)}.")
+        raise _fail(path, f"{where}: shape must be a list of non-negative integers, got {shown(shape)}.")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)):
-        raise _fail(path, f"{where}: data_offsets must be a list of two integers [begin, end], got {_short(offsets)}.")
+        raise _fail(path, f"{where}: data_offsets must be a list of two integers [begin, end], got {shown(offsets)}.")
     begin, end = offsets
     if not 0 <= begin <= end:
         raise _fail(path, f"{where}: data_offsets {offsets} must satisfy 0 <= begin <= end.")
@@ -175,8 +176,3 @@ def _check_layout(path: Path, tensors: dict[str, TensorInfo], data_bytes: int) -
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _short(value, n: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= n else text[: n - 1] + "…"

@@ -13,6 +13,7 @@ from typing import Any
 
 from suite.config import ConfigError
 from suite.fields import MAX_TEXT
+from suite.messages import shown
 from suite.registry import data_dir, read_yaml
 from suite.run.executors import DEFAULT_TIMEOUT_S
 from suite.units import parse_size
@@ -94,7 +95,7 @@ def load_suite(spec: str | Path) -> Suite:
             suite.variants.append((_ref(item["name"], file, "variants.name"), scale))
         else:
             raise ConfigError(
-                f"a variant is a name or {{name: ..., scale: ...}}, got {_short(item)}.", file=file, field="variants"
+                f"a variant is a name or {{name: ..., scale: ...}}, got {shown(item)}.", file=file, field="variants"
             )
     for item in _typed(data, "probes", list, file, None) or []:
         suite.probes.append(_probe_entry(item, file))
@@ -122,7 +123,7 @@ def _probe_entry(item: Any, file: str) -> ProbeEntry:
         _setting_key(key, file, "probes.grid")
         if not isinstance(values, list) or not values:
             raise ConfigError(
-                f"a grid axis is a non-empty list of values, got {_short(values)}.",
+                f"a grid axis is a non-empty list of values, got {shown(values)}.",
                 file=file,
                 field=f"probes.grid.{key}",
             )
@@ -136,7 +137,7 @@ def _probe_entry(item: Any, file: str) -> ProbeEntry:
         )
     name = item.get("probe") or item.get("family")
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"a probe or family name is a string, got {_short(name)}.", file=file, field="probes")
+        raise ConfigError(f"a probe or family name is a string, got {shown(name)}.", file=file, field="probes")
     settings = _typed(item, "settings", dict, file, None, prefix="probes.") or {}
     for key, value in settings.items():
         _setting_value(value, file, f"probes.settings.{_setting_key(key, file, 'probes.settings')}")
@@ -158,7 +159,7 @@ def _name_list(value: Any, file: str) -> list[str] | None:
         return None
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise ConfigError(
-            f"expected a non-empty list of variant names or globs, got {_short(value)} (leave the key out to use "
+            f"expected a non-empty list of variant names or globs, got {shown(value)} (leave the key out to use "
             "the suite's variants).",
             file=file,
             field="probes.variants",
@@ -169,11 +170,6 @@ def _name_list(value: Any, file: str) -> list[str] | None:
 SCALE_NAMES = ("full", "tiny", "small", "base")
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:59] + "…"
-
-
 def _typed(data: dict, key: str, kind: type, file: str, default: Any, prefix: str = "") -> Any:
     """data[key] if it has the expected YAML type (null: the default), else an error naming the key."""
     value = data.get(key)
@@ -181,13 +177,13 @@ def _typed(data: dict, key: str, kind: type, file: str, default: Any, prefix: st
         return default
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         wanted = {str: "a string", list: "a list", dict: "a mapping", bool: "true or false"}[kind]
-        raise ConfigError(f"expected {wanted}, got {_short(value)}.", file=file, field=prefix + key)
+        raise ConfigError(f"expected {wanted}, got {shown(value)}.", file=file, field=prefix + key)
     return value
 
 
 def _scale(value: Any, file: str, field: str) -> str:
     if value not in SCALE_NAMES:
-        raise ConfigError(f"a scale is one of {', '.join(SCALE_NAMES)}, got {_short(value)}.", file=file, field=field)
+        raise ConfigError(f"a scale is one of {', '.join(SCALE_NAMES)}, got {shown(value)}.", file=file, field=field)
     return value
 
 
@@ -195,7 +191,7 @@ def _timeout(value: Any, file: str, field: str) -> float:
     ok = _is_number(value) and math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S
     if not ok:
         raise ConfigError(
-            f"a timeout is a positive number of seconds, at most {MAX_TIMEOUT_S:,} (30 days), got {_short(value)}."
+            f"a timeout is a positive number of seconds, at most {MAX_TIMEOUT_S:,} (30 days), got {shown(value)}."
             + _exponent_hint(value),
             file=file,
             field=field,
@@ -226,14 +222,14 @@ def _ref(value: str, file: str, field: str) -> str:
     if not value.strip() or bad is not None or len(value) > MAX_REF:
         why = "is empty" if not value.strip() else f"contains {bad!r}" if bad is not None else "is too long"
         raise ConfigError(
-            f"a name, path or glob must be one printable line; {_short(value)} {why}.", file=file, field=field
+            f"a name, path or glob must be one printable line; {shown(value)} {why}.", file=file, field=field
         )
     return value
 
 
 def _setting_key(key: Any, file: str, field: str) -> str:
     if not isinstance(key, str) or not key.strip():
-        raise ConfigError(f"a setting name is a non-empty string, got {_short(key)}.", file=file, field=field)
+        raise ConfigError(f"a setting name is a non-empty string, got {shown(key)}.", file=file, field=field)
     return key
 
 
@@ -246,7 +242,7 @@ def _setting_value(value: Any, file: str, field: str) -> None:
         for key, v in value.items():
             _setting_value(v, file, f"{field}.{_setting_key(key, file, field)}")
     elif _is_number(value) and not (math.isfinite(value) and value >= 0):
-        raise ConfigError(f"must be a finite number >= 0, got {_short(value)}.", file=file, field=field)
+        raise ConfigError(f"must be a finite number >= 0, got {shown(value)}.", file=file, field=field)
 
 
 def _size(value: Any, file: str, field: str) -> int | None:
