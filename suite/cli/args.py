@@ -46,59 +46,48 @@ def _number(text: str, kind):
     return value
 
 
-def positive_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+def _ranged(kind, allowed, rule: str):
+    """An argparse type: a finite `kind` for which `allowed(value)` holds, else 'must be <rule>'."""
+
+    def check(text: str):
+        value = _number(text, kind)
+        if not allowed(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        return value
+
+    return check
 
 
-def nonnegative_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text!r}")
-    return value
+positive_int = _ranged(int, lambda v: v >= 1, "a positive integer")
+nonnegative_int = _ranged(int, lambda v: v >= 0, "0 or a positive integer")
+positive_float = _ranged(float, lambda v: v > 0, "a positive number")
+nonnegative_float = _ranged(float, lambda v: v >= 0, "0 or a positive number")
+unit_interval = _ranged(float, lambda v: 0 <= v <= 1, "between 0 and 1")
 
 
-def positive_float(text: str) -> float:
-    value = _number(text, float)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+def at_most(limit: int, why: str, base=positive_int):
+    """`base` with a ceiling: a value past it cannot be meant (and would run out of memory or time)."""
+
+    def check(text: str) -> int:
+        value = base(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit:,} ({why}), got {text!r}")
+        return value
+
+    return check
 
 
-def nonnegative_float(text: str) -> float:
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or a positive number, got {text!r}")
-    return value
-
-
-def unit_interval(text: str) -> float:
-    value = _number(text, float)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
-    return value
-
-
-def fraction(text: str) -> float:
-    value = _number(text, float)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
-    return value
-
-
-def memory_size(text: str) -> int:
+def memory_size(text: str, *, allow_zero: bool = False) -> int:
     """'80GB', '8GiB', '24e9' -> bytes (at least 1 byte, at most 1 EiB)."""
     from suite.config import ConfigError
     from suite.units import parse_size
 
     try:
-        return parse_size(text)
+        return parse_size(text, allow_zero=allow_zero)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(exc.reason) from None
 
 
 def reserve_size(text: str) -> int:
-    """A memory size, or 0 (nothing kept back)."""
-    return 0 if text.strip() in ("0", "0B", "0GB") else memory_size(text)
+    """A memory size, or 0 in any spelling (0, 0B, 0GiB): nothing kept back."""
+    return memory_size(text, allow_zero=True)

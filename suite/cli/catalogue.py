@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-
 from suite.cli.args import (
     _print_json,
     _registry_arg,
     _scale_arg,
+    at_most,
     memory_size,
     positive_float,
-    positive_int,
+    reserve_size,
 )
 from suite.config import ConfigError
 from suite.safeio import atomic_write_text, dumps
-
-
-def _at_most(limit: int, why: str):
-    """`positive_int` with a ceiling: a value past it cannot be meant (and would run out of memory or time)."""
-
-    def check(text: str) -> int:
-        value = positive_int(text)
-        if value > limit:
-            raise argparse.ArgumentTypeError(f"must be at most {limit:,} ({why}), got {text!r}")
-        return value
-
-    return check
-
-
-def _reserve_size(text: str) -> int:
-    """A memory size, or 0 in any spelling (0, 0B, 0GiB): nothing kept back."""
-    from suite.units import parse_size
-
-    try:
-        return parse_size(text, allow_zero=True)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(exc.reason) from None
 
 
 # ---------------------------------------------------------------- list / show
@@ -117,17 +94,17 @@ def _add_budget(sub) -> None:
     p.add_argument("--kv-dtype", help="KV-cache type (default: the weight type, bf16 for quantised formats)")
     p.add_argument(
         "--batch",
-        type=_at_most(2**24, "concurrent sequences"),
+        type=at_most(2**24, "concurrent sequences"),
         default=1,
         help="concurrent sequences (default 1)",
     )
     p.add_argument(
         "--context",
-        type=_at_most(2**32, "tokens of context"),
+        type=at_most(2**32, "tokens of context"),
         help="context for the max batch and the roofline (default: the max context)",
     )
     p.add_argument(
-        "--reserve", type=_reserve_size, metavar="SIZE", default=0, help="memory kept back for activations/overhead"
+        "--reserve", type=reserve_size, metavar="SIZE", default=0, help="memory kept back for activations/overhead"
     )
     p.add_argument(
         "--device",
@@ -177,19 +154,19 @@ def _add_calibrate(sub) -> None:
     )
     p.add_argument(
         "--size",
-        type=_at_most(32_768, "three fp32 matrices of 4 GiB each"),
+        type=at_most(32_768, "three fp32 matrices of 4 GiB each"),
         default=2048,
         help="matmul size n (n x n times n x n; default 2048)",
     )
     p.add_argument(
         "--copy-mib",
-        type=_at_most(65_536, "two buffers of 64 GiB each"),
+        type=at_most(65_536, "two buffers of 64 GiB each"),
         default=256,
         help="MiB copied for the bandwidth test (default 256)",
     )
     p.add_argument(
         "--repeats",
-        type=_at_most(1000, "best of a few is enough"),
+        type=at_most(1000, "best of a few is enough"),
         default=5,
         help="best of this many timings (default 5)",
     )
@@ -236,7 +213,7 @@ def _add_import(sub) -> None:
     )
     p.add_argument(
         "--seq-len",
-        type=_at_most(2**20, "tokens of one --check sequence"),
+        type=at_most(2**20, "tokens of one --check sequence"),
         default=32,
         help="tokens per sequence for --check (default 32)",
     )

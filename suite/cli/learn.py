@@ -7,8 +7,7 @@ import json
 import math
 import sys
 
-from suite.cli.args import _number, _registry_arg, _scale_arg, nonnegative_int, positive_float, unit_interval
-from suite.cli.catalogue import _at_most
+from suite.cli.args import _number, _registry_arg, _scale_arg, at_most, nonnegative_int, positive_float, unit_interval
 from suite.config import ConfigError
 
 
@@ -37,7 +36,7 @@ def _add_train(sub) -> None:
     _scale_arg(p, default="tiny")
     p.add_argument(
         "--tokens",
-        type=_at_most(10**12, "a trillion tokens is not a proxy budget"),
+        type=at_most(10**12, "a trillion tokens is not a proxy budget"),
         default=1_000_000,
         help="token budget per run (default 1,000,000)",
     )
@@ -49,11 +48,11 @@ def _add_train(sub) -> None:
         "--lr", type=positive_float, nargs="+", default=[3e-3], help="peak learning rate(s) to sweep (default 3e-3)"
     )
     p.add_argument(
-        "--batch-size", type=_at_most(2**16, "sequences per step"), default=8, help="sequences per step (default 8)"
+        "--batch-size", type=at_most(2**16, "sequences per step"), default=8, help="sequences per step (default 8)"
     )
     p.add_argument(
         "--seq-len",
-        type=_at_most(2**16, "tokens per training sequence"),
+        type=at_most(2**16, "tokens per training sequence"),
         help="training context (default min(context_length, 256))",
     )
     p.add_argument(
@@ -117,7 +116,7 @@ def _add_eval(sub) -> None:
     p.add_argument("--num-fewshot", type=nonnegative_int, help="few-shot examples, as in lm-eval")
     p.add_argument(
         "--batch-size",
-        type=_at_most(2**16, "requests per forward pass"),
+        type=at_most(2**16, "requests per forward pass"),
         default=8,
         help="requests per forward pass (default 8)",
     )
@@ -134,7 +133,7 @@ def _add_eval(sub) -> None:
     p.add_argument("--gen-kwargs", metavar="K=V,...", help="generation overrides, as in lm-eval")
     p.add_argument(
         "--bootstrap-iters",
-        type=_bootstrap_iters,
+        type=at_most(10**6, "resamples for a stderr", base=nonnegative_int),
         default=1000,
         help="bootstrap resamples for stderr (default 1000)",
     )
@@ -197,13 +196,6 @@ def _cmd_eval(args) -> int:
         )
         return 1
     return 0
-
-
-def _bootstrap_iters(text: str) -> int:
-    value = nonnegative_int(text)
-    if value > 10**6:
-        raise argparse.ArgumentTypeError(f"must be at most 1,000,000 (resamples for a stderr), got {text!r}")
-    return value
 
 
 def _metadata(text: str | None) -> dict | None:
