@@ -130,6 +130,7 @@ MLP = _registry(
         "gelu": "up, GELU, down (GPT-2)",
         "swiglu": "SiLU-gated (Llama, Qwen, gpt-oss with swiglu_limit)",
         "geglu": "GELU-gated (Gemma)",
+        "none": "no MLP sublayer: a block is a norm and its mixer only (Mamba-2 models)",
     },
 )
 GELU_APPROXIMATION = _registry(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from suite import components
+from suite.config_checks import validate_moe, validate_rope, validate_unread
 from suite.fields import MAX_TEXT, name_problem, range_problem, validate_mixers
 from suite.messages import shown
 
@@ -134,6 +135,7 @@ class ModelConfig:
     n_experts: int = 0
     experts_top_k: int = 0
     n_shared_experts: int = 0
+    shared_expert_hidden: int | None = None  # None: n_shared_experts x expert_hidden (Granite-4.0-H: its own size)
     shared_expert_gate: bool = False  # Qwen2-MoE / Qwen3-Next: the shared expert's output times sigmoid(x w)
     expert_hidden: int | None = None  # None: mlp_hidden
     moe_dense_first: int = 0  # first k layers use a dense MLP (DeepSeek-V3: 3)
@@ -147,6 +149,9 @@ class ModelConfig:
     # --- embeddings and head ---
     tie_embeddings: bool = True
     scale_embeddings: bool = False  # multiply input embeddings by sqrt(d_model) (Gemma)
+    embedding_multiplier: float = 1.0  # multiply input embeddings by this (Granite's muP-style multipliers)
+    residual_multiplier: float = 1.0  # each sublayer's output times this before the residual add (Granite)
+    logits_scaling: float = 1.0  # logits divided by this, before any soft-cap (Granite)
     final_logit_softcap: float | None = None
     dropout: float = 0.0
 
@@ -172,6 +177,17 @@ class ModelConfig:
     @property
     def expert_size(self) -> int:
         return self.expert_hidden if self.expert_hidden is not None else self.hidden
+
+    @property
+    def shared_hidden(self) -> int:
+        """Hidden size of the always-on shared expert MLP (all shared experts as one)."""
+        if self.shared_expert_hidden is not None:
+            return self.shared_expert_hidden
+        return self.n_shared_experts * self.expert_size
+
+    @property
+    def has_mlp(self) -> bool:
+        return self.mlp != "none"
 
     @property
     def layer_kinds(self) -> tuple[str, ...]:
@@ -368,7 +384,7 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
             fail("attention_sinks", "attention 'mla' has no sinks in archbench (they would be silently ignored).")
     if cfg.position == "rope" and cfg.rotary_dim < 2:
         fail("rope_fraction", "rotates fewer than 2 dimensions of the head.")
-    _validate_rope(cfg, fail)
+    validate_rope(cfg, fail)
 
     if cfg.layer_types is not None:
         if len(cfg.layer_types) != cfg.n_layers:
@@ -382,63 +398,9 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
 
     if cfg.swiglu_limit is not None and cfg.mlp != "swiglu":
         fail("swiglu_limit", f"only applies to mlp 'swiglu', not '{cfg.mlp}'.")
-    _validate_unread(cfg, fail)
-    if cfg.is_moe:
-        if not 1 <= cfg.experts_top_k <= cfg.n_experts:
-            fail("experts_top_k", f"must be between 1 and n_experts ({cfg.n_experts}), got {cfg.experts_top_k}.")
-        if cfg.n_experts % cfg.router_groups:
-            fail("router_groups", f"must divide n_experts ({cfg.n_experts}), got {cfg.router_groups}.")
-        if not 1 <= cfg.router_topk_groups <= cfg.router_groups:
-            fail("router_topk_groups", f"must be between 1 and router_groups ({cfg.router_groups}).")
-        if cfg.router_groups > 1 and cfg.experts_top_k > cfg.router_topk_groups * (cfg.n_experts // cfg.router_groups):
-            fail("experts_top_k", "exceeds the experts available in the selected router groups.")
-        if cfg.router_groups > 1 and cfg.router != "sigmoid":
-            fail("router_groups", f"group-limited routing is the 'sigmoid' router's; '{cfg.router}' would ignore it.")
-        if cfg.router_groups > 1 and cfg.n_experts // cfg.router_groups < 2:
-            fail("router_groups", "a group scores its top-2 experts: each group needs at least 2 experts.")
-        if cfg.moe_dense_first >= cfg.n_layers:
-            fail("moe_dense_first", f"must be below n_layers ({cfg.n_layers}): no layer would have experts.")
+    validate_unread(cfg, fail)
+    validate_moe(cfg, fail)
     return cfg
-
-
-def _validate_rope(cfg: ModelConfig, fail) -> None:
-    """RoPE extension parameters as transformers' rope validation defines them (there, only a warning)."""
-    scaling, original = cfg.rope_scaling, cfg.rope_original_context
-    if scaling in ("llama3", "yarn") and not original:
-        fail("rope_original_context", f"rope_scaling '{scaling}' needs the pre-extension context.")
-    if original is not None and original > cfg.context_length:
-        fail("rope_original_context", f"the pre-extension context exceeds context_length ({cfg.context_length}).")
-    if scaling != "none" and cfg.rope_factor < 1:
-        fail("rope_factor", f"an extension factor must be >= 1, got {cfg.rope_factor:g}.")
-    if scaling == "llama3" and cfg.rope_low_freq_factor >= cfg.rope_high_freq_factor:
-        # equal factors divide by zero in the smoothing band
-        fail("rope_low_freq_factor", f"must be below rope_high_freq_factor ({cfg.rope_high_freq_factor:g}).")
-    if scaling == "yarn" and cfg.rope_beta_fast < cfg.rope_beta_slow:
-        fail("rope_beta_fast", f"must be >= rope_beta_slow ({cfg.rope_beta_slow:g}): the ramp would run backwards.")
-
-
-def _validate_unread(cfg: ModelConfig, fail) -> None:
-    """A field set away from its default that no chosen component reads would be silently ignored."""
-    sliding, rope, scaling = "sliding" in cfg.layer_kinds, cfg.position == "rope", cfg.rope_scaling
-    readers = {  # what reads the fields: (this variant has it, the fields)
-        "attention 'mla'": (cfg.attention == "mla", ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim",
-                                                     "qk_rope_head_dim", "v_head_dim")),
-        "position 'rope'": (rope, ("rope_theta", "rope_fraction", "rope_interleaved")),
-        "sliding layers": (sliding, ("sliding_window",)),
-        "sliding layers with position 'rope'": (sliding and rope, ("rope_theta_local",)),
-        "a rope_scaling other than 'none'": (scaling != "none", ("rope_factor",)),
-        "rope_scaling 'llama3' or 'yarn'": (scaling in ("llama3", "yarn"), ("rope_original_context",)),
-        "rope_scaling 'llama3'": (scaling == "llama3", ("rope_low_freq_factor", "rope_high_freq_factor")),
-        "rope_scaling 'yarn'": (scaling == "yarn", ("rope_beta_fast", "rope_beta_slow", "rope_truncate",
-                                                    "rope_mscale", "rope_mscale_all_dim")),
-        "experts (n_experts > 0)": (cfg.is_moe, ("experts_top_k", "n_shared_experts", "moe_dense_first",
-                                                 "expert_hidden", "router", "router_bias", "router_norm_topk",
-                                                 "router_scale", "router_groups", "router_topk_groups")),
-    }  # fmt: skip
-    for reader, (present, names) in readers.items():
-        for f in (f for f in fields(cfg) if f.name in names and not present):
-            if getattr(cfg, f.name) != (default := _default(f)):
-                fail(f.name, f"is unused: only variants with {reader} read it; its default is {default}.")
 
 
 def field_names() -> list[str]:

@@ -35,6 +35,7 @@ RANGES: dict[str, tuple[float, bool, float]] = {
     "experts_top_k": (0, True, 1_000_000),
     "n_shared_experts": (0, True, 1_000_000),
     "expert_hidden": (1, True, 2**24),
+    "shared_expert_hidden": (1, True, 2**24),
     "moe_dense_first": (0, True, 10_000),
     "router_groups": (1, True, 1_000_000),
     "router_topk_groups": (1, True, 1_000_000),
@@ -64,6 +65,9 @@ RANGES: dict[str, tuple[float, bool, float]] = {
     "final_logit_softcap": (0, False, 1e9),
     "swiglu_limit": (0, False, 1e9),
     "router_scale": (0, False, 1e6),
+    "embedding_multiplier": (0, False, 1e6),
+    "residual_multiplier": (0, False, 1e6),
+    "logits_scaling": (0, False, 1e6),
     "dropout": (0, True, 0.999999),
 }
 

@@ -332,6 +332,7 @@ def proxy(cfg: ModelConfig, scale: str = "tiny") -> ModelConfig:
             router_groups=groups,
             router_topk_groups=min(cfg.router_topk_groups, groups),
             expert_hidden=None if cfg.expert_hidden is None else _round(cfg.expert_size * ratio),
+            shared_expert_hidden=None if cfg.shared_expert_hidden is None else _round(cfg.shared_hidden * ratio),
         )
         if groups > 1 and top_k > changes["router_topk_groups"] * (n_experts // groups):
             changes["router_topk_groups"] = groups

@@ -32,6 +32,8 @@ PUBLISHED = {
     "olmo-2-7b": (7_298_617_344, 411_041_792, None, None),  # 7.3B
     "deepseek-v3": (671_026_404_352, 926_679_040, 37_552_282_624, 36_625_603_584),  # 671B / 37B (36.6B)
     "qwen3-next-80b-a3b": (79_674_391_296, 311_164_928, 3_874_929_408, 3_563_764_480),  # 80B / 3B activated
+    "granite-4.0-h-small": (32_207_337_984, 411_041_792, 8_803_121_664, 8_392_079_872),  # 32B / 9B active
+    "granite-4.0-h-tiny": (6_939_037_248, 154_140_672, 1_465_470_528, 1_311_329_856),  # 7B / 1B active
 }
 
 
@@ -121,3 +123,37 @@ def test_published_components(registry):
     assert registry.get("olmo-2-7b").norm_placement == "post" and registry.get("olmo-2-7b").qk_norm == "full"
     assert registry.get("llama-3.2-1b").tie_embeddings and not registry.get("llama-3.1-8b").tie_embeddings
     assert set(registry.get("mistral-7b-v0.1").layer_kinds) == {"sliding"}
+
+
+# The Mamba-2 hybrids are not in shared/reference: their counts come from transformers' own model,
+# built here on the meta device from the official config.json's shape keys.
+GRANITE_4_H = {
+    "granite-4.0-h-small": dict(hidden_size=4096, num_attention_heads=32, num_key_value_heads=8, intermediate_size=768,
+                                shared_intermediate_size=1536, num_local_experts=72, num_experts_per_tok=10,
+                                mamba_n_heads=128),
+    "granite-4.0-h-tiny": dict(hidden_size=1536, num_attention_heads=12, num_key_value_heads=4, intermediate_size=512,
+                               shared_intermediate_size=1024, num_local_experts=64, num_experts_per_tok=6,
+                               mamba_n_heads=48),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(GRANITE_4_H))
+def test_mamba2_hybrid_counts_equal_transformers_on_meta(registry, name):
+    import torch
+    from transformers import GraniteMoeHybridConfig, GraniteMoeHybridForCausalLM
+
+    cfg = registry.get(name)
+    blocks = ["attention" if kind == "full" else "mamba" for kind in cfg.layer_kinds]
+    hf = GraniteMoeHybridConfig(
+        num_hidden_layers=40, layer_types=blocks, vocab_size=100352, tie_word_embeddings=True,
+        mamba_d_state=128, mamba_n_groups=1, mamba_d_head=64, mamba_expand=2, mamba_d_conv=4,
+        mamba_conv_bias=True, mamba_proj_bias=False, position_embedding_type="nope", **GRANITE_4_H[name],
+    )  # fmt: skip
+    with torch.device("meta"):
+        theirs = GraniteMoeHybridForCausalLM(hf)
+    total = sum(p.numel() for p in theirs.parameters())
+    experts = theirs.model.layers[0].block_sparse_moe.experts
+    unused_per_layer = (hf.num_local_experts - hf.num_experts_per_tok) * experts.gate_up_proj[0].numel() * 3 // 2
+    counts = count_params(cfg)
+    assert counts["total"] == total == PUBLISHED[name][0]
+    assert counts["active"] == total - hf.num_hidden_layers * unused_per_layer

@@ -35,6 +35,7 @@ NEEDS = {
         linear_k_heads=2, linear_v_heads=4, linear_k_head_dim=8, linear_v_head_dim=8
     ),
     ("layer_types", "mamba2"): dict(ssm_heads=4, ssm_head_dim=8, ssm_state_size=8, ssm_groups=2),
+    ("mlp", "none"): dict(mlp_hidden=None),
     ("router", "softmax_topk"): dict(n_experts=4, experts_top_k=2),
     ("router", "topk_softmax"): dict(n_experts=4, experts_top_k=2),
     ("router", "sigmoid"): dict(n_experts=4, experts_top_k=2),

@@ -133,3 +133,16 @@ def test_an_invalid_config_cannot_be_constructed():
         dataclasses.replace(good, n_kv_heads=5)
     with pytest.raises(ConfigError, match="field 'attention'"):
         good.replace(attention="nope")
+
+
+def test_mlp_none_refuses_experts_and_mlp_sizes():
+    base = dict(name="m", n_layers=2, n_heads=4, d_model=32, mlp="none")
+    with pytest.raises(ConfigError, match=r"field 'mlp': 'none' has no MLP, so it cannot have experts"):
+        ModelConfig(**base, n_experts=4, experts_top_k=2)
+    with pytest.raises(ConfigError, match=r"field 'mlp_hidden': is unused: only variants with an MLP"):
+        ModelConfig(**base, mlp_hidden=64)
+
+
+def test_shared_expert_size_needs_a_shared_expert():
+    with pytest.raises(ConfigError, match=r"'shared_expert_hidden': is unused: only variants with shared experts"):
+        ModelConfig(name="m", n_layers=2, n_heads=4, d_model=32, shared_expert_hidden=64)

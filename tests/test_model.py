@@ -202,3 +202,45 @@ def test_bf16_autocast_keeps_the_kv_cache_in_bf16():
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         model(torch.randint(0, 256, (1, 10)), cache=cache)
     assert {t.dtype for layer in cache.layers for t in layer.tensors} == {torch.bfloat16}
+
+
+GRANITE_LIKE = dict(
+    name="granite-like", vocab_size=64, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, attention="gqa",
+    norm="rmsnorm", position="none", mlp="swiglu", mlp_bias=False, layer_types=("mamba2", "full"),
+    ssm_heads=4, ssm_head_dim=16, ssm_state_size=8, mixer_chunk_size=8, context_length=64,
+)  # fmt: skip
+
+
+def test_multipliers_scale_what_granite_scales():
+    base = ModelConfig(**GRANITE_LIKE)
+    idx = torch.randint(0, 64, (1, 9), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        plain = build_model(base).eval()(idx)
+        divided = build_model(base.replace(logits_scaling=4.0)).eval()(idx)
+        # a residual multiplier of 1 is exact; a different one changes every layer's contribution
+        scaled = build_model(base.replace(residual_multiplier=0.22, embedding_multiplier=12.0)).eval()(idx)
+    torch.testing.assert_close(divided, plain / 4.0, rtol=1e-6, atol=1e-6)
+    assert (scaled - plain).abs().max() > 1e-3
+
+
+def test_mlp_none_blocks_are_the_mixer_alone():
+    cfg = ModelConfig(**{**GRANITE_LIKE, "mlp": "none", "mlp_bias": True, "layer_types": ("mamba2", "mamba2")})
+    model = build_model(cfg)
+    assert not any("mlp" in name for name, _ in model.named_parameters())
+    assert sum(p.numel() for p in model.parameters()) == count_params(cfg)["total"]
+    idx = torch.randint(0, 64, (1, 11), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        full = model.eval()(idx)
+        cache = model.new_cache()
+        steps = [model(idx[:, :5], cache=cache)] + [model(idx[:, i : i + 1], cache=cache) for i in range(5, 11)]
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-4, atol=1e-4)
+
+
+def test_shared_expert_of_its_own_size_is_built_and_counted():
+    cfg = ModelConfig(
+        **{**GRANITE_LIKE, "n_experts": 4, "experts_top_k": 2, "n_shared_experts": 1, "expert_hidden": 16,
+           "shared_expert_hidden": 40, "router": "topk_softmax"}
+    )  # fmt: skip
+    model = build_model(cfg)
+    assert model.blocks[0].mlp.shared.up_proj.weight.shape == (40, 32)
+    assert sum(p.numel() for p in model.parameters()) == count_params(cfg)["total"]

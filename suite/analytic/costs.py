@@ -154,9 +154,10 @@ def _mlp_layer(cfg: ModelConfig, index: int, new: int) -> dict[str, int]:
     d = cfg.d_model
     if not cfg.is_moe_layer(index):
         return {"mlp": 2 * new * mlp_matrix_params(cfg, cfg.hidden)}
-    active = cfg.experts_top_k + cfg.n_shared_experts
+    shared = mlp_matrix_params(cfg, cfg.shared_hidden) if cfg.n_shared_experts else 0
     gate = 2 * new * d if cfg.n_shared_experts and cfg.shared_expert_gate else 0  # the shared expert's sigmoid gate
-    return {"experts": 2 * new * active * expert_matrix_params(cfg) + gate, "router": 2 * new * d * cfg.n_experts}
+    routed = cfg.experts_top_k * expert_matrix_params(cfg)
+    return {"experts": 2 * new * (routed + shared) + gate, "router": 2 * new * d * cfg.n_experts}
 
 
 def forward_flops(cfg: ModelConfig, *, new: int, past: int = 0, counting: str = "useful") -> dict[str, int]:
@@ -347,18 +348,20 @@ def _mlp_saved(cfg: ModelConfig, index: int, a: float) -> float:
     # gpt-oss's clamped form adds both clamps and the factors of its two products
     per_hidden = 2 if cfg.mlp == "gelu" else (7 if cfg.swiglu_limit is not None else 4)
     d = cfg.d_model
+    if not cfg.has_mlp:
+        return 0.0
     if not cfg.is_moe_layer(index):
         return a * (d + per_hidden * cfg.hidden)
     k = cfg.experts_top_k
     routed = k * (2 * d + per_hidden * cfg.expert_size)  # gathered input, output, hidden values
-    shared = cfg.n_shared_experts * per_hidden * cfg.expert_size
+    shared = per_hidden * cfg.shared_hidden if cfg.n_shared_experts else 0
     return a * (d + routed + shared) + 4 * cfg.n_experts  # router scores in fp32
 
 
 def _layer_saved(cfg: ModelConfig, index: int, keys: int, a: float) -> float:
     """Bytes saved per token by one block in a training step."""
-    norms = {"pre": 2, "post": 2, "sandwich": 4}[cfg.norm_placement]
-    dropout = 2 * cfg.d_model if cfg.dropout else 0  # two residual-dropout masks, 1 byte each
+    norms = {"pre": 1, "post": 1, "sandwich": 2}[cfg.norm_placement] * (2 if cfg.has_mlp else 1)
+    dropout = (2 if cfg.has_mlp else 1) * cfg.d_model if cfg.dropout else 0  # residual-dropout masks, 1 byte each
     return (
         norms * _norm_saved(cfg, cfg.d_model, a) + _attention_saved(cfg, keys, a) + _mlp_saved(cfg, index, a) + dropout
     )

@@ -74,8 +74,8 @@ def is_mixer(kind: str) -> bool:
 
 
 def mlp_matrices(cfg: ModelConfig) -> int:
-    """Weight matrices of one MLP: up, down (+ gate for the gated kinds)."""
-    return 2 if cfg.mlp == "gelu" else 3
+    """Weight matrices of one MLP: up, down (+ gate for the gated kinds); none without an MLP."""
+    return {"none": 0, "gelu": 2}.get(cfg.mlp, 3)
 
 
 def mlp_matrix_params(cfg: ModelConfig, hidden: int) -> int:
@@ -86,7 +86,7 @@ def mlp_matrix_params(cfg: ModelConfig, hidden: int) -> int:
 def dense_mlp_params(cfg: ModelConfig, hidden: int) -> int:
     """One MLP's parameters: its matrices plus biases."""
     n = mlp_matrix_params(cfg, hidden)
-    if cfg.mlp_bias:
+    if cfg.mlp_bias and cfg.has_mlp:
         n += (mlp_matrices(cfg) - 1) * hidden + cfg.d_model
     return n
 
@@ -103,7 +103,7 @@ def expert_matrix_params(cfg: ModelConfig) -> int:
 
 def moe_params(cfg: ModelConfig) -> dict[str, int]:
     router = _linear(cfg.d_model, cfg.n_experts, cfg.router_bias)
-    shared = dense_mlp_params(cfg, cfg.expert_size * cfg.n_shared_experts) if cfg.n_shared_experts else 0
+    shared = dense_mlp_params(cfg, cfg.shared_hidden) if cfg.n_shared_experts else 0
     if cfg.n_shared_experts and cfg.shared_expert_gate:
         shared += cfg.d_model  # Qwen2-MoE / Qwen3-Next: a sigmoid gate, Linear(d, 1, bias=False)
     return {"router": router, "experts": cfg.n_experts * expert_params(cfg), "shared_experts": shared}
@@ -113,7 +113,8 @@ def count_params(cfg: ModelConfig) -> dict:
     d = cfg.d_model
     embedding = cfg.vocab_size * d + (cfg.context_length * d if cfg.position == "learned" else 0)
     head = 0 if cfg.tie_embeddings else cfg.vocab_size * d
-    norms_per_block = 2 * _norm(cfg, d) * (2 if cfg.norm_placement == "sandwich" else 1)
+    sublayers = 2 if cfg.has_mlp else 1
+    norms_per_block = sublayers * _norm(cfg, d) * (2 if cfg.norm_placement == "sandwich" else 1)
     by = {
         "embedding": embedding,
         "attention": 0,

@@ -27,20 +27,33 @@ class Block(nn.Module):
         self.kind = cfg.layer_kinds[index]
         self.pre = cfg.norm_placement in ("pre", "sandwich")
         self.post = cfg.norm_placement in ("post", "sandwich")
+        self.has_mlp = cfg.has_mlp  # mlp 'none': the block is its mixer only (Mamba-2 models)
         if self.pre:
-            self.attn_norm, self.mlp_norm = make_norm(cfg), make_norm(cfg)
+            self.attn_norm = make_norm(cfg)
+            if self.has_mlp:
+                self.mlp_norm = make_norm(cfg)
         if self.post:
-            self.attn_post_norm, self.mlp_post_norm = make_norm(cfg), make_norm(cfg)
+            self.attn_post_norm = make_norm(cfg)
+            if self.has_mlp:
+                self.mlp_post_norm = make_norm(cfg)
         # the sequence mixer: attention, or a linear / state-space mixer named by the layer type
         self.attn = MIXERS[self.kind](cfg, index) if self.kind in MIXERS else ATTENTIONS[cfg.attention](cfg, index)
-        self.mlp = make_mlp(cfg, index)
+        if self.has_mlp:
+            self.mlp = make_mlp(cfg, index)
+        self.residual_multiplier = cfg.residual_multiplier
         self.drop = nn.Dropout(cfg.dropout)
+
+    def _residual(self, x, h):
+        # Granite scales each sublayer's output; the usual 1.0 adds nothing to the graph
+        return x + (h * self.residual_multiplier if self.residual_multiplier != 1.0 else h)
 
     def forward(self, x, rope, cache: LayerCache | None, start: int):
         h = self.attn(self.attn_norm(x) if self.pre else x, rope, cache, start)
-        x = x + self.drop(self.attn_post_norm(h) if self.post else h)
+        x = self._residual(x, self.drop(self.attn_post_norm(h) if self.post else h))
+        if not self.has_mlp:
+            return x
         h = self.mlp(self.mlp_norm(x) if self.pre else x)
-        return x + self.drop(self.mlp_post_norm(h) if self.post else h)
+        return self._residual(x, self.drop(self.mlp_post_norm(h) if self.post else h))
 
 
 class Decoder(nn.Module):
@@ -83,6 +96,8 @@ class Decoder(nn.Module):
         x = self.tok_emb(idx)  # (B, T, d)
         if cfg.scale_embeddings:
             x = x * torch.tensor(math.sqrt(cfg.d_model), dtype=x.dtype)
+        if cfg.embedding_multiplier != 1.0:
+            x = x * cfg.embedding_multiplier
         positions = torch.arange(start, start + t, device=idx.device)
         if cfg.position == "learned":
             x = x + self.pos_emb(positions)
@@ -103,6 +118,8 @@ class Decoder(nn.Module):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.tok_emb.weight if self.cfg.tie_embeddings else self.lm_head.weight
         logits = F.linear(x, weight)
+        if self.cfg.logits_scaling != 1.0:
+            logits = logits / self.cfg.logits_scaling
         if self.cfg.final_logit_softcap is not None:
             logits = torch.tanh(logits / self.cfg.final_logit_softcap) * self.cfg.final_logit_softcap
         return logits

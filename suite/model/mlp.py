@@ -101,7 +101,7 @@ class MoE(nn.Module):
             self.up_bias = nn.Parameter(torch.zeros(e, hidden))
             self.down_bias = nn.Parameter(torch.zeros(e, d))
         if cfg.n_shared_experts:
-            self.shared = DenseMLP(cfg, hidden * cfg.n_shared_experts)
+            self.shared = DenseMLP(cfg, cfg.shared_hidden)
             if cfg.shared_expert_gate:  # Qwen2-MoE / Qwen3-Next: a per-token sigmoid gate on the shared expert
                 self.shared_gate = nn.Linear(cfg.d_model, 1, bias=False)
 

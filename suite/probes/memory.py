@@ -54,12 +54,14 @@ def _per_token_peak_elements(cfg: ModelConfig) -> dict[str, int]:
         # gathered inputs, expert outputs and their weighted copy for k slots; router scores; the
         # busiest expert's hidden activations, taken as twice the mean load (k/E of the slots)
         mlp = 4 * d + 3 * k * d + 2 * e + per * cfg.expert_size * min(1.0, 2 * k / e) * k
-        mlp += cfg.n_shared_experts * per * cfg.expert_size
+        mlp += per * cfg.shared_hidden if cfg.n_shared_experts else 0
         if cfg.moe_dense_first:
             mlp = max(mlp, 4 * d + per * cfg.hidden)
-    else:
+    elif cfg.has_mlp:
         per = 2 if cfg.mlp == "gelu" else (6 if cfg.swiglu_limit is not None else 4)
         mlp = 4 * d + per * cfg.hidden
+    else:
+        mlp = 0
     if cfg.attention == "mla":
         h, dn, dr, dv, r = cfg.n_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim, cfg.kv_lora_rank
         # per query: x, the query (before and after re-assembly), its rotated part, the kv_a output,
