@@ -153,7 +153,8 @@ def max_context(
 
     if free < 0 or not fits(1):
         return {**out, "max_context": 0, "memory_max_context": 0, "limited_by": "weights"}
-    if costs.kv_cache_bounded(cfg) and fits(cfg.sliding_window):  # the cache stops growing there
+    # a bounded cache stops growing at the window (a pure-mixer model: at its first token)
+    if costs.kv_cache_bounded(cfg) and fits(cfg.sliding_window or 1):
         mem_max = None
     else:
         lo, hi = 1, 2
