@@ -257,7 +257,7 @@ def _pattern_period(kinds: tuple[str, ...]) -> int:
 MAX_PROXY_LAYERS = 256  # one period of layer_types; a longer one would not run on a CPU
 
 
-def proxy(cfg: ModelConfig, scale: str = "tiny") -> ModelConfig:
+def proxy(cfg: ModelConfig, scale: str = "tiny", *, width: int | None = None) -> ModelConfig:
     """Scale a variant down to a CPU-runnable size, keeping its component choices and ratios.
 
     The rule (documented in the README):
@@ -273,6 +273,11 @@ def proxy(cfg: ModelConfig, scale: str = "tiny") -> ModelConfig:
     if scale not in SCALES:
         raise ConfigError(f"unknown scale '{scale}'; choose one of: {', '.join(SCALES)}.", field="scale")
     s = SCALES[scale]
+    if width is not None:
+        # the same rule at another width: the scale's head_dim, as many query heads as fit
+        if not 8 <= width <= 65536:
+            raise ConfigError(f"a proxy width must be between 8 and 65536, got {width}.", field="width")
+        s = dict(s, d_model=width, heads=max(1, round(width / s["head_dim"])))
     d = s["d_model"]
     kinds = cfg.layer_kinds
     dense = kinds[: cfg.moe_dense_first] if cfg.is_moe else ()
@@ -298,7 +303,7 @@ def proxy(cfg: ModelConfig, scale: str = "tiny") -> ModelConfig:
         n_heads = n_kv * group
     ratio = d / cfg.d_model
     changes: dict[str, Any] = dict(
-        name=f"{cfg.name}@{scale}",
+        name=f"{cfg.name}@{scale}" + (f"-w{width}" if width is not None else ""),
         vocab_size=s["vocab"],
         d_model=d,
         n_layers=n_layers,

@@ -26,6 +26,29 @@ def _scale_arg(p: argparse.ArgumentParser, default: str | None = None) -> None:
     )
 
 
+_COUNT_UNITS = {"k": 10**3, "m": 10**6, "b": 10**9}
+
+
+def param_count(text: str) -> int:
+    """'1500000', '1.5M', '2e6', '800k' -> a whole number of parameters (1 to 10^10)."""
+    raw = text.strip().lower().replace("_", "").replace(",", "")
+    unit = _COUNT_UNITS.get(raw[-1:], 1)
+    value = _number(raw[:-1] if unit != 1 else raw, float) * unit
+    if not 1 <= value <= 10**10:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 10,000,000,000 parameters, got {text!r}")
+    return int(round(value))
+
+
+def _match_params_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--match-params",
+        type=param_count,
+        metavar="N",
+        help="scale the proxy's width (then its MLP hidden size) so that its non-embedding active "
+        "parameters are N within 5%% (e.g. 1.5M; implies --scale tiny unless another proxy scale is given)",
+    )
+
+
 def _print_json(obj) -> None:
     """Strict JSON on stdout: a non-finite number is null, never a bare NaN."""
     from suite.safeio import dumps

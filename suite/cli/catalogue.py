@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from suite.cli.args import (
+    _match_params_arg,
     _print_json,
     _registry_arg,
     _scale_arg,
@@ -49,6 +50,7 @@ def _add_show(sub) -> None:
     p.add_argument("name", nargs="?", help="variant name or path")
     _registry_arg(p)
     _scale_arg(p)
+    _match_params_arg(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--fields", action="store_true", help="list every config field with its default and exit")
     p.set_defaults(func=_cmd_show)
@@ -62,7 +64,7 @@ def _cmd_show(args) -> int:
         return 0
     if not args.name:
         raise ConfigError("`archbench show` needs a variant name or path (see `archbench list`).")
-    data = show_data(args.name, args.registry, scale=args.scale)
+    data = show_data(args.name, args.registry, scale=args.scale, match_params=args.match_params)
     if args.json:
         _print_json(data)
     else:

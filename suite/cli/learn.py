@@ -7,7 +7,16 @@ import json
 import math
 import sys
 
-from suite.cli.args import _number, _registry_arg, _scale_arg, at_most, nonnegative_int, positive_float, unit_interval
+from suite.cli.args import (
+    _match_params_arg,
+    _number,
+    _registry_arg,
+    _scale_arg,
+    at_most,
+    nonnegative_int,
+    positive_float,
+    unit_interval,
+)
 from suite.config import ConfigError
 
 
@@ -34,6 +43,7 @@ def _add_train(sub) -> None:
     )
     p.add_argument("variant", help="variant name or YAML path")
     _scale_arg(p, default="tiny")
+    _match_params_arg(p)
     p.add_argument(
         "--tokens",
         type=at_most(10**12, "a trillion tokens is not a proxy budget"),
@@ -83,6 +93,7 @@ def _train(args, train_command) -> None:
         args.variant,
         out=args.out,
         scale=args.scale,
+        match_params=args.match_params,
         tokens=args.tokens,
         corpus=args.corpus,
         seeds=args.seeds,

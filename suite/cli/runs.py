@@ -7,7 +7,7 @@ import os
 import sys
 import warnings
 
-from suite.cli.args import _registry_arg, memory_size, positive_float, positive_int
+from suite.cli.args import _match_params_arg, _registry_arg, memory_size, positive_float, positive_int
 
 
 @contextlib.contextmanager
@@ -51,6 +51,7 @@ def _add_run(sub) -> None:
         choices=["full", "tiny", "small", "base"],
         help="scale of the variants (default: the suite's; a probe entry with its own scale keeps it)",
     )
+    _match_params_arg(p)
     p.add_argument("--force", action="store_true", help="recompute cached cells")
     p.add_argument(
         "--resume", action="store_true", help="continue the interrupted run in OUT with its arguments and run id"
@@ -102,6 +103,7 @@ def _run_and_report(args, run_suite) -> int:
         memory_cap=args.memory_cap,
         probe_modules=args.probe_module,
         registry_dirs=args.registry,
+        match_params=args.match_params,
     )
     out = summary.out
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items())) or "nothing new"

@@ -30,6 +30,7 @@ def train_command(
     *,
     out: str | Path,
     scale: str | None = "tiny",
+    match_params: int | None = None,
     tokens: int = 1_000_000,
     corpus: str | None = None,
     seeds: Iterable[int] = (0,),
@@ -44,7 +45,13 @@ def train_command(
     OUT/summary.json. Raises `DivergedError` (after writing the summary) when no rate trains."""
     from suite.hf.resolve import resolve_any
 
-    cfg = resolve_any(variant, tuple(registry), scale)
+    if match_params:  # the proxy with that many non-embedding active parameters (README: parameter matching)
+        from suite.analytic.matching import match_params as matched_proxy
+
+        scale = scale if scale and scale != "full" else "tiny"
+        cfg = matched_proxy(resolve_any(variant, tuple(registry)), match_params, scale)
+    else:
+        cfg = resolve_any(variant, tuple(registry), scale)
     if tokens < 1:
         raise ConfigError(f"--tokens must be positive, got {tokens}", field="tokens")
     if not 0.0 <= synthetic_fraction <= 1.0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from suite.analytic.matching import match_params as matched_proxy
 from suite.analytic.params import count_params
 from suite.config import IDENTITY_FIELDS, ModelConfig
 from suite.hf.resolve import resolve_any
@@ -92,7 +93,9 @@ def render_list(rows: list[dict[str, Any]]) -> None:
     console().print(table)
 
 
-def show_data(spec: str, registry_dirs=(), *, scale: str | None = None) -> dict[str, Any]:
+def show_data(
+    spec: str, registry_dirs=(), *, scale: str | None = None, match_params: int | None = None
+) -> dict[str, Any]:
     registry = Registry(registry_dirs)
     if spec in registry.entries:
         resolved = registry.resolve(spec)
@@ -100,7 +103,12 @@ def show_data(spec: str, registry_dirs=(), *, scale: str | None = None) -> dict[
     else:
         cfg, origin, chain = resolve_any(spec, registry_dirs), {}, []
         origin = {f.name: spec for f in dataclasses.fields(cfg) if f.name not in IDENTITY_FIELDS}
-    if scale and scale != "full":
+    if match_params is not None:
+        scale = scale if scale and scale != "full" else "tiny"
+        cfg = matched_proxy(cfg, match_params, scale)
+        rule = f"proxy rule (--scale {scale} --match-params {match_params})"
+        origin = {**origin, **{k: rule for k in ("d_model", "n_layers", "n_heads", "mlp_hidden", "expert_hidden")}}
+    elif scale and scale != "full":
         cfg = proxy(cfg, scale)
         origin = {**origin, **{k: f"proxy rule (--scale {scale})" for k in ("d_model", "n_layers", "n_heads")}}
     params = count_params(cfg)
@@ -119,6 +127,7 @@ def show_data(spec: str, registry_dirs=(), *, scale: str | None = None) -> dict[
             "active": params["active"],
             "embedding": params["embedding"],
             "active_excl_embedding": params["active_excl_embedding"],
+            "non_embedding_active": params["active_non_embedding"],
             "by_component": params["by_component"],
         },
         "config": {k: v["value"] for k, v in fields.items()},
@@ -165,6 +174,7 @@ def render_show(data: dict[str, Any]) -> None:
     table.add_row("[bold]total[/bold]", f"[bold]{p['total']:,}[/bold]", "")
     table.add_row("active per token", f"{p['active']:,}", "")
     table.add_row("active excl. input embedding", f"{p['active_excl_embedding']:,}", "")
+    table.add_row("active non-embedding (excl. head)", f"{p['non_embedding_active']:,}", "")
     out.print(table)
     cfg_table = Table(title="resolved config (non-default fields)", header_style="bold")
     cfg_table.add_column("field")

@@ -94,8 +94,11 @@ def make_plan(
     timeout: float | None = None,
     memory_cap: int | None = None,
     probe_modules: Iterable[str] = (),
+    match_params: int | None = None,
 ) -> Plan:
-    """Expand a suite (optionally narrowed to some variants / probes) into cells."""
+    """Expand a suite (optionally narrowed to some variants / probes) into cells. With `match_params`
+    (or the suite's), every proxy is the one with that many non-embedding active parameters."""
+    from suite.analytic.matching import match_params as matched_proxy
     from suite.hf.resolve import resolve_any
     from suite.registry import Registry, proxy
 
@@ -134,6 +137,7 @@ def make_plan(
 
     registry_dirs = tuple(str(d) for d in registry_dirs)
     registry = Registry(list(registry_dirs))
+    match_params = match_params or suite.match_params
 
     def expand(names: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         out = []
@@ -175,12 +179,17 @@ def make_plan(
                 continue
             sc = entry.scale or variant_scale
             if (name, sc) not in configs:
-                cfg = proxy(base, sc) if sc != "full" else base
+                if sc == "full":
+                    cfg = base
+                else:
+                    cfg = matched_proxy(base, match_params, sc) if match_params else proxy(base, sc)
                 configs[(name, sc)] = (cfg, cfg.to_dict())
             cfg, config = configs[(name, sc)]
             code = code_version(spec.fn.__module__)
             for point in _grid_points(entry.grid):
                 settings = {**spec.defaults, **entry.settings, **point}
+                if match_params and sc != "full":  # recorded in every row, so a table can tell matched proxies
+                    settings["match_params"] = match_params
                 cid = cell_id(config, spec.name, settings, sc, code)
                 if cid in seen:
                     continue

@@ -178,6 +178,7 @@ _RESUMABLE = (
     "memory_cap",
     "registry",
     "probe_module",
+    "match_params",
     "force",
     "jobs",
 )
@@ -197,6 +198,7 @@ def run_suite(
     memory_cap: str | int | None = None,
     probe_modules: Iterable[str] = (),
     registry_dirs: Iterable[str] = (),
+    match_params: int | None = None,
     progress=None,
 ) -> RunSummary:
     """Plan a suite (default: quick), run what is not cached into `out` (default results/<suite>),
@@ -214,6 +216,7 @@ def run_suite(
         memory_cap=memory_cap,
         registry=list(registry_dirs),
         probe_module=list(probe_modules),
+        match_params=match_params,
         force=force,
         jobs=jobs,
     )
@@ -237,6 +240,7 @@ def _run_locked(out: Path, args: dict[str, Any], run_id: str | None, progress) -
         timeout=args["timeout"],
         memory_cap=parse_bytes(args["memory_cap"]),
         probe_modules=args["probe_module"] or (),
+        match_params=args.get("match_params"),
     )
     moved = sum(1 for c in plan.cells if c.memory_cap and not c.isolate)
     if moved and (args["jobs"] or 1) <= 1:

@@ -53,6 +53,7 @@ class Suite:
     scale: str = "tiny"
     timeout: float = DEFAULT_TIMEOUT_S
     memory_cap: int | None = None
+    match_params: int | None = None  # proxies at this many non-embedding active parameters (README)
     variants: list[tuple[str, str]] = field(default_factory=list)  # (name or path or "all", scale)
     probes: list[ProbeEntry] = field(default_factory=list)
 
@@ -75,7 +76,7 @@ def load_suite(spec: str | Path) -> Suite:
     data = read_yaml(path, file, "suite file") or {}
     if not isinstance(data, dict):
         raise ConfigError("a suite file is a mapping with `variants:` and `probes:`.", file=file)
-    known = {"description", "scale", "timeout", "memory_cap", "variants", "probes"}
+    known = {"description", "scale", "timeout", "memory_cap", "match_params", "variants", "probes"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown suite key; known: {', '.join(sorted(known))}.", file=file, field=str(key))
@@ -86,6 +87,7 @@ def load_suite(spec: str | Path) -> Suite:
         scale=_scale(_typed(data, "scale", str, file, "tiny"), file, "scale"),
         timeout=_timeout(data.get("timeout", DEFAULT_TIMEOUT_S), file, "timeout"),
         memory_cap=_size(data.get("memory_cap"), file, "memory_cap"),
+        match_params=_count(data.get("match_params"), file, "match_params"),
     )
     for item in _typed(data, "variants", list, file, None) or []:
         if isinstance(item, str):
@@ -178,6 +180,16 @@ def _typed(data: dict, key: str, kind: type, file: str, default: Any, prefix: st
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         wanted = {str: "a string", list: "a list", dict: "a mapping", bool: "true or false"}[kind]
         raise ConfigError(f"expected {wanted}, got {shown(value)}.", file=file, field=prefix + key)
+    return value
+
+
+def _count(value: Any, file: str, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**10:
+        raise ConfigError(
+            f"a parameter count is a whole number from 1 to 10,000,000,000, got {shown(value)}.", file=file, field=field
+        )
     return value
 
 
