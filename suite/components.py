@@ -121,6 +121,7 @@ LAYER_TYPE = _registry(
         "gated_deltanet": "Gated DeltaNet linear attention with a short conv and output gate (Qwen3-Next)",
         "mamba2": "Mamba-2 selective state space, SSD (Nemotron-H, Falcon-H1, Granite-4.0-H)",
         "short_conv": "gated short convolution (LFM2)",
+        "gla": "gated linear attention: per-key-dim data-dependent decay, swish output gate (fla GLA)",
     },
 )
 MLP = _registry(

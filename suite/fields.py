@@ -124,6 +124,7 @@ MIXER_FIELDS = {
     "gated_deltanet": ("linear_k_heads", "linear_v_heads", "linear_k_head_dim", "linear_v_head_dim"),
     "mamba2": ("ssm_heads", "ssm_head_dim", "ssm_state_size"),
     "short_conv": (),
+    "gla": ("linear_k_heads", "linear_v_heads", "linear_k_head_dim", "linear_v_head_dim"),
 }
 
 
@@ -133,18 +134,27 @@ def validate_mixers(cfg, fail) -> None:
     for name in ("mixer_conv_kernel", "mixer_chunk_size", "ssm_groups"):
         if getattr(cfg, name) < 1:
             fail(name, f"must be a positive integer, got {getattr(cfg, name)}.")
+    readers: dict[str, list[str]] = {}  # a size may serve several kinds (linear_*: gated_deltanet and gla)
     for kind, names in MIXER_FIELDS.items():
         for name in names:
-            value = getattr(cfg, name)
+            readers.setdefault(name, []).append(kind)
+    for name, users in readers.items():
+        value = getattr(cfg, name)
+        for kind in users:
             if kind in kinds and value is None:
                 fail(name, f"layer_types has '{kind}' layers, which need {name}.")
-            if value is not None and value < 1:
-                fail(name, f"must be a positive integer, got {value}.")
-            if value is not None and kind not in kinds:
-                fail(name, f"is set but no layer in layer_types is '{kind}'.")
+        if value is not None and value < 1:
+            fail(name, f"must be a positive integer, got {value}.")
+        if value is not None and not kinds.intersection(users):
+            fail(name, f"is set but no layer in layer_types is {' or '.join(repr(k) for k in users)}.")
     if "gated_deltanet" in kinds and cfg.linear_v_heads % cfg.linear_k_heads:
         fail(
             "linear_v_heads", f"must be a multiple of linear_k_heads ({cfg.linear_k_heads}), got {cfg.linear_v_heads}."
+        )
+    if "gla" in kinds and cfg.linear_v_heads != cfg.linear_k_heads:
+        fail(
+            "linear_v_heads",
+            f"must equal linear_k_heads ({cfg.linear_k_heads}) in 'gla' layers, got {cfg.linear_v_heads}.",
         )
     if "mamba2" in kinds and cfg.ssm_heads % cfg.ssm_groups:
         fail("ssm_groups", f"must divide ssm_heads ({cfg.ssm_heads}), got {cfg.ssm_groups}.")

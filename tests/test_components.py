@@ -34,6 +34,7 @@ NEEDS = {
     ("layer_types", "gated_deltanet"): dict(
         linear_k_heads=2, linear_v_heads=4, linear_k_head_dim=8, linear_v_head_dim=8
     ),
+    ("layer_types", "gla"): dict(linear_k_heads=2, linear_v_heads=2, linear_k_head_dim=8, linear_v_head_dim=8),
     ("layer_types", "mamba2"): dict(ssm_heads=4, ssm_head_dim=8, ssm_state_size=8, ssm_groups=2),
     ("mlp", "none"): dict(mlp_hidden=None),
     ("router", "softmax_topk"): dict(n_experts=4, experts_top_k=2),

@@ -1,16 +1,17 @@
-"""FLOPs and state bytes of the mixer layers (`layer_types`: gated_deltanet, mamba2, short_conv).
+"""FLOPs and state bytes of the mixer layers (`layer_types`: gated_deltanet, mamba2, short_conv, gla).
 
 What they buy: per token, a mixer costs the same at any context (no term in the past length), and
 its cache is a fixed state instead of K and V per token.
 
 - counting="useful": the recurrent form's products, what a fused recurrent or chunked kernel must
   do per token: Gated DeltaNet reads, writes and queries a Dk x Dv state per value head (3 products,
-  6·Dk·Dv FLOPs); Mamba-2 writes and reads a P x N state per head (4·P·N); the short causal conv
-  2·channels·w; projections 2 per weight.
+  6·Dk·Dv FLOPs); Mamba-2 writes and reads a P x N state per head (4·P·N); GLA writes and reads a
+  Dk x Dv state per head (4·Dk·Dv); the short causal conv 2·channels·w; projections 2 per weight.
 - counting="executed": what `suite.model.mixers` runs, and so what FlopCounterMode sees. The
   chunked form (prefill, training, a pass without a cache) pads to whole chunks of
   `mixer_chunk_size` and adds the intra-chunk products (Gated DeltaNet: K K^T and Q K^T blocks, two
-  unit-triangular solves; Mamba-2: C B^T blocks); a decoded token with a state runs the step form.
+  unit-triangular solves; Mamba-2: C B^T blocks; GLA: decay-weighted Q K^T blocks, each chunk's
+  full C x C even where causality zeroes it); a decoded token with a state runs the step form.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 from suite.config import ModelConfig
 
 STATE_BYTES = 4  # recurrent states are kept in fp32 whatever the model's dtype (they accumulate)
+GLA_GATE_RANK = 16  # fla gate_low_rank_dim
+GLA_SUB_CHUNK = 16  # suite.model.mixers.gla.SUB: diagonal sub-blocks of a chunk, when it divides the chunk
 
 
 def conv_channels(cfg: ModelConfig, kind: str) -> int:
@@ -25,12 +28,14 @@ def conv_channels(cfg: ModelConfig, kind: str) -> int:
         return 2 * cfg.linear_k_heads * cfg.linear_k_head_dim + cfg.linear_v_heads * cfg.linear_v_head_dim
     if kind == "mamba2":
         return cfg.ssm_heads * cfg.ssm_head_dim + 2 * cfg.ssm_groups * cfg.ssm_state_size
+    if kind == "gla":
+        return 0  # fla's default: no short conv
     return cfg.d_model
 
 
 def recurrent_elements(cfg: ModelConfig, kind: str) -> int:
     """Elements of the recurrent state of one sequence (0 for the short conv: its state is the conv tail)."""
-    if kind == "gated_deltanet":
+    if kind in ("gated_deltanet", "gla"):
         return cfg.linear_v_heads * cfg.linear_k_head_dim * cfg.linear_v_head_dim
     if kind == "mamba2":
         return cfg.ssm_heads * cfg.ssm_head_dim * cfg.ssm_state_size
@@ -54,6 +59,9 @@ def projection_weights(cfg: ModelConfig, kind: str) -> int:
         return d * (inner + conv_channels(cfg, kind) + cfg.ssm_heads) + inner * d
     if kind == "short_conv":
         return 4 * d * d
+    if kind == "gla":
+        key, value = cfg.linear_k_heads * cfg.linear_k_head_dim, cfg.linear_v_heads * cfg.linear_v_head_dim
+        return d * (2 * key + 2 * value) + GLA_GATE_RANK * (d + key) + value * d
     raise ValueError(f"not a mixer layer type: {kind!r}")
 
 
@@ -63,6 +71,8 @@ def _core_step(cfg: ModelConfig, kind: str) -> int:
         return 6 * cfg.linear_v_heads * cfg.linear_k_head_dim * cfg.linear_v_head_dim
     if kind == "mamba2":
         return 4 * cfg.ssm_heads * cfg.ssm_head_dim * cfg.ssm_state_size
+    if kind == "gla":
+        return 4 * cfg.linear_v_heads * cfg.linear_k_head_dim * cfg.linear_v_head_dim
     return 0
 
 
@@ -78,6 +88,11 @@ def _core_chunked(cfg: ModelConfig, kind: str, new: int) -> int:
     if kind == "mamba2":
         h, p, n = cfg.ssm_heads, cfg.ssm_head_dim, cfg.ssm_state_size
         return chunks * 2 * h * c * (c * n + c * p + 2 * p * n)
+    if kind == "gla":
+        h, dk, dv = cfg.linear_v_heads, cfg.linear_k_head_dim, cfg.linear_v_head_dim
+        sub = GLA_SUB_CHUNK if c % GLA_SUB_CHUNK == 0 else c
+        # diagonal sub-blocks, the blocks below them, attn @ V, and reading and writing the state
+        return chunks * 2 * h * c * (sub * dk + c * dk + c * dv + 2 * dk * dv)
     return 0
 
 
@@ -107,4 +122,7 @@ def backward_excess(cfg: ModelConfig, kind: str, new: int) -> int:
         # one chunk: its state contributions feed only the final state, which nothing reads
         state_product = 2 * cfg.ssm_heads * c * cfg.ssm_state_size * cfg.ssm_head_dim
         return -state_product - (2 * state_product if chunks == 1 else 0)
+    if kind == "gla":
+        # as above: one product less for the zero initial state, two for the last write
+        return -3 * 2 * cfg.linear_v_heads * c * cfg.linear_k_head_dim * cfg.linear_v_head_dim
     return 0

@@ -66,11 +66,16 @@ def mixer_params(cfg: ModelConfig, kind: str) -> int:
         return in_proj + conv + 3 * cfg.ssm_heads + inner + _linear(inner, d, cfg.ssm_bias)
     if kind == "short_conv":
         return _linear(d, 3 * d, cfg.mixer_bias) + d * w + (d if cfg.mixer_bias else 0) + _linear(d, d, cfg.mixer_bias)
+    if kind == "gla":
+        # q, k, v, output gate g, the rank-16 decay gate (bias on its second half), g_norm, o_proj; no conv
+        key, value, rank = cfg.linear_k_heads * cfg.linear_k_head_dim, cfg.linear_v_heads * cfg.linear_v_head_dim, 16
+        projections = _linear(d, 2 * key + 2 * value, False) + _linear(d, rank, False) + _linear(rank, key, True)
+        return projections + cfg.linear_v_head_dim + _linear(value, d, False)
     raise ValueError(f"not a mixer layer type: {kind!r}")
 
 
 def is_mixer(kind: str) -> bool:
-    return kind in ("gated_deltanet", "mamba2", "short_conv")
+    return kind in ("gated_deltanet", "mamba2", "short_conv", "gla")
 
 
 def mlp_matrices(cfg: ModelConfig) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from suite.model.mixers.gla_layer import GatedLinearAttentionLayer
 from suite.model.mixers.layers import GatedDeltaNetLayer, Mamba2Layer, MixerState, ShortConvLayer
 
 
@@ -97,12 +98,26 @@ def short_conv(cfg, layer_index: int) -> MixerBlockLayer:
     return MixerBlockLayer(ShortConvLayer(cfg.d_model, conv_kernel=cfg.mixer_conv_kernel, bias=cfg.mixer_bias))
 
 
-MIXERS = {"gated_deltanet": gated_deltanet, "mamba2": mamba2, "short_conv": short_conv}
+def gla(cfg, layer_index: int) -> MixerBlockLayer:
+    return MixerBlockLayer(
+        GatedLinearAttentionLayer(
+            cfg.d_model,
+            n_heads=cfg.linear_k_heads,
+            head_k_dim=cfg.linear_k_head_dim,
+            head_v_dim=cfg.linear_v_head_dim,
+            eps=cfg.norm_eps,
+            chunk_size=cfg.mixer_chunk_size,
+        )
+    )
+
+
+MIXERS = {"gated_deltanet": gated_deltanet, "mamba2": mamba2, "short_conv": short_conv, "gla": gla}
 
 
 def init_mixer_(module: nn.Module) -> None:
     """Mixer parameters whose scale is part of the method (decays, time steps, skips) get the
-    published initialisation back after the generic N(0, 0.02) pass."""
+    published initialisation back after the generic N(0, 0.02) pass. GLA has none: fla initialises
+    it with the generic pass (normal weights, zero gate bias, unit norm weight)."""
     with torch.no_grad():
         for layer in module.modules():
             if isinstance(layer, GatedDeltaNetLayer):

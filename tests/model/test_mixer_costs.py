@@ -24,6 +24,10 @@ HYBRIDS = {
         layer_types=("mamba2", "full", "mamba2", "mamba2"), ssm_heads=4, ssm_head_dim=8, ssm_state_size=8, ssm_groups=2,
     ),
     "short_conv": dict(layer_types=("short_conv", "full", "short_conv", "full"), mixer_conv_kernel=3, mixer_bias=True),
+    "gla": dict(
+        layer_types=("gla", "full", "gla", "gla"), linear_k_heads=2, linear_v_heads=2, linear_k_head_dim=8,
+        linear_v_head_dim=6,
+    ),
     "moe_gated_shared": dict(
         layer_types=("gated_deltanet", "full", "gated_deltanet", "full"), linear_k_heads=1, linear_v_heads=2,
         linear_k_head_dim=8, linear_v_head_dim=8, n_experts=4, experts_top_k=2, n_shared_experts=1,

@@ -24,8 +24,9 @@ def gla_step(
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     dtype = v.dtype
     q, k, v, gk = (t.float() for t in (q, k, v, gk))
-    state = state.float() * gk.exp().unsqueeze(-1) + k.unsqueeze(-1) * v.unsqueeze(-2)
-    out = ((q * scale).unsqueeze(-1) * state).sum(-2)  # (B, H, Dv)
+    # the write and the read as batched matmuls, which FlopCounterMode counts (2 x 2·Dk·Dv per head)
+    state = state.float() * gk.exp().unsqueeze(-1) + k.unsqueeze(-1) @ v.unsqueeze(-2)
+    out = ((q * scale).unsqueeze(-2) @ state).squeeze(-2)  # (B, H, Dv)
     return out.to(dtype), state
 
 
