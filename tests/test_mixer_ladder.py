@@ -10,7 +10,7 @@ from suite.model import build_model
 from suite.registry import Registry, proxy
 
 SHARES = {"1of4": 3, "3of4": 9, "all": 12}
-MIXER_KIND = {"gated-deltanet": "gated_deltanet", "mamba2": "mamba2", "short-conv": "short_conv"}
+MIXER_KIND = {"gated-deltanet": "gated_deltanet", "mamba2": "mamba2", "short-conv": "short_conv", "gla": "gla"}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,9 @@ def test_only_attention_layers_grow_with_context(registry):
         assert grow == pytest.approx(base_grow * full_share), name
 
 
-@pytest.mark.parametrize("name", ["mixers/gated-deltanet-3of4", "mixers/mamba2-all", "mixers/short-conv-1of4"])
+@pytest.mark.parametrize(
+    "name", ["mixers/gated-deltanet-3of4", "mixers/mamba2-all", "mixers/short-conv-1of4", "mixers/gla-all"]
+)
 def test_rung_proxies_run_and_decode(registry, name):
     cfg = proxy(registry.get(name), "tiny")
     model = build_model(cfg).eval()
