@@ -273,7 +273,7 @@ def valid_config_dicts(draw) -> dict:
     if draw(st.booleans()):
         kinds = draw(
             st.lists(
-                st.sampled_from(["full", "sliding", "gated_deltanet", "mamba2", "short_conv"]),
+                st.sampled_from(["full", "sliding", "gated_deltanet", "mamba2", "short_conv", "gla"]),
                 min_size=n_layers,
                 max_size=n_layers,
             )
@@ -283,10 +283,11 @@ def valid_config_dicts(draw) -> dict:
             d["sliding_window"] = draw(st.integers(1, 8))
             if d["position"] == "rope" and draw(st.booleans()):
                 d["rope_theta_local"] = 10000.0
-        if "gated_deltanet" in kinds:
+        if "gated_deltanet" in kinds or "gla" in kinds:
             k_heads = draw(st.integers(1, 2))
             d["linear_k_heads"] = k_heads
-            d["linear_v_heads"] = k_heads * draw(st.integers(1, 2))
+            # GLA has one head count for keys and values; Gated DeltaNet may have more value heads
+            d["linear_v_heads"] = k_heads * (1 if "gla" in kinds else draw(st.integers(1, 2)))
             d["linear_k_head_dim"] = draw(st.integers(2, 8))
             d["linear_v_head_dim"] = draw(st.integers(2, 8))
         if "mamba2" in kinds:
@@ -299,7 +300,7 @@ def valid_config_dicts(draw) -> dict:
             d["ssm_bias"] = draw(st.booleans())
         if "short_conv" in kinds:
             d["mixer_bias"] = draw(st.booleans())
-        if set(kinds) & {"gated_deltanet", "mamba2", "short_conv"}:
+        if set(kinds) & {"gated_deltanet", "mamba2", "short_conv", "gla"}:
             d["mixer_conv_kernel"] = draw(st.integers(1, 4))
             d["mixer_chunk_size"] = draw(st.sampled_from([1, 3, 4, 64]))
 
