@@ -106,6 +106,49 @@ TINY: dict[str, dict] = {
             "original_max_position_embeddings": 16,
         },
     ),
+    # mixer models: layers that are not all attention
+    "qwen3_next": dict(
+        _LLAMA,
+        num_hidden_layers=4,
+        head_dim=16,  # partial_rotary_factor 0.25 (the default) rotates 4 of 16
+        layer_types=["linear_attention", "full_attention", "linear_attention", "full_attention"],
+        linear_num_key_heads=2,
+        linear_num_value_heads=4,
+        linear_key_head_dim=8,
+        linear_value_head_dim=8,
+        moe_intermediate_size=16,
+        shared_expert_intermediate_size=24,
+        num_experts=4,
+        num_experts_per_tok=2,
+        mlp_only_layers=[0],
+    ),
+    "mamba2": dict(
+        vocab_size=97,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_heads=8,
+        head_dim=8,
+        state_size=8,
+        n_groups=2,
+        chunk_size=8,  # the 16-token test sequence spans chunks
+    ),
+    "granitemoehybrid": dict(
+        _LLAMA,
+        num_hidden_layers=3,
+        layer_types=["mamba", "attention", "mamba"],
+        intermediate_size=16,
+        shared_intermediate_size=24,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        mamba_n_heads=8,
+        mamba_d_state=8,
+        mamba_n_groups=2,
+        mamba_chunk_size=8,
+        embedding_multiplier=12.0,
+        residual_multiplier=0.22,
+        logits_scaling=2.0,
+        attention_multiplier=0.015625,
+    ),
 }
 
 

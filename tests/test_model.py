@@ -162,6 +162,18 @@ def test_sdpa_equals_eager_reference(window, sinks):
     torch.testing.assert_close(fast, ref, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_grouped_decode_equals_eager_reference(dtype):
+    from suite.model.attention import grouped_decode
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, h, t, 8).to(dtype) for h, t in ((6, 1), (2, 14), (2, 14)))
+    allowed = allowed_mask(13, 1, 0, 14, None, "cpu")  # a query at position 13 sees keys 0..13
+    ref = eager_attention(q, k, v, allowed, scale=0.3)
+    tol = 1e-6 if dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(grouped_decode(q, k, v, scale=0.3), ref, atol=tol, rtol=tol)
+
+
 @pytest.mark.parametrize("name", ["moe-softmax", "moe-topk-softmax-bias", "moe-sigmoid-groups-shared", "moe-gelu"])
 def test_moe_equals_per_token_reference(name):
     cfg = combo(name)

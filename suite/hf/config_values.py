@@ -128,6 +128,31 @@ KEYS: dict[str, Kind] = {
     **dict.fromkeys("rope_parameters rope_scaling text_config quantization_config vision_config".split(), OBJECT),
     "layer_types": LIST,
     "mlp_only_layers": LIST,
+    # mixer models: Qwen3-Next's Gated DeltaNet, Mamba-2, Granite-4.0-H
+    **dict.fromkeys(
+        (
+            "linear_num_key_heads linear_num_value_heads linear_key_head_dim linear_value_head_dim "
+            "num_heads state_size n_groups mamba_n_heads mamba_n_groups mamba_d_state"
+        ).split(),
+        count(high=MANY),
+    ),
+    **dict.fromkeys("linear_conv_kernel_dim conv_kernel mamba_d_conv".split(), count(high=1024)),
+    **dict.fromkeys("chunk_size mamba_chunk_size".split(), count(high=MANY)),
+    **dict.fromkeys("expand mamba_expand".split(), count(high=MANY)),
+    "mamba_d_head": Kind((int, str)),  # a count or "auto"
+    "full_attention_interval": count(1, LAYERS),
+    "mtp_num_hidden_layers": count(0, LAYERS),
+    **dict.fromkeys("shared_expert_intermediate_size shared_intermediate_size".split(), count(high=2**24)),
+    **dict.fromkeys(
+        "embedding_multiplier residual_multiplier logits_scaling attention_multiplier".split(), positive(1e6)
+    ),
+    **dict.fromkeys(
+        "use_bias use_conv_bias residual_in_fp32 mamba_conv_bias mamba_proj_bias mtp_use_dedicated_embeddings".split(),
+        BOOL,
+    ),
+    **dict.fromkeys("position_embedding_type normalization_function".split(), TEXT),
+    "time_step_limit": LIST,
+    "layers_block_type": LIST,
 }
 
 # the parameters of a `rope_parameters` / `rope_scaling` object

@@ -7,8 +7,8 @@ as ModelConfig fields (`config_map`), and where each of our parameters comes fro
   the forward pass (`HARMLESS_KEYS`: token ids, dropout, training-only options...); any other key is
   a ConfigError naming the file and the key;
 - every parameter of our model must come from the checkpoint, every tensor of the checkpoint must be
-  used (or be a known non-parameter: causal-mask buffers, RoPE tables, DeepSeek's MTP layers), and
-  shapes must agree (`load`).
+  used (or be a known non-parameter: causal-mask buffers, RoPE tables, DeepSeek's and Qwen3-Next's
+  multi-token-prediction heads), and shapes must agree (`load`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,19 @@ from typing import Any, Callable
 from suite.config import ConfigError, ModelConfig
 from suite.hf.config_map import MULTIMODAL_KEYS, Reader
 from suite.hf.config_values import check_key
-from suite.hf.names import Rule, deepseek_rules, gemma3_rules, gpt2_rules, gpt_oss_rules, llama_rules, qwen3_moe_rules
+from suite.hf.mixer_configs import config_granitemoehybrid, config_mamba2, config_qwen3_next
+from suite.hf.names import (
+    Rule,
+    deepseek_rules,
+    gemma3_rules,
+    gpt2_rules,
+    gpt_oss_rules,
+    granite_rules,
+    llama_rules,
+    mamba2_rules,
+    qwen3_moe_rules,
+    qwen3_next_rules,
+)
 from suite.hf.type_configs import (
     config_deepseek_v3,
     config_gemma3_text,
@@ -61,6 +73,10 @@ MODEL_TYPES: dict[str, HFType] = {
     "gemma3_text": HFType("gemma3", config_gemma3_text, gemma3_rules),
     "gpt_oss": HFType("gpt-oss", config_gpt_oss, gpt_oss_rules),
     "deepseek_v3": HFType("deepseek", config_deepseek_v3, deepseek_rules),
+    # mixer models: Gated DeltaNet / Mamba-2 layers beside (or instead of) attention
+    "qwen3_next": HFType("qwen3-next", config_qwen3_next, qwen3_next_rules, ignore=(r"mtp\..*",)),  # MTP head
+    "mamba2": HFType("mamba2", config_mamba2, mamba2_rules, prefix="backbone."),
+    "granitemoehybrid": HFType("granite-4.0-h", config_granitemoehybrid, granite_rules),
     # Gemma 3 4B/12B/27B ship as image-text models: we import the text decoder, not the vision tower
     "gemma3": HFType(
         "gemma3",

@@ -2,9 +2,11 @@
 
 A rule maps a regex on our parameter name to checkpoint tensor names and how to combine them.
 Layout conversions live next to the names they convert: GPT-2's Conv1D stores (in, out) and fuses
-q/k/v; gpt-oss interleaves gate/up columns in one (E, in, 2*hidden) tensor; Gemma's RMSNorm stores
-w and multiplies by (1 + w); Qwen3-MoE and DeepSeek-V3 store one Linear per expert (we stack them
-as (E, in, out)); DeepSeek's `e_score_correction_bias` is our `router_correction` buffer.
+q/k/v; gpt-oss interleaves gate/up columns in one (E, in, 2*hidden) tensor; Gemma's and Qwen3-Next's
+RMSNorms store w and multiply by (1 + w); Qwen3-MoE and DeepSeek-V3 store one Linear per expert (we
+stack them as (E, in, out)); DeepSeek's `e_score_correction_bias` is our `router_correction` buffer;
+Granite stacks [gate; up] rows in one `input_linear`. Mixer layers (`blocks.N.attn.mixer.*`) carry
+transformers' own parameter names, so they map by prefix.
 """
 
 from __future__ import annotations
@@ -174,4 +176,72 @@ def gpt2_rules() -> list[Rule]:
         (r"blocks\.(\d+)\.attn\.o_proj\.(weight|bias)", conv(h + r"attn.c_proj.\2")),
         (r"blocks\.(\d+)\.mlp\.up_proj\.(weight|bias)", conv(h + r"mlp.c_fc.\2")),
         (r"blocks\.(\d+)\.mlp\.down_proj\.(weight|bias)", conv(h + r"mlp.c_proj.\2")),
+    ]
+
+
+def _zero_centred(template: str):
+    return lambda m, cfg: [Source((m.expand(template),), _plus_one)]
+
+
+def qwen3_next_rules() -> list[Rule]:
+    layer = r"model.layers.\1."
+    return [
+        # the Gated DeltaNet's own gated norm stores w itself: mapped before the (1 + w) norms
+        (r"blocks\.(\d+)\.attn\.mixer\.(.+)", _rename(layer + r"linear_attn.\2")),
+        (r"final_norm\.weight", _zero_centred("model.norm.weight")),
+        (r"blocks\.(\d+)\.attn_norm\.weight", _zero_centred(layer + "input_layernorm.weight")),
+        (r"blocks\.(\d+)\.mlp_norm\.weight", _zero_centred(layer + "post_attention_layernorm.weight")),
+        (r"blocks\.(\d+)\.attn\.(q_norm|k_norm)\.weight", _zero_centred(layer + r"self_attn.\2.weight")),
+        (r"blocks\.(\d+)\.mlp\.shared\.(\w+)\.weight", _rename(layer + r"mlp.shared_expert.\2.weight")),
+        (r"blocks\.(\d+)\.mlp\.shared_gate\.weight", _rename(layer + "mlp.shared_expert_gate.weight")),
+        *qwen3_moe_rules(),
+    ]
+
+
+def mamba2_rules() -> list[Rule]:
+    layer = r"backbone.layers.\1."
+    embedding = [Source(("backbone.embeddings.weight",)), Source(("backbone.embedding.weight",))]  # older name
+    return [
+        (r"tok_emb\.weight", lambda m, cfg: embedding),
+        (r"final_norm\.weight", _rename("backbone.norm_f.weight")),
+        (r"lm_head\.weight", _rename("lm_head.weight")),
+        (r"blocks\.(\d+)\.attn_norm\.weight", _rename(layer + "norm.weight")),
+        (r"blocks\.(\d+)\.attn\.mixer\.(.+)", _rename(layer + r"mixer.\2")),
+    ]
+
+
+def _granite_experts(m: re.Match, cfg: ModelConfig) -> list[Source]:
+    """Our (E, in, out) stacks from input_linear (E, [gate; up], in) and output_linear (E, out, hidden), or
+    transformers-5's renamed experts.gate_up_proj / experts.down_proj (same layouts)."""
+    base, which, h = f"model.layers.{m.group(1)}.block_sparse_moe.", m.group(2), cfg.expert_size
+    build = {
+        "gate": lambda w: w[:, :h].transpose(1, 2),
+        "up": lambda w: w[:, h:].transpose(1, 2),
+        "down": lambda w: w.transpose(1, 2),
+    }[which]
+    stored = "output_linear.weight" if which == "down" else "input_linear.weight"
+    renamed = "experts.down_proj" if which == "down" else "experts.gate_up_proj"
+    return [Source((base + stored,), build), Source((base + renamed,), build)]
+
+
+def _granite_shared(m: re.Match, cfg: ModelConfig) -> list[Source]:
+    """The shared MLP (or, without experts, the dense MLP): input_linear holds [gate; up] rows."""
+    base, which = f"model.layers.{m.group(1)}.shared_mlp.", m.group(2)
+    if which == "down_proj":
+        return [Source((base + "output_linear.weight",))]
+    h = cfg.shared_hidden if cfg.is_moe else cfg.hidden
+    part = slice(0, h) if which == "gate_proj" else slice(h, None)
+    return [Source((base + "input_linear.weight",), lambda w: w[part])]
+
+
+def granite_rules() -> list[Rule]:
+    moe = r"model.layers.\1.block_sparse_moe."
+    router = lambda m, cfg: [Source((m.expand(moe + name),)) for name in ("router.layer.weight", "router.weight")]
+    return [
+        (r"blocks\.(\d+)\.attn\.mixer\.(.+)", _rename(r"model.layers.\1.mamba.\2")),
+        (r"blocks\.(\d+)\.mlp\.router\.weight", router),
+        (r"blocks\.(\d+)\.mlp\.(gate|up|down)$", _granite_experts),
+        (r"blocks\.(\d+)\.mlp\.shared\.(gate_proj|up_proj|down_proj)\.weight", _granite_shared),
+        (r"blocks\.(\d+)\.mlp\.(gate_proj|up_proj|down_proj)\.weight", _granite_shared),
+        *llama_rules(),
     ]
