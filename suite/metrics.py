@@ -58,6 +58,7 @@ METRICS: dict[str, MetricInfo] = dict(
         # --- quality ---
         _m("bits_per_byte", "Bits per byte", "bits/byte", True, key=True),
         _m("mqar_accuracy", "MQAR accuracy", "accuracy", False, key=True),
+        _m("recall_accuracy", "Recall accuracy (MQAR-trained)", "accuracy", False),
         _m("passkey_accuracy", "Passkey accuracy", "accuracy", False),
         _m("copy_accuracy", "Copy accuracy", "accuracy", False),
     ]

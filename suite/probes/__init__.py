@@ -49,7 +49,7 @@ class ProbeSpec:
 
 
 PROBES: dict[str, ProbeSpec] = {}
-PROBE_MODULES = ("analytic", "latency", "memory", "scaling", "quality")
+PROBE_MODULES = ("analytic", "latency", "memory", "scaling", "quality", "recall")
 
 
 def probe(

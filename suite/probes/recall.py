@@ -1,0 +1,135 @@
+"""The `recall` probe: train the proxy on MQAR itself (Zoology's protocol, `suite.quality.recall`),
+then score held-out instances, including more key-value pairs and longer sequences than trained.
+
+One row per (sequence length, pairs): `recall_accuracy`, the mean over seeds, with the per-seed
+values, a 95% Student-t interval, chance (2 / vocabulary) and whether that (length, pairs) was in
+the training mixture in `extra`. The width is the cell's proxy width (`d_model`, recorded): run a
+variant at `scale: tiny` and `scale: small` for two widths, or with `match_params`.
+
+Presets (`settings.preset`; any key can also be set on its own):
+- cpu (default): 2-layer proxies of width 64, vocabulary 128, three seeds, the step budget below:
+  minutes per variant on one core of a 2-core machine (see README: the recall suite).
+- gpu: 4x the steps and batch, wider evaluation; for a GPU machine.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from suite.config import ModelConfig
+from suite.probes import Row, probe
+from suite.probes.quality import mean_ci
+from suite.threads import pinned_threads
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": dict(
+        seeds=[0, 1, 2],
+        vocab=128,
+        steps=1200,
+        batch_size=32,
+        lr=3e-3,
+        train=[[64, 4], [64, 8], [128, 16]],
+        eval=[[64, 4], [64, 8], [128, 8], [128, 16], [128, 24], [256, 16], [256, 32]],
+        eval_instances=256,
+        threads=1,
+    ),
+    "gpu": dict(
+        seeds=[0, 1, 2],
+        vocab=256,
+        steps=5000,
+        batch_size=128,
+        lr=3e-3,
+        train=[[64, 4], [128, 8], [256, 16], [256, 32], [256, 64]],
+        eval=[[64, 4], [128, 8], [256, 16], [256, 32], [256, 64], [512, 64], [512, 128], [1024, 128]],
+        eval_instances=1000,
+        threads=None,
+    ),
+}
+
+
+def resolve_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    preset = settings.get("preset", "cpu")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown recall preset '{preset}'; choose one of: {', '.join(PRESETS)}")
+    s = {**PRESETS[preset], **{k: v for k, v in settings.items() if k not in ("preset", "match_params")}}
+    unknown = set(s) - set(PRESETS["cpu"])
+    if unknown:
+        raise ValueError(
+            f"unknown recall setting(s): {', '.join(sorted(unknown))}; known: preset, {', '.join(PRESETS['cpu'])}"
+        )
+    for key in ("train", "eval"):
+        if not s[key] or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in s[key]):
+            raise ValueError(f"recall setting '{key}' is a list of [sequence length, pairs], got {s[key]!r}")
+    return s
+
+
+@probe("recall", family="recall", isolate=True, defaults={"preset": "cpu"})
+def recall(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
+    """Train the proxy on multi-query associative recall (seeds), score held-out instances by (length, pairs)."""
+    import torch
+
+    from suite.analytic.params import count_params
+    from suite.model import build_model
+    from suite.quality.recall import RecallSettings, recall_accuracy, train_recall
+
+    s = resolve_settings(settings)
+    cfg = cfg.replace(vocab_size=int(s["vocab"]), dropout=0.0)
+    recipe = RecallSettings(
+        train=tuple((min(int(L), cfg.context_length), int(n)) for L, n in s["train"]),
+        steps=int(s["steps"]),
+        batch_size=int(s["batch_size"]),
+        lr=float(s["lr"]),
+    )
+    points = [(int(L), int(n)) for L, n in s["eval"] if int(L) <= cfg.context_length]
+    per_point: dict[tuple[int, int], list[float]] = {p: [] for p in points}
+    train_seconds, final_loss = [], []
+    with pinned_threads(s["threads"], unset="keep"):
+        for seed in s["seeds"]:
+            torch.manual_seed(seed)
+            model = build_model(cfg, seed=seed)
+            start = time.perf_counter()
+            losses = train_recall(model, cfg, recipe, seed)
+            train_seconds.append(round(time.perf_counter() - start, 2))
+            final_loss.append(sum(losses[-20:]) / len(losses[-20:]) if losses else math.nan)
+            for L, n in points:
+                acc = recall_accuracy(model, cfg, L, n, int(s["eval_instances"]), seed)
+                per_point[(L, n)].append(acc if math.isfinite(final_loss[-1]) else math.nan)
+    counts = count_params(cfg)
+    common = dict(
+        seeds=list(s["seeds"]),
+        width=cfg.d_model,
+        n_layers=cfg.n_layers,
+        vocab=cfg.vocab_size,
+        chance=2 / cfg.vocab_size,
+        non_embedding_active=counts["active_non_embedding"],
+        recipe=recipe.to_dict(),
+        train_seconds=train_seconds,
+        final_train_loss=final_loss,
+    )
+    rows = []
+    for (L, n), values in per_point.items():
+        stats = mean_ci(values)
+        finite = math.isfinite(stats["mean"])
+        rows.append(
+            Row(
+                metric="recall_accuracy",
+                value=stats["mean"] if finite else None,
+                settings=dict(seq_len=L, pairs=n, width=cfg.d_model),
+                extra=dict(
+                    common,
+                    values=values,
+                    ci_low=stats["ci_low"],
+                    ci_high=stats["ci_high"],
+                    n_seeds=stats["n"],
+                    trained_on=[L, n] in [list(p) for p in recipe.train],
+                ),
+                status="ok" if finite else "error",
+                error="" if finite else f"training diverged (final losses {final_loss})",
+            )
+        )
+    skipped = [(int(L), int(n)) for L, n in s["eval"] if int(L) > cfg.context_length]
+    if skipped and rows:
+        rows[0].extra["skipped_past_context"] = skipped
+    return rows

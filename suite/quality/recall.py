@@ -1,0 +1,125 @@
+"""The recall protocol (Zoology, Arora et al. 2023, arXiv:2312.04927): models trained on multi-query
+associative recall (MQAR) itself, then scored on held-out instances, including more key-value pairs
+and longer sequences than they were trained on.
+
+An MQAR instance is a token sequence (no tokenizer: token ids straight into the proxy's vocabulary):
+    k1 v1 k2 v2 ... kN vN | q v(q) . . q' v(q') . . .
+N distinct keys from the lower half of the vocabulary (ids 1 .. V/2-1) each bound to a value from
+the upper half (V/2 .. V-1); after the pairs, N queries (every key once, in random order) are placed
+at random even offsets of the rest of the sequence, each followed by its value; the other positions
+hold 0. Only the value after a query is a target: accuracy is the share of queries whose value is
+the argmax, so chance is 2/V. The key-query distance ranges from 1 to the sequence length, so a
+sliding window shorter than most distances cannot recall, as in Zoology's analysis.
+
+Training and held-out instances come from disjoint seed streams (`TRAIN_STREAM`, `EVAL_STREAM`) of
+one `torch.Generator`, and a test checks that no held-out instance equals a training one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from suite.config import ModelConfig
+
+TRAIN_STREAM, EVAL_STREAM = 1_000_003, 2_000_003  # seed offsets: training and held-out never share a generator
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class RecallSettings:
+    """One training recipe for every variant (Zoology's: AdamW, warm-up then cosine, no dropout)."""
+
+    train: tuple[tuple[int, int], ...] = ((64, 4), (128, 8), (128, 16))  # (sequence length, pairs) mixed evenly
+    steps: int = 800
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.1
+    warmup_frac: float = 0.1
+    eval: tuple[tuple[int, int], ...] = ((64, 4), (128, 8), (128, 16), (128, 32), (256, 16), (256, 32), (256, 64))
+    eval_instances: int = 256
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {k: [list(x) for x in v] if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def mqar_batch(
+    gen: torch.Generator, batch: int, seq_len: int, n_pairs: int, vocab: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets), both (batch, seq_len); targets are IGNORE except at each query's value."""
+    half = vocab // 2
+    if n_pairs > half - 1:
+        raise ValueError(f"{n_pairs} pairs need distinct keys: the vocabulary ({vocab}) has {half - 1} key ids")
+    if 4 * n_pairs > seq_len:
+        raise ValueError(f"{n_pairs} pairs and their queries need at least {4 * n_pairs} tokens, got {seq_len}")
+    keys = torch.argsort(torch.rand(batch, half - 1, generator=gen), dim=1)[:, :n_pairs] + 1  # distinct, 1..half-1
+    values = torch.randint(half, vocab, (batch, n_pairs), generator=gen)
+    seq = torch.zeros(batch, seq_len, dtype=torch.long)
+    seq[:, 0 : 2 * n_pairs : 2], seq[:, 1 : 2 * n_pairs : 2] = keys, values
+    # queries: every key once, at distinct random even offsets of the rest of the sequence
+    slots = (seq_len - 2 * n_pairs) // 2
+    offsets = 2 * n_pairs + 2 * torch.argsort(torch.rand(batch, slots, generator=gen), dim=1)[:, :n_pairs]
+    order = torch.argsort(torch.rand(batch, n_pairs, generator=gen), dim=1)
+    rows = torch.arange(batch).unsqueeze(1)
+    seq[rows, offsets] = keys.gather(1, order)
+    seq[rows, offsets + 1] = values.gather(1, order)
+    inputs, targets = seq[:, :-1], torch.full((batch, seq_len - 1), IGNORE, dtype=torch.long)
+    targets[rows, offsets] = values.gather(1, order)  # predict the value at the query's position
+    return inputs, targets
+
+
+def _lr(step: int, total: int, s: RecallSettings) -> float:
+    warm = max(1, int(total * s.warmup_frac))
+    if step < warm:
+        return s.lr * (step + 1) / warm
+    return s.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+
+def train_recall(model: torch.nn.Module, cfg: ModelConfig, s: RecallSettings, seed: int) -> list[float]:
+    """Train `model` in place on the MQAR mixture; returns the loss per step (non-finite stops it)."""
+    gen = torch.Generator().manual_seed(TRAIN_STREAM + seed)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": s.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        lr=s.lr,
+        betas=(0.9, 0.95),
+    )
+    model.train()
+    losses = []
+    for step in range(s.steps):
+        seq_len, pairs = s.train[step % len(s.train)]
+        inputs, targets = mqar_batch(gen, s.batch_size, min(seq_len, cfg.context_length), pairs, cfg.vocab_size)
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, s.steps, s)
+        logits = model(inputs)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
+        losses.append(float(loss.detach()))
+        if not math.isfinite(losses[-1]):
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    return losses
+
+
+@torch.no_grad()
+def recall_accuracy(
+    model: torch.nn.Module, cfg: ModelConfig, seq_len: int, n_pairs: int, instances: int, seed: int = 0
+) -> float:
+    """Share of held-out queries answered exactly (argmax over the whole vocabulary)."""
+    model.eval()
+    gen = torch.Generator().manual_seed(EVAL_STREAM + 7919 * seq_len + n_pairs + 104_729 * seed)
+    correct = total = 0
+    for start in range(0, instances, 64):
+        inputs, targets = mqar_batch(gen, min(64, instances - start), seq_len, n_pairs, cfg.vocab_size)
+        pred = model(inputs).argmax(-1)
+        mask = targets != IGNORE
+        correct += int((pred[mask] == targets[mask]).sum())
+        total += int(mask.sum())
+    return correct / total

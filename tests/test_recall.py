@@ -1,0 +1,92 @@
+"""The recall protocol: the MQAR generator (targets, held-out split), the metric (an oracle scores 1,
+an untrained model chance) and the probe's rows."""
+
+import math
+
+import pytest
+import torch
+
+from suite.config import ModelConfig
+from suite.model import build_model
+from suite.quality.recall import EVAL_STREAM, IGNORE, TRAIN_STREAM, mqar_batch, recall_accuracy
+
+VOCAB = 64
+CFG = ModelConfig(name="r", vocab_size=VOCAB, d_model=32, n_layers=2, n_heads=4, context_length=128, position="rope")
+
+
+def test_targets_are_the_values_bound_to_the_queried_keys():
+    inputs, targets = mqar_batch(torch.Generator().manual_seed(0), 16, 64, 8, VOCAB)
+    assert inputs.shape == targets.shape == (16, 63)
+    for row in range(16):
+        seq = inputs[row].tolist()
+        keys, values = seq[0:16:2], seq[1:16:2]
+        assert len(set(keys)) == 8 and all(1 <= k < VOCAB // 2 for k in keys)
+        assert all(VOCAB // 2 <= v < VOCAB for v in values)
+        bound = dict(zip(keys, values))
+        answered = [(pos, t) for pos, t in enumerate(targets[row].tolist()) if t != IGNORE]
+        assert len(answered) == 8  # every key queried once
+        assert sorted(seq[pos] for pos, _ in answered) == sorted(keys)
+        assert all(bound[seq[pos]] == t for pos, t in answered)
+
+
+def test_bad_shapes_are_refused():
+    with pytest.raises(ValueError, match="need distinct keys"):
+        mqar_batch(torch.Generator(), 1, 512, 40, VOCAB)
+    with pytest.raises(ValueError, match="need at least 64 tokens"):
+        mqar_batch(torch.Generator(), 1, 32, 16, VOCAB)
+
+
+def test_held_out_instances_never_equal_training_ones():
+    train = set()
+    for seed in range(3):
+        gen = torch.Generator().manual_seed(TRAIN_STREAM + seed)
+        for _ in range(20):
+            train |= {tuple(r) for r in mqar_batch(gen, 64, 64, 4, VOCAB)[0].tolist()}
+    gen = torch.Generator().manual_seed(EVAL_STREAM + 7919 * 64 + 4)
+    held_out = {tuple(r) for r in mqar_batch(gen, 256, 64, 4, VOCAB)[0].tolist()}
+    assert len(train) > 3000 and not (train & held_out)
+
+
+class Oracle(torch.nn.Module):
+    """Reads the pairs and answers every query: the metric's upper bound."""
+
+    def forward(self, idx):
+        logits = torch.zeros(*idx.shape, VOCAB)
+        for b, seq in enumerate(idx.tolist()):
+            bound = {}
+            for pos in range(0, len(seq), 2):  # pairs and queries sit at even offsets
+                key = seq[pos]
+                if key in bound:  # a query: the value it was bound to comes next
+                    logits[b, pos, bound[key]] = 1.0
+                elif key:
+                    bound[key] = seq[pos + 1]
+        return logits
+
+
+def test_an_oracle_scores_one_and_an_untrained_model_chance():
+    assert recall_accuracy(Oracle(), CFG, 64, 8, 64) == 1.0
+    untrained = recall_accuracy(build_model(CFG, seed=0), CFG, 64, 8, 256)
+    assert untrained < 4 * 2 / VOCAB  # chance is 2/V
+
+
+def test_probe_rows_have_intervals_and_chance():
+    from suite.probes.recall import recall
+
+    settings = dict(seeds=[0, 1], vocab=VOCAB, steps=3, batch_size=4, train=[[64, 4]], eval=[[64, 4], [256, 8]],
+                    eval_instances=8)  # fmt: skip
+    rows = recall(CFG, settings)
+    assert [(r.settings["seq_len"], r.settings["pairs"]) for r in rows] == [(64, 4)]  # 256 > context: skipped
+    row = rows[0]
+    assert row.metric == "recall_accuracy" and row.status == "ok" and 0 <= row.value <= 1
+    assert len(row.extra["values"]) == 2 and row.extra["chance"] == 2 / VOCAB and row.extra["trained_on"]
+    assert math.isfinite(row.extra["ci_low"]) and row.extra["ci_low"] <= row.value <= row.extra["ci_high"]
+    assert row.extra["skipped_past_context"] == [(256, 8)]
+
+
+def test_unknown_settings_are_named():
+    from suite.probes.recall import resolve_settings
+
+    with pytest.raises(ValueError, match="unknown recall setting"):
+        resolve_settings({"stepz": 3})
+    with pytest.raises(ValueError, match=r"is a list of \[sequence length, pairs\]"):
+        resolve_settings({"eval": [64]})
