@@ -47,7 +47,7 @@ def build_view(
     board = board or leaderboard_view(df, baseline=baseline)
     sections = [
         section_ladder(df, figs, board, registry),
-        section_scaling(df, figs, palette),
+        section_scaling(df, figs, palette, registry),
         section_memory(df, figs),
         section_tradeoffs(df, figs, palette),
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from suite.analytic.crossover import analyse as analyse_crossover
+from suite.analytic.crossover import has_mixers
 from suite.analytic.matching import match_params as matched_proxy
 from suite.analytic.params import count_params
 from suite.config import IDENTITY_FIELDS, ModelConfig
@@ -134,6 +136,8 @@ def show_data(
         "origin": {k: v["from"] for k, v in fields.items()},
     }
     data.update(_costs(cfg))
+    if has_mixers(cfg):
+        data["crossover"] = analyse_crossover(cfg)
     return data
 
 
@@ -189,6 +193,8 @@ def render_show(data: dict[str, Any]) -> None:
     out.print(cfg_table)
     if "flops" in data:
         out.print(_cost_table(data))
+    if "crossover" in data:
+        out.print(_crossover_table(data["crossover"]))
 
 
 def _cost_table(data: dict[str, Any]):
@@ -215,6 +221,29 @@ def _cost_table(data: dict[str, Any]):
         ("train FLOP / token", "train_per_token"),
     ):
         table.add_row(label, format_value(flops[key], "flop"), *[""] * (len(data["weights_bytes"]) - 1))
+    return table
+
+
+def _crossover_table(cross: dict[str, Any]):
+    """Where the mixer layers pay: L* per cost against the all-attention twin, and the ratio at the context."""
+    from rich.table import Table
+
+    twin = cross["twin"]
+    table = Table(
+        title=(
+            f"where the {cross['mixer_layers']} mixer layers pay: vs the all-attention twin "
+            f"({format_value(twin['params_total'], 'count')} params, "
+            f"{format_value(twin['params_active'], 'count')} active)"
+        ),
+        caption=cross["assumptions"],
+        header_style="bold",
+    )
+    table.add_column("cost")
+    table.add_column("cheaper from (tokens)", justify="right")
+    table.add_column(f"hybrid / twin at {cross['context']:,}", justify="right")
+    for item in cross["costs"].values():
+        start = item["from_context"]
+        table.add_row(item["label"], "never" if start is None else f"{start:,}", f"{item['ratio_at_context']:.3f}")
     return table
 
 

