@@ -16,26 +16,29 @@ class MetricInfo:
     lower_is_better: bool | None  # None: neither direction is better (a description, not a score)
     key: bool = False  # shown in the leaderboard by default
     probe: str | None = None  # the probe whose rows the leaderboard reads when several emit it
+    # how big the model is (parameters, bytes, FLOPs): ranked, but never averaged into a win rate,
+    # where the smallest model would win by construction
+    size: bool = False
 
 
-def _m(name, display_name, unit, lower_is_better, key=False, probe=None) -> tuple[str, MetricInfo]:
-    return name, MetricInfo(name, display_name, unit, lower_is_better, key, probe)
+def _m(name, display_name, unit, lower_is_better, key=False, probe=None, size=False) -> tuple[str, MetricInfo]:
+    return name, MetricInfo(name, display_name, unit, lower_is_better, key, probe, size)
 
 
 METRICS: dict[str, MetricInfo] = dict(
     [
         # --- analytic (from the config alone) ---
         _m("params_total", "Parameters (total)", "count", None, key=True),
-        _m("params_active", "Parameters (active)", "count", True, key=True),
+        _m("params_active", "Parameters (active)", "count", True, key=True, size=True),
         _m("params_embedding", "Parameters (embedding)", "count", None),
-        _m("flops_prefill_per_token", "Prefill FLOP/token", "FLOP", True),
-        _m("flops_decode_per_token", "Decode FLOP/token", "FLOP", True, key=True),
-        _m("flops_train_per_token", "Train FLOP/token", "FLOP", True),
-        _m("kv_cache_bytes_per_token", "KV cache/token", "bytes", True, key=True),
-        _m("kv_cache_bytes", "KV cache/sequence", "bytes", True),
-        _m("weights_bytes", "Weights", "bytes", True),
-        _m("activation_bytes_train", "Train activations", "bytes", True),
-        _m("optimizer_bytes", "Optimizer state", "bytes", True),
+        _m("flops_prefill_per_token", "Prefill FLOP/token", "FLOP", True, size=True),
+        _m("flops_decode_per_token", "Decode FLOP/token", "FLOP", True, key=True, size=True),
+        _m("flops_train_per_token", "Train FLOP/token", "FLOP", True, size=True),
+        _m("kv_cache_bytes_per_token", "KV cache/token", "bytes", True, key=True, size=True),
+        _m("kv_cache_bytes", "KV cache/sequence", "bytes", True, size=True),
+        _m("weights_bytes", "Weights", "bytes", True, size=True),
+        _m("activation_bytes_train", "Train activations", "bytes", True, size=True),
+        _m("optimizer_bytes", "Optimizer state", "bytes", True, size=True),
         _m("max_context_at_budget", "Max context at budget", "tokens", False),
         _m("decode_tokens_per_s_bound", "Decode tokens/s bound", "tokens/s", False),
         _m("flops_counter_over_analytic", "FlopCounter/analytic FLOPs", "ratio", None),
@@ -47,8 +50,8 @@ METRICS: dict[str, MetricInfo] = dict(
         _m("decode_ms_per_token_cv", "Decode CV", "ratio", True),
         _m("train_step_ms_cv", "Train step CV", "ratio", True),
         # --- memory (measured) ---
-        _m("peak_memory_bytes", "Peak memory", "bytes", True, key=True, probe="memory"),
-        _m("peak_memory_bytes_analytic", "Peak memory (analytic)", "bytes", True),
+        _m("peak_memory_bytes", "Peak memory", "bytes", True, key=True, probe="memory", size=True),
+        _m("peak_memory_bytes_analytic", "Peak memory (analytic)", "bytes", True, size=True),
         _m("memory_measured_over_analytic", "Measured/analytic memory", "ratio", None),
         # --- context scaling ---
         _m("time_exponent", "Time exponent vs context", "exponent", True, key=True),

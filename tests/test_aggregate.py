@@ -203,3 +203,20 @@ def test_leaderboard_reads_a_metric_from_its_home_probe():
     board = leaderboard(df, ["prefill_ms"])
     assert board["prefill_ms"].to_dict() == {"a": 1.0, "b": 2.0}
     assert board.attrs["settings"]["prefill_ms"] == {}
+
+
+def test_size_metrics_alone_give_no_win_rate():
+    """The smallest model wins every size column by construction: those are never averaged into a ranking."""
+    import pandas as pd
+
+    from suite.analysis.aggregate import win_rates
+
+    board = pd.DataFrame(
+        {"params_active": [1e8, 1e9, 1e10], "kv_cache_bytes_per_token": [1e3, 1e4, 1e5]}, index=["s", "m", "l"]
+    )
+    board.attrs["lower_is_better"] = {"params_active": True, "kv_cache_bytes_per_token": True}
+    assert win_rates(board).isna().all()
+    # a speed column ranks them, and only it counts
+    board["decode_ms_per_token"] = [3.0, 1.0, 2.0]
+    board.attrs["lower_is_better"]["decode_ms_per_token"] = True
+    assert win_rates(board).to_dict() == {"s": 0.0, "m": 1.0, "l": 0.5}

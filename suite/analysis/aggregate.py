@@ -165,12 +165,14 @@ def ratio_to_baseline(board: pd.DataFrame, baseline: str) -> pd.DataFrame:
 
 def win_rates(board: pd.DataFrame) -> pd.Series:
     """Mean win rate (HELM): per metric, the fraction of the other variants this one beats
-    (a tie counts half), averaged over the metrics it has a number for and that have a direction."""
+    (a tie counts half), averaged over the metrics it has a number for and that have a direction.
+    Size metrics (parameters, bytes, FLOPs: `MetricInfo.size`) do not count: the smallest model
+    would win them by construction. A board of size metrics only has no win rate (NaN)."""
     scores = []
     for metric, lower in _directions(board).items():
         values = board[metric]
         n = values.notna().sum()
-        if lower is None or n < 2:
+        if lower is None or n < 2 or info(metric).size:
             continue
         beaten = values.rank(ascending=not lower, method="average") - 1  # variants it beats (+ half ties)
         scores.append(beaten / (n - 1))

@@ -159,6 +159,7 @@ def leaderboard_view(df: pd.DataFrame, baseline: str | None = None, metrics: lis
         baseline=baseline,
         n_variants=len(rows),
         families=sorted({r["family"] for r in rows if r["family"]}),
+        ranked=any(r["win_rate"] is not None for r in rows),
     )
 
 
