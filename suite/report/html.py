@@ -21,6 +21,7 @@ from suite.analysis.aggregate import variants_in_order
 from suite.config import ConfigError
 from suite.report.cards import load_registry
 from suite.report.csv import render_csv
+from suite.report.deployment import section_deployment
 from suite.report.figures import Figures, colors, script_safe
 from suite.report.markdown import render_markdown
 from suite.report.memory import section_memory
@@ -50,6 +51,7 @@ def build_view(
         section_scaling(df, figs, palette, registry),
         section_memory(df, figs),
         section_tradeoffs(df, figs, palette),
+        section_deployment(df, registry),
     ]
     cards = section_cards(df, registry, registry_error)
     return dict(
