@@ -144,13 +144,16 @@ def test_weights_bytes_per_format():
     n = count_params(llama)["total"]
     assert costs.weights_bytes(llama, "fp32") == 4 * n
     assert costs.weights_bytes(llama, "bf16") == 2 * n
-    assert costs.weights_bytes(llama, "int4") == n // 2
     assert costs.weights_bytes(llama, "mxfp4") == 2 * n  # no experts: all bf16
+    # int4 = AWQ g128: 4 bits + (16-bit scale + 4-bit zero) / 128 on the linear layers, the rest bf16
+    counts = count_params(llama)
+    kept = counts["embedding"] + counts["by_component"]["lm_head"] + counts["by_component"]["norms"]
+    assert costs.weights_bytes(llama, "int4") == round(((n - kept) * (4 + 20 / 128) + kept * 16) / 8)
     # gpt-oss ships its experts in MXFP4: the 120b checkpoint is ~65 GB, the 20b ~13.8 GB
     oss = REGISTRY.get("gpt-oss-120b")
     experts = costs.routed_expert_matrix_params(oss)
     assert experts == 36 * 128 * 3 * 2880 * 2880
-    assert costs.weights_bytes(oss, "mxfp4") == experts * 17 // 32 + 2 * (count_params(oss)["total"] - experts)
+    assert costs.weights_bytes(oss, "mxfp4") == round(experts * 4.25 / 8) + 2 * (count_params(oss)["total"] - experts)
     assert 64e9 < costs.weights_bytes(oss, "mxfp4") < 66e9
     assert 13e9 < costs.weights_bytes(REGISTRY.get("gpt-oss-20b"), "mxfp4") < 14.5e9
 

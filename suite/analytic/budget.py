@@ -1,15 +1,16 @@
 """Serving budget from the config alone: how long a context fits in memory, how many sequences fit at a
 context, and the decode roofline (tokens/s bound by memory bandwidth and by compute) on a device.
 
-Memory model: weights (in the chosen format) + KV cache (batch x per-sequence cache) + an optional
-reserve for activations / framework overhead. Nothing else is assumed, so the figures are upper
-bounds a real server approaches but does not reach.
+Memory model: weights (in the model's released format unless told otherwise) + KV cache (batch x
+per-sequence cache) + the engine's reserve (`suite.analytic.serving`: vLLM's 0.9 memory utilisation,
+non-torch memory and one prefill chunk's activations; `reserve=0` for the bare arithmetic). With
+`gpus` > 1, tensor parallelism: per GPU, weights / N and the KV heads it holds.
 
 Roofline of one decode step at position L for a batch of B sequences:
   bytes  = weights read (MoE: only experts some sequence is routed to; not the unused embedding rows)
            + B x KV cache at L
   FLOPs  = B x analytic decode FLOPs ("useful" counting)
-  tokens/s = B / max(bytes / bandwidth, FLOPs / peak)
+  tokens/s = B / (max(bytes / bandwidth, FLOPs / peak) + all-reduce time)   (per GPU under TP)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from suite.analytic import costs
+from suite.analytic import costs, serving
 from suite.config import ConfigError, ModelConfig
 
 
@@ -30,14 +31,22 @@ class Device:
     bandwidth: float  # memory bandwidth, bytes/s
     memory: int  # bytes of device memory
     note: str = ""
+    link: str = "pcie4"  # GPU-to-GPU link for tensor parallelism (suite.analytic.serving.LINKS)
 
 
 # Vendor data-sheet peaks (dense, no sparsity). Quantised weights are assumed to be de-quantised to
 # bf16 for the product (weight-only quantisation), so the bf16 peak applies to every format.
 DEVICES: dict[str, Device] = {
-    "h100": Device("h100", 989.4e12, 3.35e12, 80 * 2**30, "H100 SXM5 80GB: bf16 dense, HBM3"),
-    "a100": Device("a100", 312e12, 2.039e12, 80 * 2**30, "A100 SXM4 80GB: bf16 dense, HBM2e"),
-    "h200": Device("h200", 989.4e12, 4.8e12, 141 * 10**9, "H200 SXM 141GB: bf16 dense, HBM3e"),
+    "h100": Device("h100", 989.4e12, 3.35e12, 80 * 2**30, "H100 SXM5 80GB: bf16 dense, HBM3", "nvlink4"),
+    "a100": Device("a100", 312e12, 2.039e12, 80 * 2**30, "A100 SXM4 80GB: bf16 dense, HBM2e", "nvlink3"),
+    "a100-40": Device("a100-40", 312e12, 1.555e12, 40 * 2**30, "A100 SXM4 40GB: bf16 dense, HBM2", "nvlink3"),
+    "h200": Device("h200", 989.4e12, 4.8e12, 141 * 10**9, "H200 SXM 141GB: bf16 dense, HBM3e", "nvlink4"),
+    "b200": Device("b200", 2.25e15, 8e12, 180 * 10**9, "B200 (HGX, 180GB): bf16 dense, HBM3e", "nvlink5"),
+    "mi300x": Device(
+        "mi300x", 1307.4e12, 5.3e12, 192 * 2**30, "AMD Instinct MI300X 192GB: bf16 dense, HBM3", "infinity-fabric"
+    ),
+    "l40s": Device("l40s", 362.05e12, 864e9, 48 * 2**30, "L40S 48GB: bf16 dense, GDDR6"),
+    "l4": Device("l4", 121e12, 300e9, 24 * 2**30, "L4 24GB: bf16 dense, GDDR6"),
     "rtx4090": Device(
         "rtx4090", 165.2e12, 1.008e12, 24 * 2**30, "GeForce RTX 4090: bf16 tensor (fp32 accumulate) dense, GDDR6X"
     ),
@@ -125,19 +134,28 @@ def default_kv_dtype(dtype: str) -> str:
 
 # -------------------------------------------------------------- capacity
 def max_context(
-    cfg: ModelConfig, memory: int, *, dtype: str = "bf16", kv_dtype: str | None = None, batch: int = 1, reserve: int = 0
+    cfg: ModelConfig,
+    memory: int,
+    *,
+    dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    batch: int = 1,
+    reserve: int = 0,
+    gpus: int = 1,
 ) -> dict:
     """The longest context `batch` sequences can hold in `memory` bytes next to the weights.
 
     max_context: min(memory limit, the model's context_length); memory_max_context: the memory
     limit alone (None when the cache is bounded: every layer sliding); limited_by: memory |
-    trained_context | weights (the weights alone do not fit: 0).
+    trained_context | weights (the weights alone do not fit: 0). With `gpus` > 1, `memory` and
+    `reserve` are per GPU, which holds 1/gpus of the weights and its share of the KV heads.
     """
     if batch < 1:
         raise ConfigError(f"batch must be >= 1, got {batch}.", field="batch")
     kv_dtype = kv_dtype or default_kv_dtype(dtype)
     weights = costs.weights_bytes(cfg, dtype)
-    free = memory - reserve - weights
+    split = serving.kv_split(cfg, gpus)
+    free = memory - reserve - -(-weights // gpus)  # each GPU's share of the weights, rounded up
     out = {
         "memory_budget": memory,
         "dtype": dtype,
@@ -149,10 +167,12 @@ def max_context(
     }
 
     def fits(L: int) -> bool:
-        return costs.kv_cache_bytes(cfg, L, kv_dtype, batch) <= free
+        return costs.kv_cache_bytes(cfg, L, kv_dtype, batch) * split <= free
 
     if free < 0 or not fits(1):
-        return {**out, "max_context": 0, "memory_max_context": 0, "limited_by": "weights"}
+        # the weights alone fit, but not with the engine's reserve: say which
+        short = "reserve" if reserve and memory - weights / gpus >= 0 else "weights"
+        return {**out, "max_context": 0, "memory_max_context": 0, "limited_by": short}
     # a bounded cache stops growing at the window (a pure-mixer model: at its first token)
     if costs.kv_cache_bounded(cfg) and fits(cfg.sliding_window or 1):
         mem_max = None
@@ -174,25 +194,46 @@ def max_context(
 
 
 def max_batch(
-    cfg: ModelConfig, memory: int, context: int, *, dtype: str = "bf16", kv_dtype: str | None = None, reserve: int = 0
+    cfg: ModelConfig,
+    memory: int,
+    context: int,
+    *,
+    dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    reserve: int = 0,
+    gpus: int = 1,
 ) -> int:
     """How many sequences of `context` tokens fit next to the weights (0: not even one)."""
     kv_dtype = kv_dtype or default_kv_dtype(dtype)
-    free = memory - reserve - costs.weights_bytes(cfg, dtype)
-    per_seq = costs.kv_cache_bytes(cfg, context, kv_dtype)
-    return max(0, free // per_seq) if per_seq else 0
+    free = memory - reserve - -(-costs.weights_bytes(cfg, dtype) // gpus)
+    per_seq = costs.kv_cache_bytes(cfg, context, kv_dtype) * serving.kv_split(cfg, gpus)
+    return max(0, int(free // per_seq)) if per_seq else 0
 
 
 # -------------------------------------------------------------- roofline
 def decode_roofline(
-    cfg: ModelConfig, device: Device, *, context: int, batch: int = 1, dtype: str = "bf16", kv_dtype: str | None = None
+    cfg: ModelConfig,
+    device: Device,
+    *,
+    context: int,
+    batch: int = 1,
+    dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    gpus: int = 1,
+    efficiency: float = 1.0,
 ) -> dict:
-    """Tokens/s bound of one decode step at position `context` for `batch` sequences."""
+    """Tokens/s bound of one decode step at position `context` for `batch` sequences; with `gpus`
+    > 1 each GPU reads its share and the step pays the all-reduces over the device's link;
+    `efficiency` scales peak and bandwidth (1.0: the bound)."""
     kv_dtype = kv_dtype or default_kv_dtype(dtype)
-    weights = costs.weights_bytes_read_per_step(cfg, dtype, batch)
-    cache = costs.kv_cache_bytes(cfg, context, kv_dtype, batch)
-    flops = batch * costs.total(costs.decode_flops(cfg, context))
-    t_bw, t_compute = (weights + cache) / device.bandwidth, flops / device.peak_flops
+    # per GPU (integers: bytes and FLOPs are counts)
+    weights = -(-costs.weights_bytes_read_per_step(cfg, dtype, batch) // gpus)
+    cache = round(costs.kv_cache_bytes(cfg, context, kv_dtype, batch) * serving.kv_split(cfg, gpus))
+    flops = -(-batch * costs.total(costs.decode_flops(cfg, context)) // gpus)
+    t_bw = (weights + cache) / (device.bandwidth * efficiency)
+    t_compute = flops / (device.peak_flops * efficiency)
+    t_comm = serving.allreduce_seconds(cfg, batch, gpus, serving.get_link(device.link))
+    step = max(t_bw, t_compute) + t_comm
     return {
         "device": device.name,
         "peak_flops": device.peak_flops,
@@ -207,10 +248,14 @@ def decode_roofline(
         "flops_per_step": flops,
         "tokens_per_s_bandwidth": batch / t_bw,
         "tokens_per_s_compute": batch / t_compute,
-        "tokens_per_s": batch / max(t_bw, t_compute),
-        "tokens_per_s_per_sequence": 1 / max(t_bw, t_compute),
+        "tokens_per_s": batch / step,
+        "tokens_per_s_per_sequence": 1 / step,
         "bound": "bandwidth" if t_bw >= t_compute else "compute",
         "arithmetic_intensity": flops / (weights + cache),
+        "gpus": gpus,
+        "link": device.link if gpus > 1 else None,
+        "allreduce_seconds_per_step": t_comm,
+        "efficiency": efficiency,
     }
 
 
@@ -218,83 +263,99 @@ def report(
     cfg: ModelConfig,
     *,
     memory: int | None,
-    dtype: str = "bf16",
+    dtype: str | None = None,
     kv_dtype: str | None = None,
     batch: int = 1,
     context: int | None = None,
     device: Device,
-    reserve: int = 0,
+    reserve: int | None = None,
+    gpus: int = 1,
+    prompt: int | None = None,
+    efficiency: float = 1.0,
+    price: float | None = None,
 ) -> dict:
-    """Everything `archbench budget` prints: fit at the budget, and the decode roofline."""
+    """Everything `archbench budget` prints: fit at the budget, the decode roofline, time to first
+    token. `dtype` None: the model's released format; `reserve` None: the engine reserve
+    (`suite.analytic.serving`); `memory` and `reserve` are per GPU."""
     memory = memory if memory is not None else device.memory
     if not memory:
         raise ConfigError("no memory budget: give --memory (e.g. 80GB) or a device preset with memory.", field="memory")
-    if reserve >= memory:
+    dtype_source = "--dtype" if dtype else ("the released format" if cfg.weight_format else "default (bf16)")
+    dtype = dtype or cfg.weight_format or "bf16"
+    reserve_parts = serving.engine_reserve(cfg, memory) if reserve is None else {"total": reserve, "given": reserve}
+    reserve = reserve_parts["total"]
+    if "given" in reserve_parts and reserve >= memory:  # an automatic reserve past the budget is a result
         raise ConfigError(
             f"--reserve ({reserve:,} bytes) leaves nothing of the {memory:,}-byte memory budget; "
             "give a reserve smaller than --memory.",
             field="reserve",
         )
-    fit = max_context(cfg, memory, dtype=dtype, kv_dtype=kv_dtype, batch=batch, reserve=reserve)
+    fit = max_context(cfg, memory, dtype=dtype, kv_dtype=kv_dtype, batch=batch, reserve=reserve, gpus=gpus)
     ctx = context if context is not None else max(1, fit["max_context"])
     if ctx < 1:
         raise ConfigError(f"context must be >= 1, got {ctx}.", field="context")
-    fits_batch = max_batch(cfg, memory, ctx, dtype=dtype, kv_dtype=fit["kv_dtype"], reserve=reserve)
+    kv = fit["kv_dtype"]
+    fits_batch = max_batch(cfg, memory, ctx, dtype=dtype, kv_dtype=kv, reserve=reserve, gpus=gpus)
+    roof = dict(context=ctx, dtype=dtype, kv_dtype=kv, gpus=gpus, efficiency=efficiency)
     out = {
         "variant": cfg.name,
         **fit,
-        "kv_cache_bytes_per_token": costs.kv_cache_bytes_per_token(cfg, fit["kv_dtype"]),
+        "dtype_source": dtype_source,
+        "weights_format": costs.WEIGHT_FORMATS[dtype].note,
+        "reserve_parts": reserve_parts,
+        "gpus": gpus,
+        "kv_cache_bytes_per_token": costs.kv_cache_bytes_per_token(cfg, kv),
+        # what one more token costs once the context is past every sliding window (sliding layers: 0)
+        "kv_cache_bytes_per_token_marginal": costs.kv_cache_bytes_per_token_long(cfg, kv),
         "context": ctx,
         "context_length": cfg.context_length,
         "max_batch_at_context": fits_batch,
         "fits": fits_batch >= batch,
         "device": asdict(device),
-        "decode": decode_roofline(cfg, device, context=ctx, batch=batch, dtype=dtype, kv_dtype=fit["kv_dtype"]),
+        "decode": decode_roofline(cfg, device, batch=batch, **roof),
     }
     out["decode_tokens_per_s"] = out["decode"]["tokens_per_s"]
+    if fits_batch >= 1:
+        at_max = decode_roofline(cfg, device, batch=fits_batch, **roof)
+        out["decode_at_max_batch"] = {k: at_max[k] for k in ("batch", "tokens_per_s", "tokens_per_s_per_sequence")}
+        if price is not None:  # $ per GPU-hour -> $ per million generated tokens at the max batch
+            out["price_per_gpu_hour"] = price
+            out["cost_per_million_tokens"] = price * gpus / 3600 / at_max["tokens_per_s"] * 1e6
+    link = serving.get_link(device.link)
+    out["ttft"] = serving.time_to_first_token(
+        cfg,
+        prompt=min(prompt or ctx, cfg.context_length),
+        peak=device.peak_flops * efficiency,
+        bandwidth=device.bandwidth * efficiency,
+        dtype=dtype,
+        gpus=gpus,
+        link=link,
+    )
+    out["assumptions"] = _assumptions(out, device, efficiency)
     return out
 
 
-def render(data: dict) -> None:
-    from rich.table import Table
-
-    from suite.safeio import escape_markup as escape
-    from suite.term import console as term_console
-
-    gb = 1e9
-    d = data["decode"]
-    table = Table(title=f"{escape(data['variant'])}: serving budget", header_style="bold", show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    mem_max = data["memory_max_context"]
-    rows = [
-        ("memory budget", f"{data['memory_budget'] / gb:,.1f} GB"),
-        (f"weights ({escape(data['dtype'])})", f"{data['weights_bytes'] / gb:,.2f} GB"),
-        (f"KV cache per token ({escape(data['kv_dtype'])})", f"{data['kv_cache_bytes_per_token']:,} B"),
-        (f"max context (batch {data['batch']})", f"{data['max_context']:,} tokens  [limited by {data['limited_by']}]"),
-        ("memory-only max context", "unbounded (sliding cache)" if mem_max is None else f"{mem_max:,} tokens"),
-        (f"max batch at context {data['context']:,}", f"{data['max_batch_at_context']:,}"),
-        (
-            f"decode bound on {escape(d['device'])} (batch {d['batch']}, context {d['context']:,})",
-            f"{d['tokens_per_s']:,.1f} tokens/s  [{d['bound']}-bound]",
-        ),
-        ("  bandwidth limit / compute limit", f"{d['tokens_per_s_bandwidth']:,.1f} / {d['tokens_per_s_compute']:,.1f}"),
-        ("  bytes / FLOPs per step", f"{d['bytes_per_step'] / gb:,.2f} GB / {d['flops_per_step']:.3g}"),
+def _assumptions(out: dict, device: Device, efficiency: float) -> list[str]:
+    """The conditions every figure of the report holds under, said beside them."""
+    said = [
+        f"weights in {out['dtype']} ({out['dtype_source']}): {out['weights_format']}",
+        f"KV cache in {out['kv_dtype']}; batch {out['batch']}; memory and reserve per GPU",
+        f"device {device.name}: {device.note}; peak and bandwidth are data-sheet figures",
+        "decode and time-to-first-token are rooflines (upper bounds on speed)"
+        + (f", scaled by efficiency {efficiency:g}" if efficiency != 1.0 else ""),
     ]
-    for what, value in rows:
-        table.add_row(what, value)
-    console = term_console()
-    console.print(table)
-    if data["limited_by"] == "weights":
-        console.print(
-            f"[bold red]the {escape(data['dtype'])} weights alone do not fit in the budget[/bold red] "
-            "(the roofline assumes they did)"
+    if "unused_fraction" in out["reserve_parts"]:
+        said.append(
+            f"engine reserve: {1 - serving.GPU_MEMORY_UTILIZATION:.0%} of memory unused (vLLM's default "
+            f"gpu_memory_utilization), {serving.NON_TORCH_BYTES // 2**20} MiB non-torch memory, activations of "
+            f"one {serving.PREFILL_CHUNK:,}-token prefill chunk; --reserve 0 for the bare arithmetic"
         )
-    elif not data["fits"]:
-        console.print(
-            f"[bold red]{data['batch']} sequence(s) of {data['context']:,} tokens do not fit in the "
-            "budget[/bold red] (the roofline assumes they did)"
+    if out["gpus"] > 1:
+        said.append(
+            f"tensor parallel over {out['gpus']} GPUs: weights split, KV heads split (replicated below "
+            f"{out['gpus']} heads), two all-reduces per layer over {serving.get_link(device.link).note}"
         )
+    return said
 
 
 # ------------------------------------------------------------- calibrate

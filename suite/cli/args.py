@@ -86,6 +86,7 @@ nonnegative_int = _ranged(int, lambda v: v >= 0, "0 or a positive integer")
 positive_float = _ranged(float, lambda v: v > 0, "a positive number")
 nonnegative_float = _ranged(float, lambda v: v >= 0, "0 or a positive number")
 unit_interval = _ranged(float, lambda v: 0 <= v <= 1, "between 0 and 1")
+_efficiency = _ranged(float, lambda v: 0 < v <= 1, "above 0 and at most 1")
 
 
 def at_most(limit: int, why: str, base=positive_int):
@@ -111,6 +112,8 @@ def memory_size(text: str, *, allow_zero: bool = False) -> int:
         raise argparse.ArgumentTypeError(exc.reason) from None
 
 
-def reserve_size(text: str) -> int:
-    """A memory size, or 0 in any spelling (0, 0B, 0GiB): nothing kept back."""
+def reserve_size(text: str) -> int | None:
+    """A memory size, 0 in any spelling (0, 0B, 0GiB: nothing kept back), or 'auto' (None: the engine reserve)."""
+    if text.strip().lower() == "auto":
+        return None
     return memory_size(text, allow_zero=True)

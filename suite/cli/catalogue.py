@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from suite.cli.args import (
+    _efficiency,
     _match_params_arg,
     _print_json,
     _registry_arg,
@@ -12,6 +13,7 @@ from suite.cli.args import (
     positive_float,
     reserve_size,
 )
+from suite.components import WEIGHT_FORMAT
 from suite.config import ConfigError
 from suite.safeio import atomic_write_text, dumps
 
@@ -92,7 +94,14 @@ def _add_budget(sub) -> None:
         metavar="SIZE",
         help="memory budget, e.g. 80GB, 8GiB, 24e9 (default: the device's)",
     )
-    p.add_argument("--dtype", default="bf16", help="weight format: fp32 bf16 fp16 fp8 int8 int4 mxfp4 (default bf16)")
+    p.add_argument(
+        "--dtype",
+        default=None,
+        choices=list(WEIGHT_FORMAT.keys()),
+        metavar="FORMAT",
+        help="weight format, as a checkpoint stores it (with group scales; embeddings and head 16-bit for "
+        f"AWQ/GPTQ/FP8): {', '.join(WEIGHT_FORMAT.keys())} (default: the model's released format, else bf16)",
+    )
     p.add_argument("--kv-dtype", help="KV-cache type (default: the weight type, bf16 for quantised formats)")
     p.add_argument(
         "--batch",
@@ -106,8 +115,28 @@ def _add_budget(sub) -> None:
         help="context for the max batch and the roofline (default: the max context)",
     )
     p.add_argument(
-        "--reserve", type=reserve_size, metavar="SIZE", default=0, help="memory kept back for activations/overhead"
+        "--reserve",
+        type=reserve_size,
+        metavar="SIZE",
+        default=None,
+        help="memory per GPU kept from the KV cache (default auto: as vLLM, 10%% of the memory unused, 512 MiB "
+        "non-torch memory and one 8k-token prefill chunk's activations; 0 for the bare arithmetic)",
     )
+    p.add_argument(
+        "--gpus",
+        type=at_most(1024, "GPUs"),
+        default=1,
+        help="tensor parallel over N GPUs of the device (weights and KV heads split, bandwidth and FLOP/s summed, "
+        "all-reduces over the device's link; --memory is per GPU)",
+    )
+    p.add_argument("--prompt", type=at_most(2**32, "tokens"), help="prompt length for time to first token")
+    p.add_argument(
+        "--efficiency",
+        type=_efficiency,
+        default=1.0,
+        help="share of peak and bandwidth an engine reaches (default 1.0: rooflines are bounds)",
+    )
+    p.add_argument("--price", type=positive_float, metavar="USD", help="price per GPU-hour: cost per 1M tokens")
     p.add_argument(
         "--device",
         default=None,
@@ -139,11 +168,17 @@ def _cmd_budget(args) -> int:
         context=args.context,
         device=device,
         reserve=args.reserve,
+        gpus=args.gpus,
+        prompt=args.prompt,
+        efficiency=args.efficiency,
+        price=args.price,
     )
     if args.json:
         _print_json(data)
     else:
-        budget.render(data)
+        from suite.report.budget_view import render
+
+        render(data)
     return 0
 
 
