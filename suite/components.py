@@ -102,6 +102,8 @@ ATTENTION = _registry(
         "mqa": "multi-query attention (one KV head)",
         "gqa": "grouped-query attention",
         "mla": "multi-head latent attention (DeepSeek-V2/V3)",
+        "dsa": "DeepSeek Sparse Attention: MLA over each query's top-k keys chosen by a lightweight indexer "
+        "(DeepSeek-V3.2)",
     },
 )
 ATTENTION_BACKEND = _registry(
@@ -118,6 +120,7 @@ LAYER_TYPE = _registry(
     {
         "full": "attention over the whole causal context",
         "sliding": "attention over the last sliding_window tokens",
+        "full_nope": "full attention without rotary position (SmolLM3's every 4th layer, EXAONE-4's global layers)",
         "gated_deltanet": "Gated DeltaNet linear attention with a short conv and output gate (Qwen3-Next)",
         "mamba2": "Mamba-2 selective state space, SSD (Nemotron-H, Falcon-H1, Granite-4.0-H)",
         "short_conv": "gated short convolution (LFM2)",
@@ -149,6 +152,27 @@ ROUTER = _registry(
         "softmax_topk": "softmax over all experts, then the top-k",
         "topk_softmax": "the top-k logits, then a softmax over those k",
         "sigmoid": "sigmoid scores, bias-corrected, group-limited top-k (DeepSeek-V3)",
+    },
+)
+
+# Weight formats a checkpoint can ship in (`weight_format`, `budget --dtype`); their sizes are in
+# suite/analytic/weight_formats.py. Not in ALL: the field may be unset (None: bf16).
+WEIGHT_FORMAT = _registry(
+    "weight format",
+    "weight_format",
+    {
+        "fp32": "every tensor fp32",
+        "bf16": "every tensor bf16",
+        "fp16": "every tensor fp16",
+        "fp8": "FP8 linear layers, per-tensor scale",
+        "fp8_block": "FP8 linear layers in 128x128 blocks (DeepSeek-V3)",
+        "int8": "int8 linear layers, per-row scale",
+        "int4": "int4 linear layers, groups of 128 (as AWQ / GPTQ)",
+        "awq-int4-g128": "AWQ int4, groups of 128",
+        "gptq-int4-g128": "GPTQ int4, groups of 128",
+        "mxfp4": "routed experts MXFP4, the rest bf16 (gpt-oss)",
+        "gguf-q8_0": "GGUF Q8_0",
+        "gguf-q4_k_m": "GGUF Q4_K_M",
     },
 )
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from suite import components
 from suite.config_checks import validate_moe, validate_rope, validate_unread
-from suite.fields import MAX_TEXT, name_problem, range_problem, validate_mixers
+from suite.fields import MAX_TEXT, name_problem, range_problem, validate_mixers, validate_sparse_attention
 from suite.messages import shown
 
 # Allowed component keys come from the one set of registries (suite/components.py).
@@ -93,7 +93,7 @@ class ModelConfig:
     rope_fraction: float = 1.0  # part of head_dim rotated (partial rotary)
 
     # --- attention ---
-    attention: str = "mha"  # mha | mqa | gqa | mla (multi-head latent attention)
+    attention: str = "mha"  # mha | mqa | gqa | mla (multi-head latent attention) | dsa (sparse MLA)
     attention_backend: str = "sdpa"  # sdpa | eager (naive reference)
     layer_types: tuple[str, ...] | None = None  # per layer: full | sliding; None: all full
     sliding_window: int | None = None  # tokens a sliding layer sees (itself included)
@@ -109,6 +109,11 @@ class ModelConfig:
     qk_nope_head_dim: int | None = None
     qk_rope_head_dim: int | None = None
     v_head_dim: int | None = None
+    # DeepSeek Sparse Attention (attention 'dsa', DeepSeek-V3.2): an indexer of its own small heads scores
+    # every visible key (ReLU(q.k) weighted per head) and MLA then attends only to each query's top index_topk
+    index_heads: int | None = None  # the indexer's query heads (index_n_heads); its one key head is shared
+    index_head_dim: int | None = None  # their width; RoPE rotates the first qk_rope_head_dim of it
+    index_topk: int | None = None  # keys each query attends to (2048 in DeepSeek-V3.2)
 
     # --- mixers other than attention (layer_types: gated_deltanet | mamba2 | short_conv) ---
     mixer_conv_kernel: int = 4  # the short causal conv of every mixer (LFM2: 3)
@@ -147,6 +152,7 @@ class ModelConfig:
     router_topk_groups: int = 1  # groups a token may use (DeepSeek-V3 topk_group)
 
     # --- embeddings and head ---
+    weight_format: str | None = None  # the released checkpoint's format (gpt-oss: mxfp4); None: bf16
     tie_embeddings: bool = True
     scale_embeddings: bool = False  # multiply input embeddings by sqrt(d_model) (Gemma)
     embedding_multiplier: float = 1.0  # multiply input embeddings by this (Granite's muP-style multipliers)
@@ -161,14 +167,19 @@ class ModelConfig:
         return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
 
     @property
+    def latent_attention(self) -> bool:
+        """MLA's latent keys and values: attention 'mla', and 'dsa', which is MLA over selected keys."""
+        return self.attention in ("mla", "dsa")
+
+    @property
     def head_size(self) -> int:
-        if self.attention == "mla":
+        if self.latent_attention:
             return (self.qk_nope_head_dim or 0) + (self.qk_rope_head_dim or 0)
         return self.head_dim if self.head_dim is not None else self.d_model // self.n_heads
 
     @property
     def value_head_size(self) -> int:
-        return self.v_head_dim if self.attention == "mla" else self.head_size
+        return self.v_head_dim if self.latent_attention else self.head_size
 
     @property
     def hidden(self) -> int:
@@ -202,7 +213,7 @@ class ModelConfig:
 
     @property
     def rotary_dim(self) -> int:
-        if self.attention == "mla":
+        if self.latent_attention:
             return self.qk_rope_head_dim or 0
         return int(self.head_size * self.rope_fraction) // 2 * 2
 
@@ -368,20 +379,23 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
         fail("attention", f"'mqa' needs n_kv_heads == 1, got {kv}.")
     if cfg.attention == "gqa" and not (1 <= kv <= cfg.n_heads):
         fail("n_kv_heads", f"'gqa' needs 1 <= n_kv_heads <= n_heads, got {kv}.")
-    if cfg.head_dim is None and cfg.attention != "mla" and cfg.d_model % cfg.n_heads:
+    if cfg.head_dim is None and not cfg.latent_attention and cfg.d_model % cfg.n_heads:
         fail("head_dim", f"d_model ({cfg.d_model}) is not divisible by n_heads ({cfg.n_heads}); set head_dim.")
-    if cfg.attention == "mla":
+    if cfg.latent_attention:
         for name in ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
             if not getattr(cfg, name):
-                fail(name, "attention 'mla' needs a positive value.")
+                fail(name, f"attention '{cfg.attention}' needs a positive value.")
         if cfg.position != "rope":
-            fail("position", "attention 'mla' needs position 'rope' (it rotates the decoupled key).")
+            fail("position", f"attention '{cfg.attention}' needs position 'rope' (it rotates the decoupled key).")
         if cfg.qk_norm != "none":
-            fail("qk_norm", "attention 'mla' does not support qk_norm.")
+            fail("qk_norm", f"attention '{cfg.attention}' does not support qk_norm.")
         if cfg.qk_rope_head_dim % 2:
             fail("qk_rope_head_dim", f"RoPE rotates pairs: must be even, got {cfg.qk_rope_head_dim}.")
         if cfg.attention_sinks:
-            fail("attention_sinks", "attention 'mla' has no sinks in archbench (they would be silently ignored).")
+            fail(
+                "attention_sinks",
+                f"attention '{cfg.attention}' has no sinks in archbench (they would be silently ignored).",
+            )
     if cfg.position == "rope" and cfg.rotary_dim < 2:
         fail("rope_fraction", "rotates fewer than 2 dimensions of the head.")
     validate_rope(cfg, fail)
@@ -393,6 +407,7 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
             if kind not in components.LAYER_TYPE:
                 fail("layer_types", components.LAYER_TYPE.unknown(kind))
     validate_mixers(cfg, fail)
+    validate_sparse_attention(cfg, fail)
     if "sliding" in cfg.layer_kinds and not cfg.sliding_window:
         fail("sliding_window", "layer_types has sliding layers but no sliding_window is set.")
 
@@ -400,6 +415,8 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
         fail("swiglu_limit", f"only applies to mlp 'swiglu', not '{cfg.mlp}'.")
     validate_unread(cfg, fail)
     validate_moe(cfg, fail)
+    if cfg.weight_format is not None and cfg.weight_format not in components.WEIGHT_FORMAT:
+        fail("weight_format", components.WEIGHT_FORMAT.unknown(cfg.weight_format))
     return cfg
 
 

@@ -31,8 +31,8 @@ def validate_unread(cfg, fail) -> None:
     """A field set away from its default that no chosen component reads would be silently ignored."""
     sliding, rope, scaling = "sliding" in cfg.layer_kinds, cfg.position == "rope", cfg.rope_scaling
     readers = {  # what reads the fields: (this variant has it, the fields)
-        "attention 'mla'": (cfg.attention == "mla", ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim",
-                                                     "qk_rope_head_dim", "v_head_dim")),
+        "attention 'mla' or 'dsa'": (cfg.latent_attention, ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim",
+                                                            "qk_rope_head_dim", "v_head_dim")),
         "position 'rope'": (rope, ("rope_theta", "rope_fraction", "rope_interleaved")),
         "sliding layers": (sliding, ("sliding_window",)),
         "sliding layers with position 'rope'": (sliding and rope, ("rope_theta_local",)),

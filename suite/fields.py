@@ -31,6 +31,9 @@ RANGES: dict[str, tuple[float, bool, float]] = {
     "qk_nope_head_dim": (1, True, MANY),
     "qk_rope_head_dim": (1, True, MANY),
     "v_head_dim": (1, True, MANY),
+    "index_heads": (1, True, MANY),
+    "index_head_dim": (1, True, MANY),
+    "index_topk": (1, True, BIG),
     "n_experts": (0, True, 1_000_000),
     "experts_top_k": (0, True, 1_000_000),
     "n_shared_experts": (0, True, 1_000_000),
@@ -158,7 +161,30 @@ def validate_mixers(cfg, fail) -> None:
         )
     if "mamba2" in kinds and cfg.ssm_heads % cfg.ssm_groups:
         fail("ssm_groups", f"must divide ssm_heads ({cfg.ssm_heads}), got {cfg.ssm_groups}.")
-    if cfg.attn_output_gate and cfg.attention == "mla":
-        fail("attn_output_gate", "is not supported with attention 'mla'.")
+    if cfg.attn_output_gate and cfg.latent_attention:
+        fail("attn_output_gate", f"is not supported with attention '{cfg.attention}'.")
     if cfg.shared_expert_gate and not cfg.n_shared_experts:
         fail("shared_expert_gate", "is set but n_shared_experts is 0.")
+
+
+SPARSE_ATTENTION_FIELDS = ("index_heads", "index_head_dim", "index_topk")
+
+
+def validate_sparse_attention(cfg, fail) -> None:
+    """The indexer's sizes: needed by attention 'dsa' and refused elsewhere (nothing else would read them)."""
+    for name in SPARSE_ATTENTION_FIELDS:
+        value = getattr(cfg, name)
+        if cfg.attention == "dsa" and value is None:
+            fail(name, "attention 'dsa' needs it (the indexer's size).")
+        if cfg.attention != "dsa" and value is not None:
+            fail(name, f"is set but attention is '{cfg.attention}'; only attention 'dsa' has an indexer.")
+    if cfg.attention != "dsa":
+        return
+    if not cfg.q_lora_rank:
+        fail("q_lora_rank", "attention 'dsa' needs it: the indexer's queries come from the query latent.")
+    if cfg.qk_rope_head_dim and cfg.index_head_dim < cfg.qk_rope_head_dim:
+        fail(
+            "index_head_dim",
+            f"RoPE rotates its first qk_rope_head_dim ({cfg.qk_rope_head_dim}) features: must be at least that, "
+            f"got {cfg.index_head_dim}.",
+        )

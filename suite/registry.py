@@ -268,6 +268,8 @@ def proxy(cfg: ModelConfig, scale: str = "tiny", *, width: int | None = None) ->
       layers lack), so every layer kind is present; a period over 256 layers is refused;
     - MoE: the experts/top-k ratio is kept with top-k capped at 2 (n_experts capped at 64);
     - sliding window: min(window, context / 4) so sliding layers really slide at proxy context;
+    - sparse attention (dsa): index_topk likewise min(topk, context / 4), at least 8, so selection
+      drops keys; the indexer gets the scale's head_dim and at most n_heads heads;
     - vocabulary: 256 (byte-level tokenizer); every component key and flag is unchanged.
     """
     if scale not in SCALES:
@@ -296,7 +298,7 @@ def proxy(cfg: ModelConfig, scale: str = "tiny", *, width: int | None = None) ->
         )
     pattern = dense + tuple(body[i % len(body)] for i in range(n_layers - moe_dense))
     group = cfg.n_heads // cfg.kv_heads
-    if cfg.kv_heads == 1:
+    if cfg.kv_heads == 1 and cfg.n_heads > 1:  # MQA stays MQA (one head alone is MHA, and scales as MHA)
         n_heads, n_kv = s["heads"], 1
     else:
         n_kv = max(1, s["heads"] // group)
@@ -341,7 +343,7 @@ def proxy(cfg: ModelConfig, scale: str = "tiny", *, width: int | None = None) ->
         )
         if groups > 1 and top_k > changes["router_topk_groups"] * (n_experts // groups):
             changes["router_topk_groups"] = groups
-    if cfg.attention == "mla":
+    if cfg.latent_attention:
         changes.update(
             q_lora_rank=None if cfg.q_lora_rank is None else _round(cfg.q_lora_rank * ratio),
             kv_lora_rank=_round(cfg.kv_lora_rank * ratio),
@@ -349,6 +351,12 @@ def proxy(cfg: ModelConfig, scale: str = "tiny", *, width: int | None = None) ->
             qk_nope_head_dim=s["head_dim"],
             v_head_dim=s["head_dim"],
             head_dim=None,
+        )
+    if cfg.attention == "dsa":  # top-k like a window: small enough that selection drops keys at proxy context
+        changes.update(
+            index_heads=min(cfg.index_heads, n_heads),
+            index_head_dim=s["head_dim"],
+            index_topk=max(8, min(cfg.index_topk, changes["context_length"] // 4)),
         )
     changes.update(_proxy_mixers(cfg, s))
     return dataclasses.replace(cfg, **changes)  # validated on construction

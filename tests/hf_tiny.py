@@ -149,7 +149,78 @@ TINY: dict[str, dict] = {
         logits_scaling=2.0,
         attention_multiplier=0.015625,
     ),
+    # model types built from components above in new combinations (suite/hf/family_configs.py)
+    "mixtral": dict(_LLAMA, head_dim=8, num_local_experts=4, num_experts_per_tok=2, sliding_window=5),
+    "qwen2_moe": dict(
+        _LLAMA,
+        num_hidden_layers=3,
+        moe_intermediate_size=16,
+        shared_expert_intermediate_size=24,
+        num_experts=4,
+        num_experts_per_tok=2,
+        mlp_only_layers=[0],
+        use_sliding_window=True,
+        sliding_window=5,
+        max_window_layers=1,
+    ),
+    "olmoe": dict(_LLAMA, intermediate_size=16, num_experts=4, num_experts_per_tok=2, norm_topk_prob=True),
+    "phi3": dict(_LLAMA, pad_token_id=0, bos_token_id=0, eos_token_id=0, sliding_window=5),
+    "smollm3": dict(
+        _LLAMA, num_hidden_layers=4, no_rope_layer_interval=2, pad_token_id=0, bos_token_id=0, eos_token_id=0
+    ),
+    "gemma2": dict(
+        _LLAMA,
+        num_hidden_layers=3,
+        head_dim=8,
+        query_pre_attn_scalar=12,
+        sliding_window=5,
+        attn_logit_softcapping=0.05,  # small caps bite on these small logits
+        final_logit_softcapping=1.5,
+    ),
+    "deepseek_v2": dict(
+        _LLAMA,
+        num_key_value_heads=4,
+        moe_intermediate_size=16,
+        n_routed_experts=8,
+        n_shared_experts=2,
+        num_experts_per_tok=2,
+        first_k_dense_replace=1,
+        routed_scaling_factor=1.5,
+        q_lora_rank=None,  # V2-Lite: a full-rank query projection
+        kv_lora_rank=16,
+        qk_rope_head_dim=4,
+        qk_nope_head_dim=8,
+        v_head_dim=8,
+        head_dim=4,
+    ),
+    "glm4_moe": dict(
+        _LLAMA,
+        num_hidden_layers=3,
+        head_dim=8,
+        attention_bias=True,
+        use_qk_norm=True,
+        moe_intermediate_size=16,
+        n_routed_experts=8,
+        n_shared_experts=1,
+        num_experts_per_tok=2,
+        n_group=4,
+        topk_group=2,
+        first_k_dense_replace=1,
+        routed_scaling_factor=2.5,
+    ),
+    "granite": dict(
+        _LLAMA, embedding_multiplier=12.0, residual_multiplier=0.22, logits_scaling=2.0, attention_multiplier=0.015625
+    ),
+    "exaone4": dict(
+        _LLAMA,
+        num_hidden_layers=3,
+        sliding_window=5,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+    ),
 }
+# DeepSeek-V3.2: V3's tiny model plus the sparse-attention indexer (16 heads: exact-zero score ties
+# are as good as impossible); seq_len 16 > index_topk 6, so selection drops keys
+TINY["deepseek_v32"] = dict(TINY["deepseek_v3"], index_n_heads=16, index_head_dim=8, index_topk=6)
 
 
 def quiet() -> None:
@@ -180,3 +251,24 @@ def make_checkpoint(model_type: str, folder: Path, **kwargs) -> Path:
     save = {k: kwargs.pop(k) for k in ("max_shard_size",) if k in kwargs}
     make_model(model_type, **kwargs).save_pretrained(folder, **save)
     return folder
+
+
+@torch.no_grad()
+def both_logits(ours, theirs, idx: torch.Tensor, prefill: int) -> dict[str, torch.Tensor]:
+    """Full-forward logits of both models, and the logits of cached decoding of both (prefill, then one
+    token at a time): ours through our cache, transformers' through its own."""
+    cache = ours.new_cache()
+    mine = [ours(idx[:, :prefill], cache=cache)]
+    out = theirs(input_ids=idx[:, :prefill], use_cache=True)
+    ref, past = [out.logits], out.cache
+    for t in range(prefill, idx.shape[1]):
+        mine.append(ours(idx[:, t : t + 1], cache=cache))
+        out = theirs(input_ids=idx[:, t : t + 1], cache=past, use_cache=True)
+        ref.append(out.logits)
+        past = out.cache
+    return {
+        "ours": ours(idx),
+        "theirs": theirs(input_ids=idx, use_cache=False).logits,
+        "ours_cached": torch.cat(mine, dim=1),
+        "theirs_cached": torch.cat(ref, dim=1),
+    }

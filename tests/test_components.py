@@ -27,6 +27,17 @@ NEEDS = {
     ("attention", "mha"): dict(n_kv_heads=4),
     ("attention", "mqa"): dict(n_kv_heads=1),
     ("attention", "mla"): dict(position="rope", kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=8),
+    ("attention", "dsa"): dict(
+        position="rope",
+        q_lora_rank=16,
+        kv_lora_rank=16,
+        qk_nope_head_dim=8,
+        qk_rope_head_dim=4,
+        v_head_dim=8,
+        index_heads=2,
+        index_head_dim=8,
+        index_topk=4,  # below the 8-token forward: selection drops keys
+    ),
     ("rope_scaling", "llama3"): dict(position="rope", rope_original_context=16, rope_factor=4.0),
     ("rope_scaling", "yarn"): dict(position="rope", rope_original_context=16, rope_factor=4.0),
     ("rope_scaling", "linear"): dict(position="rope", rope_factor=2.0),
@@ -79,4 +90,4 @@ def test_the_model_has_no_key_the_registry_lacks(field, table):
 def test_registry_refuses_duplicates_and_explains_a_miss():
     with pytest.raises(ValueError, match="attention 'gqa' is already registered"):
         components.ATTENTION.register("gqa", "again")
-    assert components.ATTENTION.unknown("gqb") == "'gqb' is not one of: mha, mqa, gqa, mla. Did you mean 'gqa'?"
+    assert components.ATTENTION.unknown("gqb") == "'gqb' is not one of: mha, mqa, gqa, mla, dsa. Did you mean 'gqa'?"

@@ -18,6 +18,8 @@ FLOP conventions
   the eager path do); a sliding layer's cache holds at most `sliding_window` old tokens (a decoded
   token replaces the oldest in its ring, so it sees at most `sliding_window` keys); MLA
   decompresses every cached latent each pass; attention sinks add one zero key on the SDPA path.
+- DeepSeek Sparse Attention ('dsa'): MLA over each query's top-k keys plus the "indexer" that picks
+  them (`suite.analytic.sparse_costs`); the indexer has no backward.
 - The LM head runs on every new token (the model returns logits for all positions).
 - Training = forward + backward = 3 x forward (the backward of a product is two products);
   gradient checkpointing recomputes the blocks' forward once more (the head is not recomputed).
@@ -26,16 +28,15 @@ FLOP conventions
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-from suite.analytic import mixer_costs
+from suite.analytic import mixer_costs, sparse_costs, weight_formats
 from suite.analytic.params import count_params, expert_matrix_params, is_mixer, mlp_matrix_params
 from suite.config import ConfigError, ModelConfig
 
 COUNTINGS = ("useful", "executed")
 
-# Bits per element. Quantised formats count the payload only (per-group scales are excluded),
-# except MXFP4, whose 8-bit scale per 32 values makes it 4.25 bits.
+# Bits per element of activations and caches. Weight formats (with their group scales and the
+# tensors they keep in 16 bits) live in `suite.analytic.weight_formats`.
 DTYPE_BITS: dict[str, float] = {
     "fp32": 32,
     "bf16": 16,
@@ -44,21 +45,7 @@ DTYPE_BITS: dict[str, float] = {
     "int8": 8,
     "int4": 4,
 }
-
-
-@dataclass(frozen=True)
-class WeightFormat:
-    expert_bits: float  # routed-expert weight matrices
-    other_bits: float  # everything else (attention, dense MLP, embeddings, norms, biases)
-    note: str = ""
-
-
-WEIGHT_FORMATS: dict[str, WeightFormat] = {
-    **{name: WeightFormat(bits, bits) for name, bits in DTYPE_BITS.items()},
-    # gpt-oss ships its expert matrices in MXFP4 (4-bit values + one 8-bit scale per 32) and the
-    # rest (attention, router, embeddings, expert biases) in bf16.
-    "mxfp4": WeightFormat(4.25, 16, "routed-expert matrices MXFP4 (4.25 bits), everything else bf16"),
-}
+WEIGHT_FORMATS = weight_formats.FORMATS
 KV_DTYPES = tuple(DTYPE_BITS)
 COMPONENTS = ("attention_proj", "attention_scores", "mlp", "experts", "router", "lm_head")
 
@@ -83,7 +70,7 @@ def _windows(cfg: ModelConfig) -> list[int | None]:
 def attention_proj_params(cfg: ModelConfig) -> int:
     """Weights of one layer's attention projections that every token passes through (MLA: all but kv_b)."""
     d, h = cfg.d_model, cfg.n_heads
-    if cfg.attention == "mla":
+    if cfg.latent_attention:
         dq = h * (cfg.qk_nope_head_dim + cfg.qk_rope_head_dim)
         q = d * cfg.q_lora_rank + cfg.q_lora_rank * dq if cfg.q_lora_rank else d * dq
         kv_a = d * (cfg.kv_lora_rank + cfg.qk_rope_head_dim)
@@ -132,12 +119,16 @@ def _attention_layer(cfg: ModelConfig, past: int, new: int, window: int | None, 
     if executed and cfg.attention_sinks and cfg.attention_backend == "sdpa" and cfg.attn_softcap is None:
         pairs += new  # the sink is an extra all-zero key/value on the SDPA path
     proj = 2 * new * attention_proj_params(cfg)
-    if cfg.attention != "mla":
+    if not cfg.latent_attention:
         return {"attention_proj": proj, "attention_scores": 2 * h * pairs * (cfg.head_size + cfg.value_head_size)}
+    keys = _keys_held(past, new, window)
+    if cfg.attention == "dsa":  # only each query's top-k keys
+        top = cfg.index_topk if window is None else min(cfg.index_topk, window)
+        pairs, keys = sparse_costs.selected(cfg, new, keys, _causal_pairs(past, new, top), executed)
     r, dr, dn, dv = cfg.kv_lora_rank, cfg.qk_rope_head_dim, cfg.qk_nope_head_dim, cfg.v_head_dim
     # decompressed form: kv_b on every key handed to attention, then ordinary heads of dn+dr / dv
     decompressed = {
-        "attention_proj": proj + 2 * _keys_held(past, new, window) * mla_kv_b_params(cfg),
+        "attention_proj": proj + 2 * keys * mla_kv_b_params(cfg),
         "attention_scores": 2 * h * pairs * (dn + dr + dv),
     }
     if executed:
@@ -173,6 +164,10 @@ def forward_flops(cfg: ModelConfig, *, new: int, past: int = 0, counting: str = 
             mixing = {}
         else:
             mixing = _attention_layer(cfg, past, new, window, counting)
+            if cfg.attention == "dsa":  # "indexer" appears only in models that have one, like "mixer"
+                held = _keys_held(past, new, window)
+                pairs = new * held if counting == "executed" else _causal_pairs(past, new, window)
+                out["indexer"] = out.get("indexer", 0) + sparse_costs.indexer_flops(cfg, new, held, pairs)
         for part in (mixing, _mlp_layer(cfg, i, new)):
             for key, value in part.items():
                 out[key] += value
@@ -217,6 +212,8 @@ def train_flops(
         backward = 2 * value
         if key == "attention_scores" and counting == "executed" and fused_sdpa_backward(cfg):
             backward = value * 5 // 2
+        if key == "indexer":  # no gradient reaches it (its top-k selection is discrete)
+            backward = 0
         if key == "mixer" and counting == "executed":
             backward += sum(mixer_costs.backward_excess(cfg, kind, context) for kind in cfg.layer_kinds)
         out[key] = value * (2 if checkpointing and key != "lm_head" else 1) + backward
@@ -229,10 +226,10 @@ def total(parts: dict[str, int]) -> int:
 
 # ----------------------------------------------------------------- KV cache
 def kv_cache_elements_per_token(cfg: ModelConfig) -> list[int]:
-    """Per layer: cached values per token. MLA caches its latent and the shared RoPE key; other
-    kinds cache K and V for their n_kv_heads (GQA / MQA share heads)."""
-    if cfg.attention == "mla":
-        per_layer = cfg.kv_lora_rank + cfg.qk_rope_head_dim
+    """Per layer: cached values per token. MLA caches its latent and the shared RoPE key (DSA also
+    its indexer key); other kinds cache K and V for their n_kv_heads (GQA / MQA share heads)."""
+    if cfg.latent_attention:
+        per_layer = cfg.kv_lora_rank + cfg.qk_rope_head_dim + (cfg.index_head_dim if cfg.attention == "dsa" else 0)
     else:
         per_layer = cfg.kv_heads * (cfg.head_size + cfg.value_head_size)
     return [0 if is_mixer(kind) else per_layer for kind in cfg.layer_kinds]  # a mixer's state does not grow
@@ -277,28 +274,24 @@ def params(cfg: ModelConfig) -> dict:
 
 
 def weights_bytes(cfg: ModelConfig, dtype: str = "bf16") -> int:
-    """Bytes of all parameters stored in `dtype` (a WEIGHT_FORMATS key; mxfp4 = gpt-oss's layout)."""
-    fmt = _check(WEIGHT_FORMATS, dtype, "dtype")
-    experts = routed_expert_matrix_params(cfg)
-    return _bytes(experts, fmt.expert_bits) + _bytes(params(cfg)["total"] - experts, fmt.other_bits)
+    """Bytes of all parameters stored in weight format `dtype`, as a checkpoint file holds them."""
+    _check(WEIGHT_FORMATS, dtype, "dtype")
+    return weight_formats.weights_bytes(cfg, dtype)
 
 
 def weights_bytes_read_per_step(cfg: ModelConfig, dtype: str = "bf16", batch: int = 1) -> int:
     """Weight bytes one decode step must read: everything but the unused rows of the input
     embedding and, on MoE layers, only the experts some token of the batch is routed to
     (expected distinct experts E * (1 - (1 - k/E)^B) under uniform routing)."""
-    fmt = _check(WEIGHT_FORMATS, dtype, "dtype")
-    counts = params(cfg)
-    experts = routed_expert_matrix_params(cfg)
-    other = counts["total"] - experts
-    if not cfg.tie_embeddings:  # a tied table is read in full as the LM head
-        other -= cfg.vocab_size * cfg.d_model - batch * cfg.d_model
-    if cfg.position == "learned":
-        other -= cfg.context_length * cfg.d_model - batch * cfg.d_model
-    if cfg.is_moe:
-        e, k = cfg.n_experts, cfg.experts_top_k
-        experts = experts * (1 - (1 - k / e) ** batch)
-    return _bytes(experts, fmt.expert_bits) + _bytes(other, fmt.other_bits)
+    _check(WEIGHT_FORMATS, dtype, "dtype")
+    embedding = params(cfg)["embedding"]
+    rows = batch * cfg.d_model * (2 if cfg.position == "learned" else 1)
+    # a tied table is read in full as the LM head; an untied one only at the looked-up rows
+    embedding_read = 1.0 if cfg.tie_embeddings or not embedding else min(1.0, rows / embedding)
+    if cfg.tie_embeddings and cfg.position == "learned":
+        embedding_read = (cfg.vocab_size * cfg.d_model + batch * cfg.d_model) / embedding
+    experts_read = 1 - (1 - cfg.experts_top_k / cfg.n_experts) ** batch if cfg.is_moe else 1.0
+    return weight_formats.weights_bytes(cfg, dtype, experts_read=experts_read, embedding_read=embedding_read)
 
 
 # -------------------------------------------------------- training memory
@@ -316,7 +309,7 @@ def _attention_saved(cfg: ModelConfig, keys: int, a: float) -> float:
     """Bytes one attention sublayer keeps per token; `keys` per query (the T x S parts)."""
     h, d = cfg.n_heads, cfg.d_model
     saved = a * d  # input of the projections
-    if cfg.attention == "mla":
+    if cfg.latent_attention:  # (DSA's indexer runs without gradients: it keeps nothing)
         r, dr, dn, dv = cfg.kv_lora_rank, cfg.qk_rope_head_dim, cfg.qk_nope_head_dim, cfg.v_head_dim
         if cfg.q_lora_rank:  # q_a output -> RMSNorm -> q_b input
             saved += 4 * (2 * cfg.q_lora_rank + 1) + a * cfg.q_lora_rank

@@ -24,9 +24,17 @@ def _norm(cfg: ModelConfig, dim: int) -> int:
     return dim * (2 if cfg.norm == "layernorm" and cfg.norm_bias else 1)
 
 
+def indexer_params(cfg: ModelConfig) -> int:
+    """DeepSeek Sparse Attention's indexer: wq_b (from the query latent), wk, k_norm (LayerNorm), weights_proj."""
+    if cfg.attention != "dsa":
+        return 0
+    hi, di = cfg.index_heads, cfg.index_head_dim
+    return _linear(cfg.q_lora_rank, hi * di, False) + _linear(cfg.d_model, di + hi, False) + 2 * di
+
+
 def attention_params(cfg: ModelConfig) -> int:
     d, h = cfg.d_model, cfg.n_heads
-    if cfg.attention == "mla":
+    if cfg.latent_attention:
         dn, dr, dv, r = cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim, cfg.kv_lora_rank
         if cfg.q_lora_rank:
             q = (
@@ -37,7 +45,7 @@ def attention_params(cfg: ModelConfig) -> int:
         else:
             q = _linear(d, h * (dn + dr), False)
         kv = _linear(d, r + dr, cfg.qkv_bias) + r + _linear(r, h * (dn + dv), False)
-        return q + kv + _linear(h * dv, d, cfg.out_bias)
+        return q + kv + _linear(h * dv, d, cfg.out_bias) + indexer_params(cfg)
     hd, kv = cfg.head_size, cfg.kv_heads
     q_out = h * hd * (2 if cfg.attn_output_gate else 1)  # Qwen3-Next: the query projection also makes the gate
     n = _linear(d, q_out, cfg.qkv_bias) + 2 * _linear(d, kv * hd, cfg.qkv_bias) + _linear(h * hd, d, cfg.out_bias)

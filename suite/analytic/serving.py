@@ -61,7 +61,7 @@ def activation_bytes(cfg: ModelConfig) -> int:
 def prefill_chunk_bytes(cfg: ModelConfig, chunk: int = PREFILL_CHUNK) -> int:
     """Activations of one prefill chunk at its widest sublayer (see the module docstring)."""
     d = cfg.d_model
-    if cfg.attention == "mla":
+    if cfg.latent_attention:
         attn = cfg.n_heads * (cfg.head_size + cfg.value_head_size) + (cfg.kv_lora_rank or 0) + d
     else:
         attn = cfg.n_heads * cfg.head_size * 2 + 2 * cfg.kv_heads * cfg.head_size
@@ -85,7 +85,7 @@ def engine_reserve(cfg: ModelConfig, device_memory: int, chunk: int = PREFILL_CH
 def kv_split(cfg: ModelConfig, gpus: int) -> float:
     """Share of the KV cache one GPU holds under tensor parallelism (KV heads split, replicated
     when fewer than the GPUs; MLA's latent is replicated)."""
-    if gpus == 1 or cfg.attention == "mla":
+    if gpus == 1 or cfg.latent_attention:
         return 1.0
     return -(-cfg.kv_heads // gpus) / cfg.kv_heads  # ceil(kv / gpus) heads each: 1 when replicated
 

@@ -89,7 +89,7 @@ def _more_bits_layers(n_layers: int) -> int:
 
 def _q4_k_m_upgraded(cfg: ModelConfig) -> int:
     """Parameters of attn_v and ffn_down on the layers that get Q6_K under Q4_K_M."""
-    v = cfg.d_model * cfg.kv_heads * cfg.value_head_size if cfg.attention != "mla" else 0
+    v = cfg.d_model * cfg.kv_heads * cfg.value_head_size if not cfg.latent_attention else 0
     if cfg.is_moe:
         down = cfg.d_model * (cfg.n_experts * cfg.expert_size + (cfg.shared_hidden if cfg.n_shared_experts else 0))
     else:

@@ -101,6 +101,8 @@ KEYS: dict[str, Kind] = {
     "qk_rope_head_dim": count(high=MANY),
     "qk_nope_head_dim": count(high=MANY),
     "v_head_dim": count(high=MANY),
+    **dict.fromkeys("index_n_heads index_head_dim".split(), count(high=MANY)),  # DeepSeek-V3.2's indexer
+    "index_topk": count(high=BIG),
     # numbers
     "rms_norm_eps": positive(1.0),
     "layer_norm_epsilon": positive(1.0),
@@ -128,6 +130,7 @@ KEYS: dict[str, Kind] = {
     **dict.fromkeys("rope_parameters rope_scaling text_config quantization_config vision_config".split(), OBJECT),
     "layer_types": LIST,
     "mlp_only_layers": LIST,
+    "mlp_layer_types": LIST,
     # mixer models: Qwen3-Next's Gated DeltaNet, Mamba-2, Granite-4.0-H
     **dict.fromkeys(
         (
@@ -153,6 +156,12 @@ KEYS: dict[str, Kind] = {
     **dict.fromkeys("position_embedding_type normalization_function".split(), TEXT),
     "time_step_limit": LIST,
     "layers_block_type": LIST,
+    # OLMoE, SmolLM3, GLM-4.5, Qwen2-MoE, Phi-3
+    "clip_qkv": positive(1e9),
+    "no_rope_layers": LIST,
+    "no_rope_layer_interval": count(1, LAYERS),
+    **dict.fromkeys("use_qk_norm qkv_bias".split(), BOOL),
+    "original_max_position_embeddings": count(),
 }
 
 # the parameters of a `rope_parameters` / `rope_scaling` object

@@ -50,15 +50,15 @@ def _default_time_step_limit(r: Reader) -> None:
         )
 
 
-def _partial_rope(r: Reader) -> dict:
-    """Qwen3-Next's RoPE parameters: partial_rotary_factor defaults to 0.25 (transformers' rule), read
-    from rope_parameters or the top level."""
+def _partial_rope(r: Reader, default: float = 0.25) -> dict:
+    """RoPE parameters whose partial_rotary_factor has a type's own default (Qwen3-Next 0.25, GLM-4.5
+    0.5: transformers' rule), read from rope_parameters or the top level."""
     params = dict(_rope_parameters(r, 10000.0))
     top = r.get("partial_rotary_factor")
     inner = params.get("partial_rotary_factor")
     if top is not None and inner is not None and top != inner:
         raise r.error("partial_rotary_factor", f"is {top} but rope_parameters says {inner}.")
-    params["partial_rotary_factor"] = next((f for f in (inner, top) if f is not None), 0.25)
+    params["partial_rotary_factor"] = next((f for f in (inner, top) if f is not None), default)
     return params
 
 

@@ -21,6 +21,18 @@ from typing import Any, Callable
 from suite.config import ConfigError, ModelConfig
 from suite.hf.config_map import MULTIMODAL_KEYS, Reader
 from suite.hf.config_values import check_key
+from suite.hf.family_configs import (
+    config_deepseek_v2,
+    config_exaone4,
+    config_gemma2,
+    config_glm4_moe,
+    config_granite,
+    config_mixtral,
+    config_olmoe,
+    config_phi3,
+    config_qwen2_moe,
+    config_smollm3,
+)
 from suite.hf.mixer_configs import config_granitemoehybrid, config_mamba2, config_qwen3_next
 from suite.hf.names import (
     Rule,
@@ -31,11 +43,16 @@ from suite.hf.names import (
     granite_rules,
     llama_rules,
     mamba2_rules,
+    mixtral_rules,
+    phi3_rules,
+    qwen2_moe_rules,
     qwen3_moe_rules,
     qwen3_next_rules,
 )
+from suite.hf.released_format import released_format
 from suite.hf.type_configs import (
     config_deepseek_v3,
+    config_deepseek_v32,
     config_gemma3_text,
     config_gpt2,
     config_gpt_oss,
@@ -73,6 +90,18 @@ MODEL_TYPES: dict[str, HFType] = {
     "gemma3_text": HFType("gemma3", config_gemma3_text, gemma3_rules),
     "gpt_oss": HFType("gpt-oss", config_gpt_oss, gpt_oss_rules),
     "deepseek_v3": HFType("deepseek", config_deepseek_v3, deepseek_rules),
+    # DeepSeek Sparse Attention: the indexer's tensors keep transformers' names (self_attn.indexer.*)
+    "deepseek_v32": HFType("deepseek", config_deepseek_v32, deepseek_rules),
+    "mixtral": HFType("mixtral", config_mixtral, mixtral_rules),
+    "qwen2_moe": HFType("qwen2-moe", config_qwen2_moe, qwen2_moe_rules),
+    "olmoe": HFType("olmoe", config_olmoe, qwen3_moe_rules),
+    "phi3": HFType("phi", config_phi3, phi3_rules),
+    "smollm3": HFType("smollm3", config_smollm3, llama_rules),
+    "gemma2": HFType("gemma2", config_gemma2, gemma3_rules),
+    "deepseek_v2": HFType("deepseek", config_deepseek_v2, deepseek_rules),
+    "glm4_moe": HFType("glm-4.5", config_glm4_moe, deepseek_rules),
+    "granite": HFType("granite", config_granite, llama_rules),
+    "exaone4": HFType("exaone", config_exaone4, lambda: llama_rules(post=True)),
     # mixer models: Gated DeltaNet / Mamba-2 layers beside (or instead of) attention
     "qwen3_next": HFType("qwen3-next", config_qwen3_next, qwen3_next_rules, ignore=(r"mtp\..*",)),  # MTP head
     "mamba2": HFType("mamba2", config_mamba2, mamba2_rules, prefix="backbone."),
@@ -151,6 +180,7 @@ def config_from_hf(path: str | Path, *, name: str | None = None) -> ModelConfig:
     default_name = file.parent.name if file.name == "config.json" else file.stem
     fields = {k: v for k, v in fields.items() if v is not None}
     fields.update(
+        weight_format=released_format(data, file),
         name=name or default_name or "imported",
         family=spec.family,
         source=str(file),

@@ -245,3 +245,56 @@ def granite_rules() -> list[Rule]:
         (r"blocks\.(\d+)\.mlp\.(gate_proj|up_proj|down_proj)\.weight", _granite_shared),
         *llama_rules(),
     ]
+
+
+def _mixtral_experts(m: re.Match, cfg: ModelConfig) -> list[Source]:
+    """Mixtral stores w1 (gate), w3 (up), w2 (down) per expert; transformers 5 renames them as Qwen's."""
+    base, which = f"model.layers.{m.group(1)}.block_sparse_moe.experts", m.group(2)
+    w = {"gate": "w1", "up": "w3", "down": "w2"}[which]
+    stored = Source(
+        tuple(f"{base}.{e}.{w}.weight" for e in range(cfg.n_experts)), lambda *ws: torch.stack([x.t() for x in ws])
+    )
+    return [stored, *_stacked_experts(m, cfg)]
+
+
+def mixtral_rules() -> list[Rule]:
+    def router(m, cfg):
+        return [Source((m.expand(rf"model.layers.\1.{part}.gate.weight"),)) for part in ("block_sparse_moe", "mlp")]
+
+    return [
+        (r"blocks\.(\d+)\.mlp\.router\.weight", router),
+        (r"blocks\.(\d+)\.mlp\.(gate|up|down)$", _mixtral_experts),
+        *llama_rules(),
+    ]
+
+
+def qwen2_moe_rules() -> list[Rule]:
+    layer = r"model.layers.\1."
+    return [
+        (r"blocks\.(\d+)\.mlp\.shared\.(\w+)\.weight", _rename(layer + r"mlp.shared_expert.\2.weight")),
+        (r"blocks\.(\d+)\.mlp\.shared_gate\.weight", _rename(layer + "mlp.shared_expert_gate.weight")),
+        *qwen3_moe_rules(),
+    ]
+
+
+def phi3_rules() -> list[Rule]:
+    """Phi-3 fuses q|k|v rows in qkv_proj and gate|up rows in gate_up_proj: we split the rows."""
+    layer = r"model.layers.\1."
+
+    def rows(fused: str, part: int):
+        def build(m: re.Match, cfg: ModelConfig) -> list[Source]:
+            if fused == "self_attn.qkv_proj":
+                q, kv = cfg.n_heads * cfg.head_size, cfg.kv_heads * cfg.head_size
+                bounds = [(0, q), (q, q + kv), (q + kv, q + 2 * kv)][part]
+            else:
+                bounds = [(0, cfg.hidden), (cfg.hidden, 2 * cfg.hidden)][part]
+            return [Source((m.expand(layer + fused + ".weight"),), lambda w: w[bounds[0] : bounds[1]])]
+
+        return build
+
+    return [
+        *[(rf"blocks\.(\d+)\.attn\.{n}_proj\.weight", rows("self_attn.qkv_proj", i)) for i, n in enumerate("qkv")],
+        (r"blocks\.(\d+)\.mlp\.gate_proj\.weight", rows("mlp.gate_up_proj", 0)),
+        (r"blocks\.(\d+)\.mlp\.up_proj\.weight", rows("mlp.gate_up_proj", 1)),
+        *llama_rules(),
+    ]

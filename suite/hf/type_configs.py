@@ -18,7 +18,7 @@ from suite.hf.config_map import (
     _rope_fields,
     _rope_parameters,
 )
-from suite.hf.config_values import OBJECT, check_items, check_rope, count
+from suite.hf.config_values import OBJECT, TEXT, check_items, check_rope, count
 
 
 def config_gpt2(r: Reader) -> dict[str, Any]:
@@ -196,13 +196,14 @@ def config_gpt_oss(r: Reader) -> dict[str, Any]:
     return out
 
 
-def config_deepseek_v3(r: Reader) -> dict[str, Any]:
+def deepseek_attention(r: Reader) -> dict[str, Any]:
+    """The decoder fields of DeepSeek-V2/V3 (MLA attention, SwiGLU, one eps); their routers differ."""
     out = _decoder(r, eps=1e-6, context=4096, theta=10000.0, tie=False, allow_mscale=True)
     if out["norm_eps"] != 1e-6:
         # transformers and DeepSeek's reference code give the MLA latent norms eps 1e-6 whatever rms_norm_eps is
         raise r.error(
             "rms_norm_eps",
-            "archbench uses one eps for all norms; DeepSeek-V3's latent norms use "
+            "archbench uses one eps for all norms; DeepSeek's MLA latent norms use "
             "1e-6, so other values are not supported.",
         )
     heads = out["n_heads"]
@@ -216,10 +217,7 @@ def config_deepseek_v3(r: Reader) -> dict[str, Any]:
     for key, value in (("head_dim", rope_dim), ("qk_head_dim", rope_dim + nope_dim)):
         if r.get(key, value) != value:
             raise r.error(key, f"is {r.data[key]} but the MLA dimensions give {value}.")
-    r.expect("scoring_func", ("sigmoid",), "sigmoid")
-    r.expect("topk_method", ("noaux_tc",), "noaux_tc")
     r.expect("moe_layer_freq", (1,), 1)
-    r.get("num_nextn_predict_layers")  # multi-token-prediction module: not part of the main model
     out.update(
         _gated_mlp(r, "hidden_act", "silu"),
         **_bias(r, False),
@@ -231,6 +229,14 @@ def config_deepseek_v3(r: Reader) -> dict[str, Any]:
         v_head_dim=r.need("v_head_dim"),
         rope_interleaved=bool(r.get("rope_interleave", True)),
     )
+    return out
+
+
+def config_deepseek_v3(r: Reader) -> dict[str, Any]:
+    out = deepseek_attention(r)
+    r.expect("scoring_func", ("sigmoid",), "sigmoid")
+    r.expect("topk_method", ("noaux_tc",), "noaux_tc")
+    r.get("num_nextn_predict_layers")  # multi-token-prediction module: not part of the main model
     n_experts = r.get("n_routed_experts")
     if n_experts:
         out.update(
@@ -245,4 +251,31 @@ def config_deepseek_v3(r: Reader) -> dict[str, Any]:
             router_norm_topk=bool(r.get("norm_topk_prob", True)),
             router_scale=float(r.get("routed_scaling_factor", 1.0)),
         )
+    return out
+
+
+def config_deepseek_v32(r: Reader) -> dict[str, Any]:
+    """DeepSeek-V3.2: DeepSeek-V3 whose every layer is DeepSeek Sparse Attention ('indexed_attention'),
+    MLA always rotating (even, odd) pairs; `mlp_layer_types` (default: first_k_dense_replace dense
+    layers, then MoE) says which layers are dense."""
+    out = config_deepseek_v3(r)
+    n = out["n_layers"]
+    r.expect("rope_interleave", (True,), True)  # transformers' V3.2 attention rotates pairs whatever it says
+    r.expect("mlp_bias", (False,), False)
+    types = check_items(r.get("layer_types") or [], TEXT, file=r.file, field="layer_types")
+    if types and types != ["indexed_attention"] * n:
+        raise r.error("layer_types", f"every DeepSeek-V3.2 layer is 'indexed_attention' (one per layer, {n}).")
+    kinds = check_items(r.get("mlp_layer_types") or [], TEXT, file=r.file, field="mlp_layer_types")
+    if kinds and (len(kinds) != n or set(kinds) - {"dense", "sparse"}):
+        raise r.error("mlp_layer_types", f"needs {n} entries, each 'dense' or 'sparse'.")
+    if out.get("n_experts"):
+        dense = {i for i, kind in enumerate(kinds) if kind == "dense"} if kinds else None
+        first = r.get("first_k_dense_replace", 3)
+        out["moe_dense_first"] = min(first, n) if dense is None else _moe_dense_first(r, n, dense, "mlp_layer_types")
+    out.update(
+        attention="dsa",
+        index_heads=r.get("index_n_heads", 64),
+        index_head_dim=r.get("index_head_dim", 128),
+        index_topk=r.get("index_topk", 2048),
+    )
     return out

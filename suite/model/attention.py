@@ -307,8 +307,9 @@ class LatentAttention(nn.Module):
         latent, k_rope = self.kv_a_proj(x).split((r, dr), dim=-1)
         latent = self.kv_a_norm(latent)  # (B, T, r)
         k_rope = k_rope.view(b, 1, t, dr)  # (B, 1, T, dr)
-        q_rope = apply_rotary(q_rope, *rope, cfg.rope_interleaved)
-        k_rope = apply_rotary(k_rope, *rope, cfg.rope_interleaved)
+        if rope is not None:  # a full_nope layer: the decoupled key carries no position
+            q_rope = apply_rotary(q_rope, *rope, cfg.rope_interleaved)
+            k_rope = apply_rotary(k_rope, *rope, cfg.rope_interleaved)
         k_start = start
         if cache is not None:
             (latent, k_rope), k_start = cache.update(latent, k_rope)
@@ -321,4 +322,13 @@ class LatentAttention(nn.Module):
         return self.o_proj(y.transpose(1, 2).reshape(b, t, h * dv))
 
 
-ATTENTIONS = {"mha": Attention, "mqa": Attention, "gqa": Attention, "mla": LatentAttention}
+# DeepSeek Sparse Attention builds on LatentAttention, so its module imports this one: registered last
+from suite.model.sparse_attention import SparseLatentAttention  # noqa: E402
+
+ATTENTIONS = {
+    "mha": Attention,
+    "mqa": Attention,
+    "gqa": Attention,
+    "mla": LatentAttention,
+    "dsa": SparseLatentAttention,
+}

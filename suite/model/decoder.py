@@ -67,7 +67,8 @@ class Decoder(nn.Module):
         if cfg.position == "learned":
             self.pos_emb = nn.Embedding(cfg.context_length, cfg.d_model)
         if cfg.position == "rope":
-            kinds = sorted(set(cfg.layer_kinds) - set(MIXERS))  # mixers carry position in their recurrence
+            # mixers carry position in their recurrence; a NoPE layer gets no table, so attention skips RoPE
+            kinds = sorted(set(cfg.layer_kinds) - set(MIXERS) - {"full_nope"})
             self.rotary = nn.ModuleDict({kind: Rotary(cfg, kind) for kind in kinds})
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))

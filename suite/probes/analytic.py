@@ -183,7 +183,7 @@ def _cpu_flash_formulas() -> dict:
 # module class -> (component of the products it runs itself, component its children default to).
 # A module inside an already-classified one inherits (a DenseMLP that is MoE's shared expert is
 # "experts"); a child attribute named here overrides.
-CHILD_ATTRIBUTION = {"router": "router"}
+CHILD_ATTRIBUTION = {"router": "router", "indexer": "indexer"}
 UNATTRIBUTED = "unattributed"
 
 
@@ -231,8 +231,9 @@ def count_flops(model, fn, *args, **kwargs) -> dict[str, Any]:
     root = type(model).__name__
     component = _components_of(model)
     by = dict.fromkeys(costs.COMPONENTS, 0)
-    if any(c == "mixer" for c in component.values()):
-        by["mixer"] = 0
+    for extra in ("mixer", "indexer"):  # components only some models have
+        if extra in component.values():
+            by[extra] = 0
     by[UNATTRIBUTED] = 0
     # exclusive count of a module = its inclusive count minus that of its nearest descendants the
     # counter saw (containers such as ModuleList are never called, so they are skipped in the names)

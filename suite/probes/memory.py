@@ -62,7 +62,7 @@ def _per_token_peak_elements(cfg: ModelConfig) -> dict[str, int]:
         mlp = 4 * d + per * cfg.hidden
     else:
         mlp = 0
-    if cfg.attention == "mla":
+    if cfg.latent_attention:
         h, dn, dr, dv, r = cfg.n_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim, cfg.kv_lora_rank
         # per query: x, the query (before and after re-assembly), its rotated part, the kv_a output,
         # the normed latent, the rotated key, the attention output, its copy and the projection
@@ -81,7 +81,7 @@ def _per_key_elements(cfg: ModelConfig) -> int:
     every cached latent on every pass (kv_b output, h * (dn + dv), the assembled key with the
     shared rotary part, h * (dn + dr), and the contiguous copy of the value slice, h * dv, that
     SDPA's math path makes); other kinds attend to the cached K and V directly."""
-    if cfg.attention != "mla":
+    if not cfg.latent_attention:
         return 0
     return cfg.n_heads * (2 * cfg.qk_nope_head_dim + 2 * cfg.v_head_dim + cfg.qk_rope_head_dim)
 

@@ -10,7 +10,7 @@ from suite.analytic.crossover import has_mixers
 from suite.analytic.matching import match_params as matched_proxy
 from suite.analytic.params import count_params
 from suite.config import IDENTITY_FIELDS, ModelConfig
-from suite.hf.resolve import resolve_any
+from suite.hf.resolve import hf_source, resolve_any
 from suite.registry import Registry, proxy
 from suite.safeio import escape_markup
 from suite.term import console
@@ -103,6 +103,13 @@ def show_data(
         resolved = registry.resolve(spec)
         cfg, origin, chain = resolved.config, resolved.origin, list(resolved.chain)
     else:
+        source = hf_source(spec, registry_dirs) if scale in (None, "full") and match_params is None else None
+        if source is not None:
+            from suite.hf.partial import partial_report  # deferred: the model-type table imports torch
+
+            partial = partial_report(source[0], name=source[1])
+            if partial is not None:  # a model_type archbench does not map: what it can read, nothing invented
+                return partial
         cfg, origin, chain = resolve_any(spec, registry_dirs), {}, []
         origin = {f.name: spec for f in dataclasses.fields(cfg) if f.name not in IDENTITY_FIELDS}
     if match_params is not None:
@@ -154,9 +161,35 @@ def _jsonable(value):
     return list(value) if isinstance(value, tuple) else value
 
 
+def render_partial(data: dict[str, Any]) -> None:
+    """`show` of a config whose model_type archbench does not map: the sizes read, the keys not mapped."""
+    from rich.table import Table
+
+    out = console()
+    out.print(f"[bold]{escape_markup(data['name'])}[/bold]  (model_type {escape_markup(str(data['model_type']))})")
+    out.print(f"source: {escape_markup(data['source'])}")
+    out.print(f"[yellow]partial:[/yellow] {escape_markup(data['reason'])}\n")
+    table = Table(title="read from config.json", header_style="bold")
+    for col in ("field", "value", "key"):
+        table.add_column(col)
+    for field, item in data["read"].items():
+        table.add_row(field, f"{item['value']:,}", escape_markup(item["key"]))
+    for field in data["missing"]:
+        table.add_row(field, "[dim]not found[/dim]", "")
+    out.print(table)
+    params = data["params"]
+    shown = f"{params['total']:,} ({data['params_note']})" if params else data["params_note"]
+    out.print(f"parameters: {escape_markup(shown)}")
+    keys = data["unmapped_keys"]
+    out.print(f"unmapped keys ({len(keys)}): " + (escape_markup(", ".join(keys)) if keys else "none"))
+
+
 def render_show(data: dict[str, Any]) -> None:
     from rich.table import Table
 
+    if data.get("partial"):
+        render_partial(data)
+        return
     out = console()
     out.print(
         f"[bold]{escape_markup(data['name'])}[/bold]  ({escape_markup(data['family'])})  "
