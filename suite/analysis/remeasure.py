@@ -93,6 +93,7 @@ def _plan(candidate: Path):
         timeout=args.get("timeout"),
         memory_cap=parse_bytes(args.get("memory_cap")),
         probe_modules=args.get("probe_module") or (),
+        match_params=args.get("match_params"),  # a matched run's cells are matched proxies
     )
     return {cell.cell_id: cell for cell in plan.cells}
 

@@ -75,6 +75,23 @@ def _add_run(sub) -> None:
         metavar="MODULE",
         help="import this module or .py file to register extra probes (repeatable)",
     )
+    p.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="run only the variants whose resolved definition (their entry or a base in their chain) changed in "
+        "git since REF, or every variant when component code changed (README: CI); the log says which and why",
+    )
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="local: this machine (default; --jobs); ray: each cell as a Ray task (needs the ray extra)",
+    )
+    p.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="with --executor ray: the cluster to use (e.g. auto, ray://HOST:10001); default: start a local Ray",
+    )
     p.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     _registry_arg(p)
     p.set_defaults(func=_cmd_run)
@@ -104,6 +121,9 @@ def _run_and_report(args, run_suite) -> int:
         probe_modules=args.probe_module,
         registry_dirs=args.registry,
         match_params=args.match_params,
+        changed_since=args.changed_since,
+        executor=args.executor,
+        address=args.address,
     )
     out = summary.out
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items())) or "nothing new"
@@ -112,7 +132,9 @@ def _run_and_report(args, run_suite) -> int:
         f"in {summary.seconds:.1f}s -> {out / 'results.jsonl'}"
     )
     failed = 1 if summary.statuses.get("error", 0) else 0
-    if not args.no_report:
+    if not args.no_report and not (out / "results.jsonl").exists():
+        print("archbench: no report: nothing has run into this folder yet")
+    elif not args.no_report:
         path, complete = _report_after_run([out], out / "report.html")
         print(f"archbench: report: {path}" + ("" if complete else " (minimal: the full report failed, see above)"))
         failed = failed or (0 if complete else 1)

@@ -7,7 +7,7 @@ wall-clock timeout and an optional address-space cap. Whatever happens to the pr
 SIGKILL from the OOM killer, timeout) becomes an `Outcome` with a status; the run goes on.
 
 An executor is anything with `run(cells) -> iterator of (cell, outcome)`: a distributed engine
-only has to provide that, and never needs to know what a probe does.
+only has to provide that, and never needs to know what a probe does (`suite.run.ray_executor`).
 """
 
 from __future__ import annotations
@@ -141,6 +141,8 @@ class Outcome:
     rows: list[dict] = field(default_factory=list)  # Row fields as dicts (status ok)
     error: str = ""
     seconds: float = 0.0
+    # where the cell ran when that is not this process's machine (a Ray worker): overrides the run's provenance
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 class CellTimeout(Exception):
@@ -284,5 +286,18 @@ class ProcessPoolExecutor:
             kill_all()
 
 
-def make_executor(jobs: int = 1) -> Executor:
+EXECUTORS = ("local", "ray")
+
+
+def make_executor(jobs: int = 1, kind: str = "local", address: str | None = None) -> Executor:
+    """`local`: in this process, or `jobs` subprocesses at once; `ray`: Ray tasks (the optional extra),
+    on a local Ray or the cluster at `address`."""
+    if kind == "ray":
+        from suite.run.ray_executor import RayExecutor
+
+        return RayExecutor(address)
+    if kind != "local":
+        raise ConfigError(f"unknown executor '{kind}'; choose one of: {', '.join(EXECUTORS)}.")
+    if address:
+        raise ConfigError("--address names a Ray cluster; give it with --executor ray.")
     return SequentialExecutor() if jobs <= 1 else ProcessPoolExecutor(jobs)

@@ -19,7 +19,14 @@ Resume
     `resume` additionally reuses the interrupted run's arguments and run id (stored in
     `DIR/run.json`), so the finished run reads as one run, and within it cells that already ended in
     error/oom/timeout are not retried (a resumed forced run does not redo what it already forced).
-    An argument given with `resume` must equal the recorded one (only `jobs` may differ).
+    An argument given with `resume` must equal the recorded one (only `jobs` may differ; the executor
+    and its address are how, not what: they are the ones given now). `changed_since` is recorded as
+    the commit it named, so a resumed run compares with the same commit.
+
+Changed variants
+    `changed_since=REF` keeps the planned cells of the variants whose resolved definition (or
+    component code) changed in git since REF (`suite.run.changes`); the selection and why are told
+    on stderr and recorded in run.json (`selection`).
 
 Isolation
     Cells of probes registered with `isolate=True` run in a fresh subprocess with a timeout and an
@@ -39,6 +46,7 @@ from typing import Any, Iterable
 from suite.isolation import kill_all
 from suite.metrics import metric_unit_and_direction
 from suite.results import ResultStore, make_row, new_attempt, new_run_id, provenance, read_jsonl, write_parquet
+from suite.run.changes import changed_variants, narrow, repository, resolve_ref
 from suite.run.executors import Cell, Executor, Outcome, SequentialExecutor, make_executor
 from suite.run.folder import (
     FolderLock,
@@ -149,7 +157,7 @@ def run_cells(
     progress.start(len(todo), len(cells) - len(todo))
     try:
         for cell, outcome in executor.run(todo):
-            store.append(outcome_rows(cell, outcome, run_id=run_id, prov=prov))
+            store.append(outcome_rows(cell, outcome, run_id=run_id, prov={**prov, **outcome.provenance}))
             statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
             progress.advance(cell, outcome)
     finally:
@@ -179,6 +187,7 @@ _RESUMABLE = (
     "registry",
     "probe_module",
     "match_params",
+    "changed_since",
     "force",
     "jobs",
 )
@@ -199,12 +208,16 @@ def run_suite(
     probe_modules: Iterable[str] = (),
     registry_dirs: Iterable[str] = (),
     match_params: int | None = None,
+    changed_since: str | None = None,
+    executor: str = "local",
+    address: str | None = None,
     progress=None,
 ) -> RunSummary:
     """Plan a suite (default: quick), run what is not cached into `out` (default results/<suite>),
     write the parquet copy; returns the summary. Planning notes and an interruption are told on stderr.
 
     With `resume`, what is not given here is taken from the interrupted run in `out`, and its run id too.
+    `executor` is `local` (jobs) or `ray` (at `address`, default: a local Ray started for the run).
     """
     out = Path(out) if out else Path("results") / (suite or DEFAULT_SUITE)
     args = dict(
@@ -217,20 +230,39 @@ def run_suite(
         registry=list(registry_dirs),
         probe_module=list(probe_modules),
         match_params=match_params,
+        changed_since=resolve_ref(changed_since, repository()) if changed_since else None,
         force=force,
         jobs=jobs,
+        executor=executor,
+        address=address,
     )
     run_id = None
     if resume:
         previous = read_run_file(out)
         run_id = previous["run_id"]
         args = resumed_args(previous, args, _RESUMABLE, out)
+    runner = make_executor(args["jobs"] or 1, executor, address)  # before any work: a missing Ray is exit 2
     prepare(out)
     with FolderLock(out):
-        return _run_locked(out, args, run_id, progress)
+        return _run_locked(out, args, run_id, progress, runner)
 
 
-def _run_locked(out: Path, args: dict[str, Any], run_id: str | None, progress) -> RunSummary:
+def _select_changed(plan, args: dict[str, Any]) -> dict[str, Any]:
+    """Narrow the plan to the changed variants; what run.json records about the selection."""
+    selection = changed_variants(args["changed_since"], args["registry"] or ())
+    plan.cells, lines = narrow(plan.cells, selection)
+    plan.notes.extend(lines)
+    ran = sorted({c.variant for c in plan.cells})
+    return dict(
+        commit=selection.commit,
+        variants=ran,
+        new=[v for v in ran if v in selection.new],
+        why={v: selection.changed[v] for v in ran},
+        code=selection.code,
+    )
+
+
+def _run_locked(out: Path, args: dict[str, Any], run_id: str | None, progress, runner: Executor) -> RunSummary:
     plan = make_plan(
         load_suite(args["suite"] or DEFAULT_SUITE),
         variants=args["variants"] or None,
@@ -242,6 +274,7 @@ def _run_locked(out: Path, args: dict[str, Any], run_id: str | None, progress) -
         probe_modules=args["probe_module"] or (),
         match_params=args.get("match_params"),
     )
+    selection = _select_changed(plan, args) if args.get("changed_since") else None
     moved = sum(1 for c in plan.cells if c.memory_cap and not c.isolate)
     if moved and (args["jobs"] or 1) <= 1:
         plan.notes.append(
@@ -254,12 +287,14 @@ def _run_locked(out: Path, args: dict[str, Any], run_id: str | None, progress) -
     record = dict(
         run_id=run_id, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S%z"), args=args, cells=len(plan.cells)
     )
+    if selection is not None:
+        record["selection"] = selection
     write_run_file(out, record)
     try:
         summary = run_cells(
             plan.cells,
             out,
-            executor=make_executor(args["jobs"] or 1),
+            executor=runner,
             force=bool(args["force"]),
             run_id=run_id,
             progress=progress,
