@@ -253,6 +253,15 @@ def make_checkpoint(model_type: str, folder: Path, **kwargs) -> Path:
     return folder
 
 
+def parity_diffs(out: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The three numbers a checkpoint parity test holds to its tolerance (max |logit difference|)."""
+    return {
+        "full forward": (out["ours"] - out["theirs"]).abs().max().item(),
+        "cached decoding, each side's cache": (out["ours_cached"] - out["theirs_cached"]).abs().max().item(),
+        "our cached decoding vs full forward": (out["ours_cached"] - out["theirs"]).abs().max().item(),
+    }
+
+
 @torch.no_grad()
 def both_logits(ours, theirs, idx: torch.Tensor, prefill: int) -> dict[str, torch.Tensor]:
     """Full-forward logits of both models, and the logits of cached decoding of both (prefill, then one

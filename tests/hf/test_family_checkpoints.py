@@ -11,7 +11,12 @@ import torch
 
 pytest.importorskip("transformers")
 
-from hf_tiny import TINY, both_logits, make_model  # noqa: E402
+from hf_tiny import (  # noqa: E402
+    TINY,
+    both_logits,
+    make_model,
+    parity_diffs,  # noqa: E402
+)
 from safetensors.torch import load_file, save_file  # noqa: E402
 
 from suite.analytic import costs  # noqa: E402
@@ -53,11 +58,7 @@ def test_checkpoint_matches_transformers(case, tmp_path):
     idx = torch.randint(0, cfg.vocab_size, (2, 16), generator=torch.Generator().manual_seed(0))
     out = both_logits(ours, theirs, idx, 6)
     assert out["theirs"].abs().max() > 0.3  # the logits are not trivially small
-    diffs = {
-        "full forward": (out["ours"] - out["theirs"]).abs().max().item(),
-        "cached decoding, each side's cache": (out["ours_cached"] - out["theirs_cached"]).abs().max().item(),
-        "our cached decoding vs full forward": (out["ours_cached"] - out["theirs"]).abs().max().item(),
-    }
+    diffs = parity_diffs(out)
     assert max(diffs.values()) <= TOL, diffs
     assert count_params(cfg)["total"] == sum(p.numel() for p in theirs.parameters())
 

@@ -10,7 +10,11 @@ import torch
 
 pytest.importorskip("transformers")
 
-from hf_tiny import make_model  # noqa: E402
+from hf_tiny import both_logits as _logits  # noqa: E402
+from hf_tiny import (
+    make_model,  # noqa: E402
+    parity_diffs,  # noqa: E402
+)
 from safetensors.torch import load_file, save_file  # noqa: E402
 
 from suite.analytic.params import count_params  # noqa: E402
@@ -34,27 +38,6 @@ CASES = {
 }
 
 
-@torch.no_grad()
-def _logits(ours, theirs, idx: torch.Tensor, prefill: int) -> dict[str, torch.Tensor]:
-    """Full-forward logits of both, and the logits of cached decoding of both (prefill, then one token
-    at a time): ours through our cache, transformers' through its own."""
-    cache = ours.new_cache()
-    mine = [ours(idx[:, :prefill], cache=cache)]
-    out = theirs(input_ids=idx[:, :prefill], use_cache=True)
-    ref, past = [out.logits], out.cache
-    for t in range(prefill, idx.shape[1]):
-        mine.append(ours(idx[:, t : t + 1], cache=cache))
-        out = theirs(input_ids=idx[:, t : t + 1], cache=past, use_cache=True)
-        ref.append(out.logits)
-        past = out.cache
-    return {
-        "ours": ours(idx),
-        "theirs": theirs(input_ids=idx, use_cache=False).logits,
-        "ours_cached": torch.cat(mine, dim=1),
-        "theirs_cached": torch.cat(ref, dim=1),
-    }
-
-
 def _save(model_type: str, folder, **overrides):
     theirs = make_model(model_type, **overrides)
     theirs.save_pretrained(folder)
@@ -69,11 +52,7 @@ def test_mixer_checkpoint_matches_transformers(case, tmp_path):
     idx = torch.randint(0, cfg.vocab_size, (2, seq_len), generator=torch.Generator().manual_seed(0))
     out = _logits(ours, theirs, idx, prefill)
     assert out["theirs"].abs().max() > 0.3  # the logits are not trivially small
-    diffs = {
-        "full forward": (out["ours"] - out["theirs"]).abs().max().item(),
-        "cached decoding, each side's cache": (out["ours_cached"] - out["theirs_cached"]).abs().max().item(),
-        "our cached decoding vs full forward": (out["ours_cached"] - out["theirs"]).abs().max().item(),
-    }
+    diffs = parity_diffs(out)
     assert max(diffs.values()) <= TOL, diffs
     assert count_params(cfg)["total"] == sum(p.numel() for p in theirs.parameters())
 

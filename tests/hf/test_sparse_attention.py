@@ -12,7 +12,12 @@ import torch
 
 pytest.importorskip("transformers")
 
-from hf_tiny import TINY, quiet  # noqa: E402
+from hf_tiny import (  # noqa: E402
+    TINY,
+    parity_diffs,  # noqa: E402
+    quiet,
+)
+from hf_tiny import both_logits as _logits  # noqa: E402
 
 from suite.analytic import costs  # noqa: E402
 from suite.analytic.params import count_params  # noqa: E402
@@ -56,27 +61,6 @@ def make_v32(seed: int = 0, **overrides):
     return model.eval()
 
 
-@torch.no_grad()
-def _logits(ours, theirs, idx: torch.Tensor, prefill: int) -> dict[str, torch.Tensor]:
-    """Full forward of both, and cached decoding of both (prefill, then one token at a time), each
-    through its own cache (transformers' keeps the indexer keys beside the MLA latents too)."""
-    cache = ours.new_cache()
-    mine = [ours(idx[:, :prefill], cache=cache)]
-    out = theirs(input_ids=idx[:, :prefill], use_cache=True)
-    ref, past = [out.logits], out.cache
-    for t in range(prefill, idx.shape[1]):
-        mine.append(ours(idx[:, t : t + 1], cache=cache))
-        out = theirs(input_ids=idx[:, t : t + 1], cache=past, use_cache=True)
-        ref.append(out.logits)
-        past = out.cache
-    return {
-        "ours": ours(idx),
-        "theirs": theirs(input_ids=idx, use_cache=False).logits,
-        "ours_cached": torch.cat(mine, dim=1),
-        "theirs_cached": torch.cat(ref, dim=1),
-    }
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_deepseek_v32_checkpoint_matches_transformers(case, tmp_path):
     overrides, seq_len, prefill = CASES[case]
@@ -87,11 +71,7 @@ def test_deepseek_v32_checkpoint_matches_transformers(case, tmp_path):
     idx = torch.randint(0, cfg.vocab_size, (2, seq_len), generator=torch.Generator().manual_seed(0))
     out = _logits(ours, theirs, idx, prefill)
     assert out["theirs"].abs().max() > 0.3  # the logits are not trivially small
-    diffs = {
-        "full forward": (out["ours"] - out["theirs"]).abs().max().item(),
-        "cached decoding, each side's cache": (out["ours_cached"] - out["theirs_cached"]).abs().max().item(),
-        "our cached decoding vs full forward": (out["ours_cached"] - out["theirs"]).abs().max().item(),
-    }
+    diffs = parity_diffs(out)
     assert max(diffs.values()) <= TOL, diffs
     assert count_params(cfg)["total"] == sum(p.numel() for p in theirs.parameters())
 
