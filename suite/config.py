@@ -160,6 +160,9 @@ class ModelConfig:
     logits_scaling: float = 1.0  # logits divided by this, before any soft-cap (Granite)
     final_logit_softcap: float | None = None
     dropout: float = 0.0
+    # coefficient of the z-loss, coef * mean(logsumexp(logits)^2), added to the training loss (PaLM;
+    # Wortsman et al. 2023: keeps output logits from drifting at high learning rates); 0: off
+    z_loss: float = 0.0
 
     # ---------------------------------------------------------------- derived
     @property

@@ -72,6 +72,7 @@ RANGES: dict[str, tuple[float, bool, float]] = {
     "residual_multiplier": (0, False, 1e6),
     "logits_scaling": (0, False, 1e6),
     "dropout": (0, True, 0.999999),
+    "z_loss": (0, True, 1.0),
 }
 
 MAX_TEXT = 10_000  # description, source, family: a paragraph, not a file

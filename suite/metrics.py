@@ -64,6 +64,14 @@ METRICS: dict[str, MetricInfo] = dict(
         _m("recall_accuracy", "Recall accuracy (MQAR-trained)", "accuracy", False),
         _m("passkey_accuracy", "Passkey accuracy", "accuracy", False),
         _m("copy_accuracy", "Copy accuracy", "accuracy", False),
+        # --- training stability (suite/probes/stability.py) ---
+        _m("lr_sensitivity", "LR sensitivity", "nats", True),
+        _m("stable_lr_range", "Stable LR range", "decades", False),
+        _m("final_loss", "Final train loss", "nats", True),
+        _m("max_attention_logit", "Max attention logit", "logit", True),
+        _m("max_output_logit", "Max output logit", "logit", True),
+        _m("extrapolation_bpb", "Bits per byte at n x the trained context", "bits/byte", True),
+        _m("extrapolation_passkey_accuracy", "Passkey accuracy at n x the trained context", "accuracy", False),
     ]
 )
 

@@ -298,7 +298,8 @@ def proxy(cfg: ModelConfig, scale: str = "tiny", *, width: int | None = None) ->
         )
     pattern = dense + tuple(body[i % len(body)] for i in range(n_layers - moe_dense))
     group = cfg.n_heads // cfg.kv_heads
-    if cfg.kv_heads == 1 and cfg.n_heads > 1:  # MQA stays MQA (one head alone is MHA, and scales as MHA)
+    # MQA stays MQA (one head alone is MHA, and scales as MHA, unless the variant says 'mqa')
+    if cfg.attention == "mqa" or (cfg.kv_heads == 1 and cfg.n_heads > 1):
         n_heads, n_kv = s["heads"], 1
     else:
         n_kv = max(1, s["heads"] // group)
@@ -310,7 +311,7 @@ def proxy(cfg: ModelConfig, scale: str = "tiny", *, width: int | None = None) ->
         d_model=d,
         n_layers=n_layers,
         n_heads=n_heads,
-        n_kv_heads=None if cfg.n_kv_heads is None else n_kv,
+        n_kv_heads=None if cfg.n_kv_heads is None and n_kv == n_heads else n_kv,
         head_dim=None if cfg.head_dim is None and d % n_heads == 0 else s["head_dim"],
         mlp_hidden=None if cfg.mlp_hidden is None else _round(cfg.hidden * ratio),
         context_length=min(cfg.context_length, s["context"]),

@@ -49,7 +49,7 @@ class ProbeSpec:
 
 
 PROBES: dict[str, ProbeSpec] = {}
-PROBE_MODULES = ("analytic", "latency", "memory", "scaling", "quality", "recall")
+PROBE_MODULES = ("analytic", "latency", "memory", "scaling", "quality", "recall", "extrapolation", "stability")
 
 
 def probe(

@@ -132,8 +132,16 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [dict(params=decay, weight_decay=weight_decay), dict(params=other, weight_decay=0.0)]
 
 
-def _loss(model, batch: tuple[torch.Tensor, torch.Tensor], synthetic_fraction: float) -> torch.Tensor:
-    """(1 - f) * mean loss on corpus text + f * mean loss on synthetic answers (f = synthetic_fraction).
+def z_loss_term(logits: torch.Tensor, coef: float) -> torch.Tensor:
+    """coef * mean(logsumexp(logits)^2) over every position: pulls the softmax normaliser log Z to 0."""
+    return coef * torch.logsumexp(logits.float(), dim=-1).pow(2).mean()
+
+
+def _loss(
+    model, batch: tuple[torch.Tensor, torch.Tensor], synthetic_fraction: float, z_loss: float = 0.0
+) -> torch.Tensor:
+    """(1 - f) * mean loss on corpus text + f * mean loss on synthetic answers (f = synthetic_fraction),
+    plus the z-loss when `z_loss` > 0 (training only: validation compares cross-entropy alone).
 
     Weighting the two parts, rather than averaging over all trained positions, keeps the few answer
     bytes from being drowned by the many text bytes."""
@@ -147,7 +155,7 @@ def _loss(model, batch: tuple[torch.Tensor, torch.Tensor], synthetic_fraction: f
         picked = kind == value
         if weight > 0 and picked.any():
             total = total + weight * losses[picked].mean()
-    return total
+    return total + z_loss_term(logits, z_loss) if z_loss else total
 
 
 @torch.no_grad()
@@ -194,7 +202,7 @@ def train(
         for group in opt.param_groups:
             group["lr"] = lr
         try:
-            loss = _loss(model, sampler.batch(s.batch_size), s.synthetic_fraction)
+            loss = _loss(model, sampler.batch(s.batch_size), s.synthetic_fraction, cfg.z_loss)
             losses.append(loss.item())
             # diverged: the rest of the budget cannot bring it back, and an update from a NaN loss is NaN
             if not math.isfinite(losses[-1]):
