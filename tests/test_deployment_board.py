@@ -32,3 +32,8 @@ def test_full_size_models_get_a_device_grid():
 def test_proxies_never_enter_the_board():
     section = section_deployment(_rows("gpt2-small", scale="tiny"), Registry())
     assert "table" not in section.extra and "No full-size models" in section.empty
+
+
+def test_study_variants_are_left_out():
+    section = section_deployment(_rows("ladder/05-gqa", "mixers/mamba2-all", "llama-3.1-8b"), Registry())
+    assert [r["variant"] for r in section.extra["table"]["rows"]] == ["llama-3.1-8b"]

@@ -1,5 +1,6 @@
 """The report's deployment board: full-size models (the variants analysed at `scale: full`) on a
-grid of devices, from the config alone (`suite.analytic.budget`): whether the released weights fit,
+grid of devices (published models: namespaced study variants such as `ladder/...` are left out),
+from the config alone (`suite.analytic.budget`): whether the released weights fit,
 the longest context, decode tokens/s and time to first token. Proxy measurements never enter it."""
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def section_deployment(df: pd.DataFrame, registry) -> Section:
     full = df[(df.get("scale") == "full") & (df["status"] == "ok")] if "scale" in df else df.iloc[0:0]
     rows = []
     for name in dict.fromkeys(full["variant"]):
+        if "/" in name:  # ladder rungs and other namespaced study variants are not models one deploys
+            continue
         cfg = variant_config(registry, name)
         if cfg is None:
             continue

@@ -150,7 +150,7 @@ def leaderboard_view(df: pd.DataFrame, baseline: str | None = None, metrics: lis
                 is_baseline=variant == baseline,
             )
         )
-    rows.sort(key=lambda r: -1 if r["win_rate"] is None else -r["win_rate"])
+    rows.sort(key=lambda r: 1 if r["win_rate"] is None else -r["win_rate"])  # unranked rows last
     for i, row in enumerate(rows, 1):
         row["position"] = i
     return dict(
