@@ -89,6 +89,21 @@ def resolve_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return s
 
 
+def resolve_preset(settings: dict[str, Any], presets: dict[str, dict], default: str, probe: str) -> dict[str, Any]:
+    """A training probe's settings: its preset (`settings.preset`) overlaid with the keys given; an
+    unknown preset or key is named. `match_params` is the planner's, recorded for the row, not a knob."""
+    preset = settings.get("preset", default)
+    if preset not in presets:
+        raise ValueError(f"unknown {probe} preset '{preset}'; choose one of: {', '.join(presets)}")
+    s = {**presets[preset], **{k: v for k, v in settings.items() if k not in ("preset", "match_params")}}
+    unknown = set(s) - set(presets[default])
+    if unknown:
+        raise ValueError(
+            f"unknown {probe} setting(s): {', '.join(sorted(unknown))}; known: preset, {', '.join(presets[default])}"
+        )
+    return s
+
+
 def mean_ci(values: list[float]) -> dict[str, Any]:
     """Mean and 95% Student-t interval (NaN bounds with one value)."""
     n = len(values)

@@ -20,7 +20,7 @@ from typing import Any
 
 from suite.config import ModelConfig
 from suite.probes import Row, probe
-from suite.probes.quality import mean_ci
+from suite.probes.quality import mean_ci, resolve_preset
 from suite.threads import pinned_threads
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -50,15 +50,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def resolve_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    preset = settings.get("preset", "cpu")
-    if preset not in PRESETS:
-        raise ValueError(f"unknown recall preset '{preset}'; choose one of: {', '.join(PRESETS)}")
-    s = {**PRESETS[preset], **{k: v for k, v in settings.items() if k not in ("preset", "match_params")}}
-    unknown = set(s) - set(PRESETS["cpu"])
-    if unknown:
-        raise ValueError(
-            f"unknown recall setting(s): {', '.join(sorted(unknown))}; known: preset, {', '.join(PRESETS['cpu'])}"
-        )
+    s = resolve_preset(settings, PRESETS, "cpu", "recall")
     for key in ("train", "eval"):
         if not s[key] or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in s[key]):
             raise ValueError(f"recall setting '{key}' is a list of [sequence length, pairs], got {s[key]!r}")

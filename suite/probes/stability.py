@@ -23,7 +23,7 @@ from typing import Any
 
 from suite.config import ModelConfig
 from suite.probes import Row, probe
-from suite.probes.quality import mean_ci
+from suite.probes.quality import mean_ci, resolve_preset
 from suite.threads import pinned_threads
 
 LRS = [3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]  # Wortsman et al. 2023 sweep up to 3e-1
@@ -34,15 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def resolve_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    preset = settings.get("preset", "quick")
-    if preset not in PRESETS:
-        raise ValueError(f"unknown stability preset '{preset}'; choose one of: {', '.join(PRESETS)}")
-    s = {**PRESETS[preset], **{k: v for k, v in settings.items() if k not in ("preset", "match_params")}}
-    unknown = set(s) - set(PRESETS["quick"])
-    if unknown:
-        raise ValueError(
-            f"unknown stability setting(s): {', '.join(sorted(unknown))}; known: preset, {', '.join(PRESETS['quick'])}"
-        )
+    s = resolve_preset(settings, PRESETS, "quick", "stability")
     if not s["lrs"] or any(not (isinstance(x, (int, float)) and x > 0) for x in s["lrs"]):
         raise ValueError(f"stability setting 'lrs' is a list of positive learning rates, got {s['lrs']!r}")
     if not s["seeds"]:
