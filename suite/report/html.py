@@ -27,6 +27,7 @@ from suite.report.markdown import render_markdown
 from suite.report.memory import section_memory
 from suite.report.scaling import section_scaling
 from suite.report.sections import section_cards, section_ladder, section_tradeoffs
+from suite.report.stability import section_stability
 from suite.report.templates import asset, environment
 from suite.report.view import check_output, header, leaderboard_view, load
 from suite.safeio import atomic_write_text
@@ -51,6 +52,7 @@ def build_view(
         section_scaling(df, figs, palette, registry),
         section_memory(df, figs),
         section_tradeoffs(df, figs, palette),
+        section_stability(df, figs, palette),
         section_deployment(df, registry),
     ]
     cards = section_cards(df, registry, registry_error)

@@ -1,0 +1,79 @@
+"""The training-stability section: the classic U-curves (final loss against learning rate, one line
+per variant, with the seeds' 95% interval as error bars) and the largest attention logit against
+learning rate (log y), where attention-logit growth shows and QK-norm removes it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from suite.analysis import aggregate
+from suite.analysis.aggregate import ok_rows
+from suite.report.figures import Figure, Figures, axis, esc, figure_layout
+from suite.report.sections import Section, no_data
+
+
+def _extra(row: pd.Series) -> dict[str, Any]:
+    raw = row.get("extra")
+    if isinstance(raw, dict):
+        return raw
+    try:
+        return json.loads(raw) if isinstance(raw, str) else {}
+    except ValueError:
+        return {}
+
+
+def _curve(df: pd.DataFrame, figs: Figures, palette: dict[str, str], metric: str, title: str, log_y: bool):
+    rows = ok_rows(df, metric)
+    if rows.empty or "settings.lr" not in rows.columns:
+        return None
+    traces = []
+    for variant in aggregate.variants_in_order(rows):
+        own = rows[rows["variant"] == variant].sort_values("settings.lr")
+        extras = [_extra(r) for _, r in own.iterrows()]
+        values = own["value"].astype(float).tolist()
+        high = [e.get("ci_high") for e in extras]
+        low = [e.get("ci_low") for e in extras]
+        error = dict(
+            type="data",
+            array=[(h - v) if isinstance(h, (int, float)) else None for h, v in zip(high, values)],
+            arrayminus=[(v - lo) if isinstance(lo, (int, float)) else None for lo, v in zip(low, values)],
+            thickness=1,
+            width=3,
+        )
+        traces.append(
+            dict(
+                type="scatter",
+                mode="lines+markers",
+                name=esc(variant),
+                x=own["settings.lr"].astype(float).tolist(),
+                y=values,
+                error_y=error,
+                line=dict(color=palette.get(variant)),
+                hovertemplate=f"<b>{esc(variant)}</b><br>lr %{{x:.2g}}<br>{esc(title)} %{{y:.4g}}<extra></extra>",
+            )
+        )
+    layout = figure_layout(
+        xaxis=axis("learning rate", log=True), yaxis=axis(title, log=log_y), legend=dict(font=dict(size=11))
+    )
+    return figs.make(title + " vs learning rate", traces, layout, note="mean over seeds; bars: 95% interval")
+
+
+def section_stability(df: pd.DataFrame, figs: Figures, palette: dict[str, str]) -> Section:
+    section = Section(
+        "stability",
+        "Training stability",
+        "Each variant trained at a sweep of learning rates (probe stability): the final loss per rate "
+        "(a flatter, wider U is a more forgiving architecture), and the largest attention logit per "
+        "rate, which grows without bound at high rates unless something (QK-norm, a soft-cap) stops it.",
+    )
+    figures: list[Figure | None] = [
+        _curve(df, figs, palette, "final_loss", "final loss (nats)", log_y=False),
+        _curve(df, figs, palette, "max_attention_logit", "max attention logit", log_y=True),
+    ]
+    section.figures = [f for f in figures if f is not None]
+    if not section.figures:
+        section.empty = no_data("stability", "`archbench run --suite stability`.")
+    return section
