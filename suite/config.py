@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from suite import components
-from suite.config_checks import validate_moe, validate_rope, validate_unread
+from suite.config_checks import field_default, validate_moe, validate_rope, validate_unread
 from suite.fields import MAX_TEXT, name_problem, range_problem, validate_mixers, validate_sparse_attention
 from suite.messages import shown
 
@@ -245,7 +245,7 @@ class ModelConfig:
             value = getattr(self, f.name)
             if isinstance(value, tuple):
                 value = list(value)
-            if skip_defaults and value == _default(f):
+            if skip_defaults and value == field_default(f):
                 continue
             out[f.name] = value
         return out
@@ -279,12 +279,6 @@ class ModelConfig:
             if file is None or exc.file:
                 raise
             raise ConfigError(exc.reason, variant=exc.variant, file=file, field=exc.field) from None
-
-
-def _default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    return f.default_factory()  # type: ignore[misc]
 
 
 def _closest(key: str, known) -> str | None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import MISSING, fields
 
 
-def _default(f):
+def field_default(f):
+    """A dataclass field's default (its factory's value for a mutable default)."""
     return f.default_factory() if f.default is MISSING else f.default
 
 
@@ -49,7 +50,7 @@ def validate_unread(cfg, fail) -> None:
     }  # fmt: skip
     for reader, (present, names) in readers.items():
         for f in (f for f in fields(cfg) if f.name in names and not present):
-            if getattr(cfg, f.name) != (default := _default(f)):
+            if getattr(cfg, f.name) != (default := field_default(f)):
                 fail(f.name, f"is unused: only variants with {reader} read it; its default is {default}.")
 
 

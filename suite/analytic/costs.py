@@ -275,7 +275,6 @@ def params(cfg: ModelConfig) -> dict:
 
 def weights_bytes(cfg: ModelConfig, dtype: str = "bf16") -> int:
     """Bytes of all parameters stored in weight format `dtype`, as a checkpoint file holds them."""
-    _check(WEIGHT_FORMATS, dtype, "dtype")
     return weight_formats.weights_bytes(cfg, dtype)
 
 
@@ -283,7 +282,6 @@ def weights_bytes_read_per_step(cfg: ModelConfig, dtype: str = "bf16", batch: in
     """Weight bytes one decode step must read: everything but the unused rows of the input
     embedding and, on MoE layers, only the experts some token of the batch is routed to
     (expected distinct experts E * (1 - (1 - k/E)^B) under uniform routing)."""
-    _check(WEIGHT_FORMATS, dtype, "dtype")
     embedding = params(cfg)["embedding"]
     rows = batch * cfg.d_model * (2 if cfg.position == "learned" else 1)
     # a tied table is read in full as the LM head; an untied one only at the looked-up rows

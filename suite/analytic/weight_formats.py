@@ -62,7 +62,7 @@ Q6_K_BITS = 6.5625
 
 def get_format(name: str) -> WeightFormat:
     if name not in FORMATS:
-        raise ConfigError(f"unknown weight format '{name}'; choose one of: {', '.join(FORMATS)}.", field="dtype")
+        raise ConfigError(f"unknown dtype '{name}'; choose one of: {', '.join(FORMATS)}.", field="dtype")
     return FORMATS[name]
 
 
