@@ -180,11 +180,12 @@ def _row(cfg, metric, factor, scaling, L, vals, digit_acc, common, train_meta) -
     if not finite:
         from suite.quality.extrapolation import past_table_reason
 
-        error = past_table_reason(cfg, factor * L) or (
+        past_table = past_table_reason(cfg, factor * L)
+        error = past_table or (
             f"{metric} is not a finite number over the seeds ({vals}; validation loss "
             f"{[m['val_loss'] for m in train_meta]}): a seed's training diverged"
         )
-        if past_table_reason(cfg, factor * L):
+        if past_table:
             extra["failure_reason"] = error
     return Row(
         metric=metric,
