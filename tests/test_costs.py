@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from suite.analytic import costs
-from suite.analytic.params import count_params
+from suite.analytic.params import count_params, routed_expert_matrix_params
 from suite.config import ConfigError, ModelConfig
 from suite.model import build_model
 from suite.probes import analytic as analytic_probe
@@ -151,7 +151,7 @@ def test_weights_bytes_per_format():
     assert costs.weights_bytes(llama, "int4") == round(((n - kept) * (4 + 20 / 128) + kept * 16) / 8)
     # gpt-oss ships its experts in MXFP4: the 120b checkpoint is ~65 GB, the 20b ~13.8 GB
     oss = REGISTRY.get("gpt-oss-120b")
-    experts = costs.routed_expert_matrix_params(oss)
+    experts = routed_expert_matrix_params(oss)
     assert experts == 36 * 128 * 3 * 2880 * 2880
     assert costs.weights_bytes(oss, "mxfp4") == round(experts * 4.25 / 8) + 2 * (count_params(oss)["total"] - experts)
     assert 64e9 < costs.weights_bytes(oss, "mxfp4") < 66e9

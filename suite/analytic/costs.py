@@ -85,12 +85,6 @@ def mla_kv_b_params(cfg: ModelConfig) -> int:
     return cfg.kv_lora_rank * cfg.n_heads * (cfg.qk_nope_head_dim + cfg.v_head_dim)
 
 
-def routed_expert_matrix_params(cfg: ModelConfig) -> int:
-    """All routed-expert weight matrices of the model (the part MXFP4 quantises)."""
-    n_moe = sum(cfg.is_moe_layer(i) for i in range(cfg.n_layers))
-    return n_moe * cfg.n_experts * expert_matrix_params(cfg)
-
-
 # -------------------------------------------------------------------- FLOPs
 def _causal_pairs(past: int, new: int, window: int | None) -> int:
     """Sum over query positions p in [past, past+new) of the keys it may see: min(p+1, window)."""

@@ -114,6 +114,12 @@ def expert_matrix_params(cfg: ModelConfig) -> int:
     return mlp_matrix_params(cfg, cfg.expert_size)
 
 
+def routed_expert_matrix_params(cfg: ModelConfig) -> int:
+    """All routed-expert weight matrices of the model (the part MXFP4 quantises)."""
+    n_moe = sum(cfg.is_moe_layer(i) for i in range(cfg.n_layers))
+    return n_moe * cfg.n_experts * expert_matrix_params(cfg)
+
+
 def moe_params(cfg: ModelConfig) -> dict[str, int]:
     router = _linear(cfg.d_model, cfg.n_experts, cfg.router_bias)
     shared = dense_mlp_params(cfg, cfg.shared_hidden) if cfg.n_shared_experts else 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from suite.analytic.params import count_params, expert_matrix_params
+from suite.analytic.params import count_params, routed_expert_matrix_params
 from suite.config import ConfigError, ModelConfig
 
 
@@ -71,7 +71,7 @@ def _parts(cfg: ModelConfig) -> dict[str, int]:
     counts = count_params(cfg)
     by = counts["by_component"]
     embedding, head = counts["embedding"], by["lm_head"]
-    experts = cfg.n_experts * expert_matrix_params(cfg) * sum(cfg.is_moe_layer(i) for i in range(cfg.n_layers))
+    experts = routed_expert_matrix_params(cfg)
     kept = by["norms"] + by["router"]
     return dict(
         embedding=embedding,
