@@ -35,6 +35,7 @@ METRICS: dict[str, MetricInfo] = dict(
         _m("flops_decode_per_token", "Decode FLOP/token", "FLOP", True, key=True, size=True),
         _m("flops_train_per_token", "Train FLOP/token", "FLOP", True, size=True),
         _m("kv_cache_bytes_per_token", "KV cache/token", "bytes", True, key=True, size=True),
+        _m("kv_cache_bytes_per_token_marginal", "KV/token past windows", "bytes", True, key=True, size=True),
         _m("kv_cache_bytes", "KV cache/sequence", "bytes", True, size=True),
         _m("weights_bytes", "Weights", "bytes", True, size=True),
         _m("activation_bytes_train", "Train activations", "bytes", True, size=True),

@@ -64,7 +64,8 @@ def test_quick_suite_analytic_rows_unchanged(tmp_path):
         row = {k: v for k, v in json.loads(line).items() if k not in RUN_SPECIFIC}
         actual[_row_key(row)] = row
     expected = [json.loads(line) for line in (GOLDEN / "quick_analytic_rows.jsonl").read_text().splitlines()]
-    assert len(expected) == 528 + 33 + 210 + 63  # + the hybrid (qwen3-next-80b-a3b) and the mixer ladder (issue 13)
+    # + the hybrid (qwen3-next-80b-a3b) and the mixer ladder (issue 13), + marginal KV per token per cell (issue 17)
+    assert len(expected) == 528 + 33 + 210 + 63 + 34
     assert set(actual) == {_row_key(r) for r in expected}
     for row in expected:
         got = actual[_row_key(row)]

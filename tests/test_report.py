@@ -172,11 +172,18 @@ def synthetic_rows(failures: bool = True) -> list[dict]:
                 "tiny",
                 "quality",
                 [
-                    _r("bits_per_byte", 2.4 - 0.08 * i + 0.05 * (i % 2), "bits/byte"),
-                    _r("mqar_accuracy", min(1.0, 0.3 + 0.09 * i), "accuracy", False, n_pairs=8),
+                    _seeded(_r("bits_per_byte", 2.4 - 0.08 * i + 0.05 * (i % 2), "bits/byte"), 0.02),
+                    _seeded(_r("mqar_accuracy", min(1.0, 0.3 + 0.09 * i), "accuracy", False, n_pairs=8), 0.03),
                 ],
             )
     return rows
+
+
+def _seeded(row: dict, half: float) -> dict:
+    """A quality row as the probe writes it over 3 seeds: its interval and the matched proxy's size."""
+    return dict(
+        row, extra=dict(ci_low=row["value"] - half, ci_high=row["value"] + half, n_seeds=3, active_excl_embedding=1e5)
+    )
 
 
 def write_results(directory: Path, rows: list[dict] | None = None) -> Path:
@@ -260,15 +267,20 @@ def test_every_figure_has_valid_json_data(html):
 
 def test_the_leaderboard_has_ranks_ratios_win_rates_and_failures(html, results_dir):
     view = report.build_view(load([results_dir]), [results_dir], results_dir / "r.html")
-    board = view["board"]
-    assert board["baseline"] == LADDER[0], "the ladder's first rung is the default baseline"
+    boards = {b["id"]: b for b in view["boards"]}
+    assert list(boards) == ["models", "full-size", "ladder-board"], "each kind of number on its own board"
+    board = boards["models"]  # the published models' proxies: measured columns only
     metrics = [c["metric"] for c in board["columns"]]
-    for metric in ("params_active", "decode_ms_per_token", "bits_per_byte", "mqar_accuracy"):
+    for metric in ("decode_ms_per_token", "bits_per_byte", "mqar_accuracy"):
         assert metric in metrics
+    assert "params_active" not in metrics and "params_active" in [c["metric"] for c in boards["full-size"]["columns"]]
+    assert {r["variant"] for r in board["rows"]} == set(OTHERS)
+    assert [r["variant"] for r in boards["ladder-board"]["rows"]] == LADDER, "the ladder keeps its rung order"
+    assert not boards["full-size"]["ranked"], "a board of size metrics has no win rate"
     rows = {r["variant"]: r for r in board["rows"]}
     # win rates sort the table, best first
     wins = [r["win_rate"] for r in board["rows"] if r["win_rate"] is not None]
-    assert wins == sorted(wins, reverse=True)
+    assert wins and wins == sorted(wins, reverse=True)
     # a failed probe shows as failed with its error, a crash's OOM as OOM
     decode = metrics.index("decode_ms_per_token")
     cell = rows["qwen3-0.6b"]["cells"][decode]
@@ -277,15 +289,19 @@ def test_the_leaderboard_has_ranks_ratios_win_rates_and_failures(html, results_d
     bpb = metrics.index("bits_per_byte")
     assert rows[EVIL]["cells"][bpb]["text"] == "OOM"
     # ranks respect the direction: the lowest bits/byte is rank 1, the highest accuracy too
-    ok = {v: r["cells"][bpb] for v, r in rows.items() if r["cells"][bpb]["status"] == "ok"}
+    ladder = {r["variant"]: r for r in boards["ladder-board"]["rows"]}
+    lmetrics = [c["metric"] for c in boards["ladder-board"]["columns"]]
+    lbpb = lmetrics.index("bits_per_byte")
+    ok = {v: r["cells"][lbpb] for v, r in ladder.items() if r["cells"][lbpb]["status"] == "ok"}
     best = min(ok, key=lambda v: ok[v]["sort"])
     assert ok[best]["rank"] == 1
-    mqar = metrics.index("mqar_accuracy")
-    acc = {v: r["cells"][mqar] for v, r in rows.items() if r["cells"][mqar]["status"] == "ok"}
+    assert " ± " in ok[best]["text"] and "95% seed interval" in ok[best]["title"]
+    mqar = lmetrics.index("mqar_accuracy")
+    acc = {v: r["cells"][mqar] for v, r in ladder.items() if r["cells"][mqar]["status"] == "ok"}
     assert acc[max(acc, key=lambda v: acc[v]["sort"])]["rank"] == 1
-    # ratio to the baseline
-    base = rows[LADDER[0]]["cells"][bpb]["sort"]
-    other = rows[LADDER[2]]["cells"][bpb]
+    # ratio to the ladder's first rung
+    base = ladder[LADDER[0]]["cells"][lbpb]["sort"]
+    other = ladder[LADDER[2]]["cells"][lbpb]
     assert other["ratio"] == f"{other['sort'] / base:.2f}×"
     # rendered: the error is in the title attribute, escaped
     assert 'title="RuntimeError: boom &lt;b&gt;bad&lt;/b&gt; &amp; &#34;quoted&#34;"' in html
@@ -345,10 +361,20 @@ def test_report_of_many_variants_stays_small(tmp_path):
 # ------------------------------------------------------------------------- md / csv / cli
 def test_markdown_leaderboard(results_dir, tmp_path):
     text = report.write_report([results_dir], tmp_path / "board.md", fmt="md").read_text()
-    lines = [line for line in text.splitlines() if line.startswith("|")]
-    n_cols = lines[0].count("|")
-    assert all(line.count("|") - line.count("\\|") == n_cols for line in lines), "every row has the header's columns"
-    assert len(lines) == 2 + len(LADDER) + len(OTHERS)
+    tables = [t for t in text.split("\n### ")[1:]]
+    assert [t.splitlines()[0] for t in tables] == [
+        "Published models, measured on their proxies",
+        "Published models at full size (analytic)",
+        "Evolution ladder",
+    ]
+    for table in tables:
+        lines = [line for line in table.splitlines() if line.startswith("|")]
+        n_cols = lines[0].count("|")
+        assert all(line.count("|") - line.count("\\|") == n_cols for line in lines), (
+            "every row has its header's columns"
+        )
+    body = sum(len([x for x in t.splitlines() if x.startswith("|")]) - 2 for t in tables)
+    assert body == 2 * len(OTHERS) + len(LADDER), "published models on two boards, the rungs on one"
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and EVIL not in text
     assert "failed" in text and "OOM" in text
     assert "(baseline)" in text
@@ -357,36 +383,46 @@ def test_markdown_leaderboard(results_dir, tmp_path):
 def test_csv_leaderboard(results_dir, tmp_path):
     out = report.write_report([results_dir], tmp_path / "board.csv", fmt="csv")
     df = pd.read_csv(out)
+    assert list(dict.fromkeys(df["board"])) == ["models", "full-size", "ladder-board"]
     assert set(df["variant"]) == set(LADDER) | set(OTHERS)
     assert "mean_win_rate" in df.columns
     col = next(c for c in df.columns if c.startswith("bits_per_byte ["))
-    assert df.loc[df["variant"] == EVIL, col].item() == "oom"
+    assert df.loc[(df["variant"] == EVIL) & (df["board"] == "models"), col].item() == "oom"
     assert any(c.startswith("bits_per_byte ratio to ") for c in df.columns)
 
 
 def test_every_writer_shows_the_same_columns_and_rows(results_dir, html, tmp_path, capsys):
-    """One leaderboard view, four writers: HTML, Markdown, CSV and terminal agree on columns and order."""
+    """One view per board, four writers: HTML, Markdown, CSV and terminal agree on boards, columns and order."""
+    from suite.report.boards import boards_view
     from suite.report.terminal import table_command
-    from suite.report.view import leaderboard_view, text_table
+    from suite.report.view import text_table
 
-    board = leaderboard_view(load([results_dir]))
-    headers, body = text_table(board)
-    metrics = [c["metric"] for c in board["columns"]]
-    variants = [r["variant"] for r in board["rows"]]
-    html_board = html[html.index('id="board"') : html.index("</table>", html.index('id="board"'))]
-    assert html_board.count('<th class="num metric"') == len(metrics) and html_board.count("<th ") == len(headers)
+    boards = boards_view(load([results_dir]))
     md = report.write_report([results_dir], tmp_path / "b.md", fmt="md").read_text()
-    assert md.splitlines()[4].count(" | ") == len(headers) - 1
     csv = pd.read_csv(report.write_report([results_dir], tmp_path / "b.csv", fmt="csv"))
-    assert list(csv["variant"]) == variants
-    assert [c.split(" ")[0] for c in csv.columns[3::3]] == metrics
+    md_tables = md.split("\n### ")[1:]
+    assert len(md_tables) == len(boards)
+    for i, (board, md_table) in enumerate(zip(boards, md_tables)):
+        headers, body = text_table(board)
+        metrics = [c["metric"] for c in board["columns"]]
+        variants = [r["variant"] for r in board["rows"]]
+        table_id = "board" if i == 0 else f"board-{board['id']}"
+        start = html.index(f'id="{table_id}"')
+        html_board = html[start : html.index("</table>", start)]
+        assert html_board.count('<th class="num metric"') == len(metrics) and html_board.count("<th ") == len(headers)
+        md_lines = [line for line in md_table.splitlines() if line.startswith("|")]
+        assert md_lines[0].count(" | ") == len(headers) - 1 and len(md_lines) == 2 + len(body)
+        rows = csv[csv["board"] == board["id"]]
+        assert list(rows["variant"]) == variants
+        present = [c.split(" ")[0] for c in rows.dropna(axis=1, how="all").columns if " [" in c or " @ " in c]
+        assert set(metrics) <= {c.split(" ")[0] for c in csv.columns} and len(present) <= len(metrics)
     assert table_command([results_dir], csv=tmp_path / "t.csv", markdown=tmp_path / "t.md") == 0
     printed = capsys.readouterr().out
     assert (tmp_path / "t.csv").read_text() == (tmp_path / "b.csv").read_text()
     assert (tmp_path / "t.md").read_text().splitlines()[4:] == md.splitlines()[4:]
-    shown = [v for v in variants if f" {v} " in printed]  # long names wrap in their column
-    assert len(shown) >= 2 and sorted(shown, key=lambda v: printed.index(f" {v} ")) == shown
-    assert "Settings: Prefill latency: context 512" in printed and len(body) == len(variants)
+    for board in boards:
+        assert board["title"] in printed
+    assert "Settings: Prefill latency: context 512" in printed
 
 
 def test_cli_report(results_dir, tmp_path, capsys):

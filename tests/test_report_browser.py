@@ -154,10 +154,10 @@ def test_leaderboard_sorts_and_filters(page):
     box = page.find_element(By.ID, "board-filter")
     box.send_keys("ladder/")
     visible = page.execute_script(
-        "return Array.prototype.filter.call(document.querySelectorAll('#board tbody tr'),"
-        " function (r) { return !r.hidden; }).length;"
+        "return Array.prototype.filter.call(document.querySelectorAll('table.board.sortable tbody tr'),"
+        " function (r) { return !r.hidden; }).map(function (r) { return r.getAttribute('data-variant'); });"
     )
-    assert visible == 5
+    assert len(visible) == 5 and all(v.startswith("ladder/") for v in visible), "the filter acts on every board"
     box.clear()
     page.execute_script("document.getElementById('board-filter').dispatchEvent(new Event('input'))")
 

@@ -308,7 +308,7 @@ def test_suite_file_errors_name_the_key(tmp_path):
         load_suite(suite_file(tmp_path, "probes: [{probe: fake_ok, grid: {x: 3}}]"))
     with pytest.raises(
         ConfigError,
-        match="unknown suite 'nope'; shipped suites: extrapolation, full, quick, recall, stability, standard",
+        match="unknown suite 'nope'; shipped suites: extrapolation, full, ladder, quick, recall, stability, standard",
     ):
         load_suite("nope")
 
@@ -328,6 +328,18 @@ def test_shipped_suites_plan_and_cover_every_probe_family(name):
     planned = {probe_registry.PROBES[c.probe].family for c in p.cells}
     assert families <= planned
     assert len({c.variant for c in p.cells}) >= 5
+
+
+def test_the_ladder_suite_puts_cost_beside_seeded_quality_on_every_rung():
+    from suite.registry import Registry
+
+    rungs = {n for n in Registry().names() if n.startswith("ladder/")}
+    cells = make_plan(load_suite("ladder")).cells
+    for probe in ("analytic", "latency", "quality", "stability"):
+        assert {c.variant for c in cells if c.probe == probe} == rungs, probe
+    for c in cells:
+        if c.probe in ("quality", "stability"):
+            assert len(c.settings["seeds"]) >= 3 and c.settings["match_params"] == 100_000, c
 
 
 # ------------------------------------------------------------------------ CLI

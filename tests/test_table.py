@@ -54,7 +54,10 @@ def test_terminal_prints_what_the_markdown_shows(capsys):
     render(board)
     printed = capsys.readouterr().out
     md = render_markdown(
-        dict(header=dict(n_variants=2, dates=None, generated="now", devices=[], git_shas=[]), board=board)
+        dict(
+            header=dict(n_variants=2, dates=None, generated="now", devices=[], git_shas=[]),
+            boards=[dict(board, title="Board", lead="")],
+        )
     )
     headers, body = text_table(board)
     assert "| " + " | ".join(headers) + " |" in md
@@ -71,7 +74,7 @@ def test_table_command_writes_the_report_csv_and_markdown(tmp_path, capsys):
     code = table_command([tmp_path / "run"], csv=tmp_path / "t.csv", markdown=tmp_path / "t.md")
     assert code == 0
     csv = pd.read_csv(tmp_path / "t.csv")
-    assert list(csv.columns[:3]) == ["variant", "family", "mean_win_rate"]
+    assert list(csv.columns[:4]) == ["board", "variant", "family", "mean_win_rate"]
     assert "params_total ratio to a|b" in csv.columns
     md = (tmp_path / "t.md").read_text()
     assert "| # | variant | win rate | Parameters (total) | KV cache/token (bytes) ↓ |" in md

@@ -46,37 +46,42 @@
     rows.forEach(function (r) { body.appendChild(r); });
   }
 
-  function filterRows(table) {
+  function filterRows(tables) {
     var text = (document.getElementById("board-filter") || {}).value || "";
     var family = (document.getElementById("board-family") || {}).value || "";
     var needle = text.trim().toLowerCase();
-    Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
-      var name = (row.getAttribute("data-variant") || "").toLowerCase();
-      var fam = row.getAttribute("data-family") || "";
-      var show = (!needle || name.indexOf(needle) >= 0 || fam.toLowerCase().indexOf(needle) >= 0) &&
-                 (!family || fam === family);
-      row.hidden = !show;
+    tables.forEach(function (table) {
+      Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+        var name = (row.getAttribute("data-variant") || "").toLowerCase();
+        var fam = row.getAttribute("data-family") || "";
+        var show = (!needle || name.indexOf(needle) >= 0 || fam.toLowerCase().indexOf(needle) >= 0) &&
+                   (!family || fam === family);
+        row.hidden = !show;
+      });
     });
   }
 
-  function setupBoard() {
-    var table = document.getElementById("board");
-    if (!table) { return; }
-    table.querySelectorAll("thead th").forEach(function (th) {
-      th.setAttribute("tabindex", "0");
-      th.addEventListener("click", function () { sortBy(table, th); });
-      th.addEventListener("keydown", function (e) {
-        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sortBy(table, th); }
+  // every board of the leaderboard sorts on its own; the filter and family select act on all of them
+  function setupBoards() {
+    var tables = Array.prototype.slice.call(document.querySelectorAll("table.board.sortable"));
+    if (!tables.length) { return; }
+    tables.forEach(function (table) {
+      table.querySelectorAll("thead th").forEach(function (th) {
+        th.setAttribute("tabindex", "0");
+        th.addEventListener("click", function () { sortBy(table, th); });
+        th.addEventListener("keydown", function (e) {
+          if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sortBy(table, th); }
+        });
       });
     });
     ["board-filter", "board-family"].forEach(function (id) {
       var el = document.getElementById(id);
-      if (el) { el.addEventListener("input", function () { filterRows(table); }); }
+      if (el) { el.addEventListener("input", function () { filterRows(tables); }); }
     });
   }
 
   function main() {
-    setupBoard();
+    setupBoards();
     drawFigures();
   }
   if (document.readyState === "loading") {

@@ -59,7 +59,9 @@ def _add_show(sub) -> None:
 
 
 def _cmd_show(args) -> int:
+    from suite.analytic.published import published_scores
     from suite.report.inspect import render_fields, render_show, show_data
+    from suite.report.published import render_published
 
     if args.fields:
         render_fields()
@@ -67,10 +69,14 @@ def _cmd_show(args) -> int:
     if not args.name:
         raise ConfigError("`archbench show` needs a variant name or path (see `archbench list`).")
     data = show_data(args.name, args.registry, scale=args.scale, match_params=args.match_params)
+    # Published scores belong to the released full-size model, not to a proxy scaled down from it.
+    full_size = args.scale in (None, "full") and args.match_params is None
+    data["published_quality"] = published_scores(data["name"]) if full_size and "name" in data else []
     if args.json:
         _print_json(data)
     else:
         render_show(data)
+        render_published(data["published_quality"])
     return 0
 
 

@@ -85,6 +85,10 @@ def analytic(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
                 {"past_every_window": costs.kv_cache_bytes_per_token_long(cfg, dt)},
             )
         )
+        # what one more token costs once the context is past every sliding window: what long contexts pay
+        rows.append(
+            Row("kv_cache_bytes_per_token_marginal", costs.kv_cache_bytes_per_token_long(cfg, dt), {"dtype": dt})
+        )
     for dt in _as_list(s["weight_dtype"]):
         rows.append(
             Row(

@@ -75,7 +75,8 @@ def resolve_settings(settings: dict[str, Any]) -> dict[str, Any]:
     preset = settings.get("preset", "quick")
     if preset not in PRESETS:
         raise ValueError(f"unknown quality preset '{preset}'; choose one of: {', '.join(PRESETS)}")
-    s = {**PRESETS[preset], **{k: v for k, v in settings.items() if k != "preset"}}
+    # `match_params` is the planner's (the proxy was already sized by it): recorded, not a knob
+    s = {**PRESETS[preset], **{k: v for k, v in settings.items() if k not in ("preset", "match_params")}}
     unknown = set(s) - set(PRESETS["quick"]) - {"cache", "tasks"}
     if unknown:
         raise ValueError(

@@ -1,4 +1,4 @@
-"""The CSV writer: the leaderboard view as a flat table of raw values, ranks and ratios."""
+"""The CSV writer: the boards as one flat table of raw values, ranks and ratios (a `board` column says which)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,16 @@ def leaderboard_frame(board: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def render_csv(board: dict[str, Any]) -> str:
+def boards_frame(boards: list[dict[str, Any]]) -> pd.DataFrame:
+    """Every board's rows, in order, with the board's id first (columns a board lacks stay empty)."""
+    frames = [leaderboard_frame(b).assign(board=b["id"]) for b in boards]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["board", "variant"])
+    return frame[["board"] + [c for c in frame.columns if c != "board"]]
+
+
+def render_csv(boards: list[dict[str, Any]]) -> str:
     """CSV text; a cell a spreadsheet would run as a formula (=, +, -, @) is prefixed with a quote."""
-    frame = leaderboard_frame(board)
+    frame = boards_frame(boards)
     frame.columns = [escape_csv_cell(c) for c in frame.columns]
     for col in frame.columns:
         if not pd.api.types.is_numeric_dtype(frame[col]):  # object or pandas' string dtype

@@ -19,12 +19,14 @@ import pandas as pd
 
 from suite.analysis.aggregate import variants_in_order
 from suite.config import ConfigError
+from suite.report.boards import boards_view
 from suite.report.cards import load_registry
 from suite.report.csv import render_csv
 from suite.report.deployment import section_deployment
 from suite.report.figures import Figures, colors, script_safe
 from suite.report.markdown import render_markdown
 from suite.report.memory import section_memory
+from suite.report.published import section_published
 from suite.report.scaling import section_scaling
 from suite.report.sections import section_cards, section_ladder, section_tradeoffs
 from suite.report.stability import section_stability
@@ -40,13 +42,15 @@ def build_view(
     result_dirs: list[Path],
     out: Path,
     baseline: str | None = None,
-    board: dict[str, Any] | None = None,
+    boards: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Everything the HTML template needs, as plain data (also handy for tests)."""
     registry, registry_error = load_registry()
     figs = Figures()
     palette = colors(variants_in_order(df))
-    board = board or leaderboard_view(df, baseline=baseline)
+    boards = boards_view(df, baseline=baseline) if boards is None else boards
+    # the ladder's waterfalls use the key metrics of all results, whichever boards show them
+    board = leaderboard_view(df, baseline=baseline)
     sections = [
         section_ladder(df, figs, board, registry),
         section_scaling(df, figs, palette, registry),
@@ -54,11 +58,12 @@ def build_view(
         section_tradeoffs(df, figs, palette),
         section_stability(df, figs, palette),
         section_deployment(df, registry),
+        section_published(df, registry),
     ]
     cards = section_cards(df, registry, registry_error)
     return dict(
         header=header(df, result_dirs, out),
-        board=board,
+        boards=boards,
         sections=sections,
         cards=cards,
         title="archbench report",
@@ -88,11 +93,11 @@ def write_report(result_dirs: list[Path], out: Path, fmt: str = "html", baseline
     out = check_output(out, "report")  # a folder or a read-only disk: say so before any work
     result_dirs = [Path(d) for d in result_dirs]
     df = load(result_dirs)
-    board = leaderboard_view(df, baseline=baseline)
+    boards = boards_view(df, baseline=baseline)
     if fmt == "html":
-        text = render_html(build_view(df, result_dirs, out, board=board))
+        text = render_html(build_view(df, result_dirs, out, baseline=baseline, boards=boards))
     elif fmt == "md":
-        text = render_markdown(dict(header=header(df, result_dirs, out), board=board))
+        text = render_markdown(dict(header=header(df, result_dirs, out), boards=boards))
     else:
-        text = render_csv(board)
+        text = render_csv(boards)
     return atomic_write_text(out, text, "report")  # a full disk leaves the earlier report as it was

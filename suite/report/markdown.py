@@ -1,4 +1,4 @@
-"""The Markdown writer: the leaderboard view as a table for a README or a pull-request comment."""
+"""The Markdown writer: the boards as tables for a README or a pull-request comment."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ from suite.report.view import LEGEND, settings_note, text_table
 
 
 def render_markdown(view: dict[str, Any]) -> str:
-    """`view` holds `header` and `board` (see `suite.report.view`)."""
-    headers, rows = text_table(view["board"])
-    return (
-        environment()
-        .get_template("leaderboard.md.j2")
-        .render(
-            header=view["header"],
-            headers=headers,
-            rows=rows,
-            settings=settings_note(view["board"]),
-            legend=LEGEND.format(baseline=view["board"]["baseline"] or "—"),
+    """`view` holds `header` and `boards` (see `suite.report.boards`)."""
+    tables = []
+    for board in view["boards"]:
+        headers, rows = text_table(board)
+        tables.append(
+            dict(
+                title=board["title"],
+                lead=board["lead"],
+                headers=headers,
+                rows=rows,
+                settings=settings_note(board),
+                legend=LEGEND.format(baseline=board["baseline"] or "—"),
+            )
         )
-    )
+    return environment().get_template("leaderboard.md.j2").render(header=view["header"], tables=tables)

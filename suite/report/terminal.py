@@ -1,4 +1,4 @@
-"""The terminal writer (`archbench table`): the leaderboard view as a rich table, plus its CSV / Markdown files."""
+"""The terminal writer (`archbench table`): the boards as rich tables, plus their CSV / Markdown files."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import difflib
 from pathlib import Path
 from typing import Any, Iterable
 
+from suite.report.boards import boards_view
 from suite.report.csv import render_csv
 from suite.report.markdown import render_markdown
-from suite.report.view import LEGEND, check_output, header, leaderboard_view, load, settings_note, text_table
+from suite.report.view import LEGEND, check_output, header, load, settings_note, text_table
 from suite.safeio import InputError, atomic_write_text
 
 
@@ -59,8 +60,8 @@ def table_command(
             + f"; these results have: {', '.join(known) or 'no metrics'}.",
             field="metrics",
         )
-    board = leaderboard_view(df, baseline=baseline, metrics=metrics or None)
-    if not board["rows"] or not board["columns"]:
+    boards = boards_view(df, baseline=baseline, metrics=metrics or None)
+    if not boards:
         asked = "the metrics " + ", ".join(metrics) if metrics else "the key metrics"
         failed = int((df["status"] != "ok").sum())
         raise InputError(
@@ -69,13 +70,14 @@ def table_command(
             "`archbench report`.",
             field="metrics" if metrics else None,
         )
-    render(board)
+    for board in boards:
+        render(board, title=board["title"])
     if csv:
-        atomic_write_text(csv, render_csv(board), "CSV table")
+        atomic_write_text(csv, render_csv(boards), "CSV table")
         print(f"archbench: wrote {csv}")
     if markdown:
         atomic_write_text(
-            markdown, render_markdown(dict(header=header(df, dirs, Path(markdown)), board=board)), "Markdown table"
+            markdown, render_markdown(dict(header=header(df, dirs, Path(markdown)), boards=boards)), "Markdown table"
         )
         print(f"archbench: wrote {markdown}")
     return 0

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from suite.analysis import aggregate
+from suite.analysis.quality_gate import column_rows, intervals, is_quality, unranked_reason
 from suite.config import ConfigError
 from suite.report.pick import metric_info, plain, scale_label
 from suite.safeio import InputError, writable_dir
@@ -69,20 +70,28 @@ def default_baseline(df: pd.DataFrame) -> str | None:
     return variants[0] if variants else None
 
 
-def leaderboard_view(df: pd.DataFrame, baseline: str | None = None, metrics: list[str] | None = None) -> dict[str, Any]:
+def leaderboard_view(
+    df: pd.DataFrame, baseline: str | None = None, metrics: list[str] | None = None, order: str = "win"
+) -> dict[str, Any]:
     """Variants × metrics (default: the key metrics, from `aggregate`), each cell with value, rank,
-    ratio to the baseline and status; rows ordered by mean win rate."""
+    ratio to the baseline and status; rows ordered by mean win rate (`order="given"`: as in `df`).
+    A quality column without seed intervals or on unmatched proxies is shown, not ranked
+    (`quality_gate`): its reason is in the column's `unranked`."""
     if baseline is not None and baseline not in set(df["variant"]):
         raise ConfigError(
             f"baseline variant '{baseline}' is not in these results; they have: "
             f"{', '.join(aggregate.variants_in_order(df))}."
         )
     board = aggregate.leaderboard(df, metrics)
+    chosen = board.attrs.get("settings", {})
+    behind = {metric: column_rows(df, metric, chosen.get(metric, {})) for metric in board.columns}
+    unranked = {m: reason for m, rows in behind.items() if is_quality(rows) and (reason := unranked_reason(rows))}
     ranks = aggregate.ranks(board)
-    wins = aggregate.win_rates(board)
+    for metric in unranked:
+        ranks[metric] = float("nan")
+    wins = aggregate.win_rates(board.drop(columns=list(unranked)))
     baseline = baseline or default_baseline(df)
     ratios = aggregate.ratio_to_baseline(board, baseline) if baseline in board.index else None
-    chosen = board.attrs.get("settings", {})
     families = df.groupby("variant", sort=False)["family"].first().fillna("").astype(str).to_dict()
     probe_of = df[df["metric"].astype(str) != ""].groupby("metric")["probe"].first().to_dict()
     failures = _failures(df)
@@ -90,7 +99,7 @@ def leaderboard_view(df: pd.DataFrame, baseline: str | None = None, metrics: lis
     columns = []
     for metric in board.columns:
         info = metric_info(metric, df)
-        rows = _column_rows(df, metric, chosen.get(metric, {}))
+        rows = behind[metric]
         settings = " · ".join(
             f"{k.removeprefix('settings.')} {plain(v)}" for k, v in chosen.get(metric, {}).items() if k != "scale"
         )
@@ -105,6 +114,8 @@ def leaderboard_view(df: pd.DataFrame, baseline: str | None = None, metrics: lis
                 settings_filter=chosen.get(metric, {}),
                 settings=settings,
                 scale=scale,
+                unranked=unranked.get(metric, ""),
+                intervals=intervals(rows) if is_quality(rows) else {},
             )
         )
     rows = []
@@ -117,13 +128,17 @@ def leaderboard_view(df: pd.DataFrame, baseline: str | None = None, metrics: lis
             if pd.notna(value):
                 rank = None if pd.isna(ranks.at[variant, metric]) else int(ranks.at[variant, metric])
                 ratio = ratios.at[variant, metric] if ratios is not None else float("nan")
+                ci = col["intervals"].get(variant)
+                spread = f" ± {format_value((ci[1] - ci[0]) / 2, col['unit'])}" if ci else ""
                 cells.append(
                     dict(
                         status="ok",
-                        text=format_value(value, col["unit"]),
+                        text=format_value(value, col["unit"]) + spread,
                         sort=float(value),
                         title=f"{value:,.6g} {col['unit_label']}".strip()
-                        + (f" · rank {rank} of {count}" if rank else ""),
+                        + (f" (95% seed interval {ci[0]:,.4g} to {ci[1]:,.4g})" if ci else "")
+                        + (f" · rank {rank} of {count}" if rank else "")
+                        + (f" · {col['unranked']}" if col["unranked"] else ""),
                         rank=rank,
                         heat=_heat(rank, count) if rank else None,
                         ratio=f"{ratio:.2f}×" if pd.notna(ratio) and variant != baseline else None,
@@ -131,7 +146,7 @@ def leaderboard_view(df: pd.DataFrame, baseline: str | None = None, metrics: lis
                 )
                 continue
             status, error = failures.get((variant, probe_of.get(metric)), ("missing", ""))
-            failed = _column_rows(df[df["variant"] == variant], metric, col["settings_filter"], status=None)
+            failed = column_rows(df[df["variant"] == variant], metric, col["settings_filter"], status=None)
             failed = failed[failed["status"] != "ok"]
             if not failed.empty:
                 status, error = str(failed["status"].iloc[-1]), str(failed["error"].iloc[-1])
@@ -150,7 +165,8 @@ def leaderboard_view(df: pd.DataFrame, baseline: str | None = None, metrics: lis
                 is_baseline=variant == baseline,
             )
         )
-    rows.sort(key=lambda r: 1 if r["win_rate"] is None else -r["win_rate"])  # unranked rows last
+    if order == "win":
+        rows.sort(key=lambda r: 1 if r["win_rate"] is None else -r["win_rate"])  # unranked rows last
     for i, row in enumerate(rows, 1):
         row["position"] = i
     return dict(
@@ -161,18 +177,6 @@ def leaderboard_view(df: pd.DataFrame, baseline: str | None = None, metrics: lis
         families=sorted({r["family"] for r in rows if r["family"]}),
         ranked=any(r["win_rate"] is not None for r in rows),
     )
-
-
-def _column_rows(df: pd.DataFrame, metric: str, settings: dict[str, Any], status: str | None = "ok") -> pd.DataFrame:
-    """The rows behind one leaderboard column (the metric at the settings aggregate chose)."""
-    rows = df[df["metric"] == metric]
-    if status:
-        rows = rows[rows["status"] == status]
-    for col, value in settings.items():
-        if col not in rows.columns:
-            continue
-        rows = rows[rows[col].isna()] if pd.isna(value) else rows[rows[col].astype(str) == str(value)]
-    return rows
 
 
 def _failures(df: pd.DataFrame) -> dict[tuple[str, str], tuple[str, str]]:
