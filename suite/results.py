@@ -30,6 +30,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from suite import accelerator
 from suite.config import ConfigError
 from suite.messages import os_reason
 from suite.strictjson import dumps
@@ -43,6 +44,7 @@ CELL_COLUMNS = ["run_id", "cell_id", "variant", "family", "scale", "probe"]
 ROW_COLUMNS = ["metric", "value", "unit", "lower_is_better", "status", "error"]
 BOOKKEEPING_COLUMNS = ["attempt", "cell_rows", "cell_seconds"]
 PROVENANCE_COLUMNS = "git_sha archbench_version torch_version python_version device cpu_model threads date".split()
+PROVENANCE_COLUMNS += list(accelerator.FIELDS)  # GPU name, driver, CUDA version, SDPA backends ("" on CPU)
 SCHEMA_COLUMNS = CELL_COLUMNS + ROW_COLUMNS + ["extra"] + BOOKKEEPING_COLUMNS + PROVENANCE_COLUMNS
 SETTINGS_PREFIX = "settings."
 
@@ -100,6 +102,7 @@ def provenance() -> dict[str, Any]:
         cpu_model=_cpu_model(),
         threads=int(threads),
         date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **accelerator.describe(),
     )
 
 

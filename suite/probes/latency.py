@@ -8,7 +8,8 @@ The knobs every measured probe accepts (`Knobs`, shared with the memory and scal
 build their workloads from this module):
 
     device                  cpu (default) | cuda | auto
-    dtype                   fp32 | bf16 (autocast: weights stay fp32, matmuls run in bf16)
+    dtype                   auto (default: bf16 on CUDA, fp32 on CPU) | fp32 | bf16 (autocast:
+                            weights stay fp32, matmuls run in bf16); rows record the resolved one
     quantize                none | int8 (dynamic int8 nn.Linear weights, CPU, torch's own API)
     gradient_checkpointing  recompute each block in the backward (train step only)
     batch                   sequences per step
@@ -33,7 +34,7 @@ from suite.probes import Row, probe
 from suite.probes.timing import measure, resolve_device, timing_options
 from suite.threads import pinned_threads
 
-DTYPES = ("fp32", "bf16")
+DTYPES = ("fp32", "bf16", "auto")
 QUANTIZATIONS = ("none", "int8")
 PHASES = ("prefill", "decode", "train")
 
@@ -41,11 +42,17 @@ PHASES = ("prefill", "decode", "train")
 # shared machine (load above the core count) one descheduled thread turns a 1 ms prefill into 100s
 # of ms; one thread keeps the median CV of repeated cells low. `threads: null` uses every core.
 KNOB_DEFAULTS: dict[str, Any] = dict(
-    device="cpu", dtype="fp32", quantize="none", gradient_checkpointing=False, batch=1, threads=1, seed=0
+    device="cpu", dtype="auto", quantize="none", gradient_checkpointing=False, batch=1, threads=1, seed=0
 )
 
 
 # ---------------------------------------------------------------- knobs
+def default_dtype(device: str) -> str:
+    """bf16 on a GPU, where tensor cores run it at several times fp32's rate and every serving
+    stack uses it; fp32 on CPU, where bf16 matmuls are often slower and the CPU numbers are kept."""
+    return "bf16" if device.startswith("cuda") else "fp32"
+
+
 @dataclass(frozen=True)
 class Knobs:
     device: str = "cpu"
@@ -71,7 +78,7 @@ class Knobs:
             raise ValueError(f"quantize='{s['quantize']}' (dynamic int8) runs on CPU only, not on {device}")
         return cls(
             device=device,
-            dtype=s["dtype"],
+            dtype=default_dtype(device) if s["dtype"] == "auto" else s["dtype"],
             quantize=s["quantize"],
             gradient_checkpointing=bool(s["gradient_checkpointing"]),
             batch=int(s["batch"]),

@@ -3,10 +3,11 @@ analytic prediction and their ratio.
 
 Measured (`peak_memory_bytes`): in a fresh subprocess per phase (`suite.probes.memwatch`, which defines the
 counter exactly): the RSS high-water mark during the phase minus the subprocess's baseline after
-`import torch` and before the model is built. So it counts weights, optimizer state, KV cache and
-activations. Each phase's peak mark is reset just before it runs, after an untimed warm-up of the
-same phase at a small context (lazy kernel state, AdamW's moments), so build-time transients do not
-count. Phases, as the latency probe defines them:
+`import torch` and before the model is built; on CUDA, `torch.cuda.max_memory_allocated` during
+the phase (its peak reset just before) minus what was allocated at that baseline. So it counts
+weights, optimizer state, KV cache and activations. Each phase's peak mark is reset just before
+it runs, after an untimed warm-up of the same phase at a small context (lazy kernel state, AdamW's
+moments), so build-time transients do not count. Phases, as the latency probe defines them:
 
 - prefill: a forward over L tokens that fills a fresh KV cache (no grad);
 - decode: one decode step at position L (the cache was prefilled with L tokens before the mark);
@@ -28,7 +29,7 @@ from suite.analytic import costs
 from suite.config import ModelConfig
 from suite.probes import Row, probe
 from suite.probes.latency import KNOB_DEFAULTS, PHASES, WORKLOADS, Knobs, build, contexts_of, not_measured, phases_of
-from suite.probes.memwatch import IsolatedError, current_rss, run_isolated
+from suite.probes.memwatch import IsolatedError, cuda_allocated, current_rss, published_bytes, run_isolated
 from suite.threads import default_threads, pinned_threads
 
 BYTES = {"fp32": 4, "bf16": 2}
@@ -223,6 +224,9 @@ def measure_phase(payload: dict[str, Any], watch) -> list[dict[str, Any]]:
             workload(model, min(8, contexts[0]), opt).run()
         gc.collect()
         model_bytes = current_rss() - watch.baseline_bytes  # weights (+ AdamW moments), no phase yet
+        held = dict(model_bytes=model_bytes)
+        if watch.cuda:  # on a GPU the weights live in device memory, not in the RSS
+            held["cuda_model_bytes"] = cuda_allocated(watch.device) - watch.cuda_baseline_bytes
         for context in contexts:
             gc.collect()
             try:
@@ -233,15 +237,13 @@ def measure_phase(payload: dict[str, Any], watch) -> list[dict[str, Any]]:
             if work.setup:
                 work.setup()
             record = watch.measure(work.run)
-            record.update(
-                context=context, threads=threads, model_bytes=model_bytes, **(work.info() if work.info else {})
-            )
+            record.update(context=context, threads=threads, **held, **(work.info() if work.info else {}))
             del work
             out.append(record)
-            if budget is not None and record["peak_over_baseline"] > budget:
+            if budget is not None and published_bytes(record) > budget:
                 record.update(
                     status="oom",
-                    error=f"peak {record['peak_over_baseline']} bytes is over the memory budget of {budget} bytes",
+                    error=f"peak {published_bytes(record)} bytes is over the memory budget of {budget} bytes",
                 )
                 break
     return out
@@ -266,16 +268,10 @@ def measure_isolated(
 
 
 # ---------------------------------------------------------------- the probe
-def _measured_value(record: dict[str, Any], knobs: Knobs) -> int:
-    """The published number: CUDA allocator peak on a GPU, RSS peak over baseline on CPU."""
-    if knobs.device.startswith("cuda") and "cuda_peak_bytes" in record:
-        return record["cuda_peak_bytes"]
-    return record["peak_over_baseline"]
-
-
 @probe("memory", family="memory", isolate=True, defaults=dict(contexts=[128], phases=list(PHASES), **KNOB_DEFAULTS))
 def memory(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
-    """Peak memory per phase (fresh subprocess, RSS high-water mark) beside the analytic prediction."""
+    """Peak memory per phase (fresh subprocess; RSS high-water mark, on CUDA the allocator peak) beside the
+    analytic prediction."""
     knobs = Knobs.from_settings(settings)
     contexts = contexts_of(settings, default=(128,))
     rows: list[Row] = []
@@ -294,7 +290,7 @@ def memory(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
             if record.get("status") == "error":
                 rows.append(not_measured("peak_memory_bytes", row_settings, record["error"]))
                 continue
-            measured = _measured_value(record, knobs)
+            measured = published_bytes(record)  # CUDA allocator peak on a GPU, RSS peak on CPU
             predicted = analytic_peak(cfg, phase, context, knobs)
             rows.append(Row("peak_memory_bytes", measured, row_settings, record))
             rows.append(Row("peak_memory_bytes_analytic", predicted["total"], row_settings, {"parts": predicted}))

@@ -28,8 +28,12 @@ What is measured, precisely (CPU, Linux):
 - Fallbacks, recorded in the result as `counter`: without `/proc` the counter is
   `getrusage(RUSAGE_SELF).ru_maxrss` and cannot be reset (`peak_reset: false`): the peak then
   covers everything since the subprocess started.
-- On CUDA, `watch.measure` also reports `cuda_before_bytes` / `cuda_peak_bytes` from
-  `torch.cuda.memory_allocated` / `max_memory_allocated` (peak stats reset before fn).
+- On CUDA the counter is torch's caching allocator: `mark_baseline` also reads
+  `torch.cuda.memory_allocated` (`cuda_baseline_bytes`: cuBLAS workspaces and whatever the warm-up
+  left alive), and `watch.measure` synchronizes, calls `torch.cuda.reset_peak_memory_stats` (once
+  per measured phase), runs fn, synchronizes and reads `max_memory_allocated` (`cuda_peak_bytes`);
+  `cuda_peak_over_baseline` is the number probes publish, `cuda_before_bytes` what was live before
+  fn. The RSS fields (host memory, `counter`) are kept beside them.
 """
 
 from __future__ import annotations
@@ -98,28 +102,28 @@ class Watch:
     def __init__(self, device: str = "cpu"):
         self.device = device
         self.baseline_bytes: int | None = None
+        self.cuda_baseline_bytes: int | None = None
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.startswith("cuda")
 
     def mark_baseline(self) -> int:
         gc.collect()
         self.baseline_bytes = current_rss()
+        if self.cuda:
+            self.cuda_baseline_bytes = cuda_allocated(self.device)
         return self.baseline_bytes
 
     def measure(self, fn: Callable[[], Any]) -> dict[str, Any]:
         if self.baseline_bytes is None:
             self.mark_baseline()
         gc.collect()
-        cuda = self.device.startswith("cuda")
-        if cuda:
-            import torch
-
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            cuda_before = torch.cuda.memory_allocated(self.device)
+        if self.cuda:
+            cuda_before = cuda_reset_peak(self.device)
         before = current_rss()
         was_reset = reset_peak()
         fn()
-        if cuda:
-            torch.cuda.synchronize(self.device)
         peak = max(peak_rss(), current_rss())
         out = dict(
             baseline_bytes=self.baseline_bytes,
@@ -130,9 +134,50 @@ class Watch:
             peak_reset=was_reset,
             counter=counter_name(),
         )
-        if cuda:
-            out.update(cuda_before_bytes=cuda_before, cuda_peak_bytes=torch.cuda.max_memory_allocated(self.device))
+        if self.cuda:
+            cuda_peak = cuda_peak_allocated(self.device)
+            out.update(
+                cuda_baseline_bytes=self.cuda_baseline_bytes,
+                cuda_before_bytes=cuda_before,
+                cuda_peak_bytes=cuda_peak,
+                cuda_peak_over_baseline=cuda_peak - self.cuda_baseline_bytes,
+            )
         return out
+
+
+def published_bytes(record: dict[str, Any]) -> int:
+    """The number a probe publishes from a `Watch.measure` record, over the same baseline on both
+    devices: the CUDA allocator's peak where the work ran on a GPU, the RSS peak otherwise."""
+    if "cuda_peak_over_baseline" in record:
+        return record["cuda_peak_over_baseline"]
+    return record["peak_over_baseline"]
+
+
+# ---------------------------------------------------------------- CUDA counters
+# The caching allocator's counters: bytes of live tensors, not what the allocator reserved from the
+# driver (the reserve depends on fragmentation and history, the live bytes on the model alone).
+def cuda_allocated(device: str) -> int:
+    import torch
+
+    torch.cuda.synchronize(device)
+    return int(torch.cuda.memory_allocated(device))
+
+
+def cuda_reset_peak(device: str) -> int:
+    """Start a phase: wait for queued work, reset the peak to what is allocated now, return that."""
+    import torch
+
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    return int(torch.cuda.memory_allocated(device))
+
+
+def cuda_peak_allocated(device: str) -> int:
+    """End a phase: the peak since the last reset, once the phase's kernels have all run."""
+    import torch
+
+    torch.cuda.synchronize(device)
+    return int(torch.cuda.max_memory_allocated(device))
 
 
 # ---------------------------------------------------------------- parent side

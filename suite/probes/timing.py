@@ -151,18 +151,27 @@ def _time_once(fn: Callable[[], Any], device: str) -> float:
     gc.disable()
     try:
         if device.startswith("cuda"):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize(device)
-            return float(start.elapsed_time(end))
+            return _cuda_event_ms(fn, device)
         t0 = time.perf_counter_ns()
         fn()
         return (time.perf_counter_ns() - t0) / 1e6
     finally:
         if gc_was_on:
             gc.enable()
+
+
+def _cuda_event_ms(fn: Callable[[], Any], device: str) -> float:
+    """GPU time of fn between two events on the device's stream. The synchronize before reading is
+    what makes the number exist: kernels are queued asynchronously, and elapsed_time of an event
+    the GPU has not reached yet is an error. Every sample starts from an idle GPU (the previous
+    sample synchronized), so the start event is stamped when fn begins to launch work."""
+    stream = torch.cuda.current_stream(device)
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record(stream)
+    fn()
+    end.record(stream)
+    torch.cuda.synchronize(device)
+    return float(start.elapsed_time(end))
 
 
 def measure(
