@@ -28,7 +28,7 @@ from suite.config import ModelConfig
 from suite.probes import Row, probe
 from suite.probes.latency import KNOB_DEFAULTS, METRIC_OF_PHASE, Knobs, build, not_measured, phases_of, time_phase
 from suite.probes.memory import analytic_peak, measure_isolated
-from suite.probes.memwatch import IsolatedError
+from suite.probes.memwatch import IsolatedError, published_bytes
 from suite.probes.timing import timing_options
 from suite.scaling_fit import cheaper_beyond, crossover, fit_exponent, local_exponents
 from suite.threads import default_threads, pinned_threads
@@ -177,7 +177,7 @@ def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) 
                     rows.append(row)
             continue
         if rec is not None:
-            rows.append(Row("peak_memory_bytes", rec["peak_over_baseline"], s, rec))
+            rows.append(Row("peak_memory_bytes", published_bytes(rec), s, rec))
         if timing is not None:
             rows.append(Row(metric, timing.median, s, timing.extra()))
 
@@ -193,11 +193,12 @@ def sweep(cfg: ModelConfig, knobs: Knobs, phase: str, settings: dict[str, Any]) 
             f"{metric} median",
         )
     if "memory" in measure:
-        model_bytes = points[ok[0]]["memory"].get("model_bytes", 0) if ok else 0
+        first = points[ok[0]]["memory"] if ok else {}
+        model_bytes = first.get("cuda_model_bytes", first.get("model_bytes", 0))  # the device's own bytes
         rows += _fit_rows(
             "memory_exponent",
             ok,
-            [points[L]["memory"]["peak_over_baseline"] - model_bytes for L in ok],
+            [published_bytes(points[L]["memory"]) - model_bytes for L in ok],
             fit_settings,
             settings.get("fit_points"),
             "peak_memory_bytes minus the model's own resident bytes",
@@ -220,7 +221,7 @@ def _crossover_rows(mine: dict, theirs: dict, phase: str, other: str, base: dict
     rows = []
     for quantity, get in (
         ("time", lambda p: p["time"].median if "time" in p else None),
-        ("memory", lambda p: p["memory"]["peak_over_baseline"] if "memory" in p else None),
+        ("memory", lambda p: published_bytes(p["memory"]) if "memory" in p else None),
     ):
         xs = [
             L
