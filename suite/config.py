@@ -163,6 +163,11 @@ class ModelConfig:
     # coefficient of the z-loss, coef * mean(logsumexp(logits)^2), added to the training loss (PaLM;
     # Wortsman et al. 2023: keeps output logits from drifting at high learning rates); 0: off
     z_loss: float = 0.0
+    # AdamW weight decay in every training loop (`suite.quality.training.param_groups`): by nanoGPT's rule
+    # parameters of >= 2 dims are decayed, 1-d ones (biases, norm gains, sinks, mixer gates) are not; these
+    # two set it for norm weights and biases and for embedding tables (token, learned positions; tied: the head)
+    decay_norms: bool = False
+    decay_embeddings: bool = True
 
     # ---------------------------------------------------------------- derived
     @property

@@ -163,3 +163,35 @@ def test_training_uses_the_variants_z_loss():
 
 def test_settings_record_is_json_ready():
     assert dataclasses.asdict(FEW)["steps"] == 12 and FEW.to_dict()["betas"] == [0.9, 0.95]
+
+
+def test_short_preset_spans_two_decades_with_one_seed():
+    s = resolve_settings({"preset": "short"})
+    assert len(s["lrs"]) == 3 and max(s["lrs"]) / min(s["lrs"]) == pytest.approx(100)
+    assert s["seeds"] == [0] and s["steps"] < resolve_settings({})["steps"]
+
+
+def test_quick_suite_runs_the_short_form_at_the_stability_suites_size():
+    """An entry's `match_params` sizes its own proxies only: the quick suite's stability cells are the
+    stability suite's proxies, its other proxies stay at the plain tiny rule."""
+    from suite.run.plan import make_plan
+    from suite.run.suite_file import load_suite
+
+    quick, own = make_plan(load_suite("quick")).cells, make_plan(load_suite("stability")).cells
+    short = {c.variant: c for c in quick if c.probe == "stability"}
+    assert set(short) == {"stability/base", "stability/qk-norm"}
+    sized = {c.variant: c.config for c in own if c.probe == "stability"}
+    for variant, cell in short.items():
+        assert cell.config == sized[variant] and cell.settings == {"preset": "short", "match_params": 100_000}
+    gpt2 = next(c for c in quick if c.variant == "gpt2-small" and c.probe == "flop_check")
+    assert gpt2.config["d_model"] == 64 and "match_params" not in gpt2.settings
+
+
+def test_an_entrys_match_params_is_checked(tmp_path):
+    from suite.config import ConfigError
+    from suite.run.suite_file import load_suite
+
+    path = tmp_path / "s.yaml"
+    path.write_text("variants: [gpt2-small]\nprobes:\n  - {probe: analytic, match_params: -5}\n")
+    with pytest.raises(ConfigError, match="field 'probes.match_params'.*parameter count is a whole number"):
+        load_suite(path)

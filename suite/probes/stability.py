@@ -14,6 +14,7 @@ Presets (`settings.preset`; any key can also be set on its own):
 - quick (default): 7 rates 3e-4..3e-1, 200 steps of 8 x 128 bytes, one seed: about a minute per
   tiny proxy on one core (44 s for the 100k-parameter stability/base proxy).
 - standard: the same rates, 1,000 steps, seeds 0/1/2.
+- short (the quick suite's): 3 rates 3e-3, 3e-2, 3e-1, 60 steps, one seed: about 10 s per proxy.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ LRS = [3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]  # Wortsman et al. 2023 sweep u
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": dict(lrs=LRS, seeds=[0], steps=200, batch_size=8, seq_len=128, threads=1),
     "standard": dict(lrs=LRS, seeds=[0, 1, 2], steps=1000, batch_size=8, seq_len=128, threads=1),
+    # the quick suite's form: the low, middle and high end of the sweep, enough to show attention-logit growth
+    "short": dict(lrs=[3e-3, 3e-2, 3e-1], seeds=[0], steps=60, batch_size=8, seq_len=128, threads=1),
 }
 
 
@@ -72,6 +75,8 @@ def stability(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
         qk_norm=cfg.qk_norm,
         z_loss=cfg.z_loss,
         attn_softcap=cfg.attn_softcap,
+        decay_norms=cfg.decay_norms,
+        decay_embeddings=cfg.decay_embeddings,
         non_embedding_active=count_params(cfg)["active_non_embedding"],
         recipe=recipe.to_dict(),
         initial_loss=[w["initial_loss"] for w in sweeps],

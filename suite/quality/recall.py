@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from suite.config import ModelConfig
+from suite.quality.training import param_groups
 
 TRAIN_STREAM, EVAL_STREAM = 1_000_003, 2_000_003  # seed offsets: training and held-out never share a generator
 IGNORE = -100
@@ -82,13 +83,7 @@ def _lr(step: int, total: int, s: RecallSettings) -> float:
 def train_recall(model: torch.nn.Module, cfg: ModelConfig, s: RecallSettings, seed: int) -> list[float]:
     """Train `model` in place on the MQAR mixture; returns the loss per step (non-finite stops it)."""
     gen = torch.Generator().manual_seed(TRAIN_STREAM + seed)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": s.weight_decay}, {"params": rest, "weight_decay": 0.0}],
-        lr=s.lr,
-        betas=(0.9, 0.95),
-    )
+    opt = torch.optim.AdamW(param_groups(model, s.weight_decay, cfg), lr=s.lr, betas=(0.9, 0.95))
     model.train()
     losses = []
     for step in range(s.steps):

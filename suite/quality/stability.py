@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from suite.config import ModelConfig
 from suite.model import attention as attention_module
 from suite.quality.taskdata import load_corpus
-from suite.quality.training import MixtureSampler, lr_at, z_loss_term
+from suite.quality.training import MixtureSampler, lr_at, param_groups, z_loss_term
 
 
 @dataclass(frozen=True)
@@ -105,14 +105,7 @@ def train_at_lr(cfg: ModelConfig, s: StabilitySettings, lr: float, seed: int) ->
     torch.manual_seed(seed)
     model = build_model(cfg, seed=seed)
     model.train()
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [dict(params=decay, weight_decay=s.weight_decay), dict(params=rest, weight_decay=0.0)],
-        lr=lr,
-        betas=tuple(s.betas),
-        eps=1e-8,
-    )
+    opt = torch.optim.AdamW(param_groups(model, s.weight_decay, cfg), lr=lr, betas=tuple(s.betas), eps=1e-8)
     sampler = MixtureSampler(load_corpus(s.corpus).train, seq_len, 0.0, seed=seed)
     losses, grad_norms, out_max = [], [], 0.0
     attn_max: float | None = None  # stays None for a model without softmax attention (all mixers)

@@ -10,7 +10,8 @@ Recipe (the same for every variant, so differences come from the architecture):
   synthetic_fraction). Only answers are trained in synthetic documents: their random keys and
   values cannot be predicted, and training on them drowned the recall signal.
 - optimiser: AdamW, betas (0.9, 0.95), eps 1e-8, weight decay 0.1 on matrices and embeddings
-  (parameters with >= 2 dimensions), none on biases, norm gains and sinks; gradients clipped to 1.0.
+  (parameters with >= 2 dimensions), none on biases, norm gains and sinks (`param_groups`; the
+  config fields `decay_norms` and `decay_embeddings` change it); gradients clipped to 1.0.
 - schedule: linear warm-up from 0 over the first 5% of steps (at least one), then cosine decay to
   10% of the peak learning rate at the last step.
 - budget: steps = ceil(tokens / (batch_size * seq_len)); `seq_len` (the training context) defaults
@@ -126,9 +127,27 @@ def training_config(cfg: ModelConfig) -> ModelConfig:
     return cfg.replace(dropout=0.0) if cfg.dropout else cfg
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    other = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+def _norm_types() -> tuple[type, ...]:
+    from suite.model.mixers.layers import GatedRMSNorm
+    from suite.model.norm import RMSNorm
+
+    return (torch.nn.LayerNorm, torch.nn.RMSNorm, RMSNorm, GatedRMSNorm)
+
+
+def _params_of(model: torch.nn.Module, kinds: tuple[type, ...]) -> list[torch.nn.Parameter]:
+    return [p for m in model.modules() if isinstance(m, kinds) for p in m.parameters(recurse=False)]
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float, cfg: ModelConfig) -> list[dict]:
+    """AdamW's (decayed, not decayed) groups: the one rule of every training loop. Parameters of >= 2
+    dims are decayed and 1-d ones (biases, sinks, mixer gates) are not, except norm weights and biases,
+    decayed iff `cfg.decay_norms`, and embedding tables (a tied head is the token table), decayed iff
+    `cfg.decay_embeddings`. The defaults (False, True) are the >= 2-dims rule itself."""
+    decided = {id(p): cfg.decay_norms for p in _params_of(model, _norm_types())}
+    decided.update({id(p): cfg.decay_embeddings for p in _params_of(model, (torch.nn.Embedding,))})
+    trained = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trained if decided.get(id(p), p.dim() >= 2)]
+    other = [p for p in trained if not decided.get(id(p), p.dim() >= 2)]
     return [dict(params=decay, weight_decay=weight_decay), dict(params=other, weight_decay=0.0)]
 
 
@@ -192,7 +211,7 @@ def train(
     torch.manual_seed(s.seed)
     model = build_model(cfg, seed=s.seed)
     model.train()
-    opt = torch.optim.AdamW(_param_groups(model, s.weight_decay), lr=s.lr, betas=tuple(s.betas), eps=1e-8)
+    opt = torch.optim.AdamW(param_groups(model, s.weight_decay, cfg), lr=s.lr, betas=tuple(s.betas), eps=1e-8)
     sampler = MixtureSampler(corpus.train, seq_len, s.synthetic_fraction, seed=s.seed)
     losses: list[float] = []
     diverged_at = None

@@ -11,6 +11,8 @@ import pandas as pd
 from suite.analysis import aggregate
 from suite.analysis.aggregate import ok_rows
 from suite.analysis.fairness import fairness_warning
+from suite.analysis.ladder_buys import rung_changes
+from suite.analysis.quality_gate import column_rows, intervals, overlap
 from suite.report.cards import variant_cards, variant_config
 from suite.report.figures import Figure, Figures, axis, esc, figure_layout, ticks
 from suite.report.pick import metric_info, metric_title, plain, scale_label
@@ -104,7 +106,65 @@ def section_ladder(df: pd.DataFrame, figs: Figures, board: dict, registry) -> Se
     if not section.figures:
         section.empty = no_data("analytic", "The ladder variants have no key metric in common.")
     section.extra["rungs"] = [dict(name=r, description=descriptions[r]) for r in rungs]
+    section.extra["buys"] = buys_table(df, descriptions)
     return section
+
+
+def buys_table(df: pd.DataFrame, descriptions: dict[str, str]) -> dict[str, Any] | None:
+    """Per rung, its change in cost beside its change in quality (with the seeds' noise), and a
+    sentence saying how many quality changes are larger than that noise. None without a ladder."""
+    changes = rung_changes(df)
+    if changes.empty:
+        return None
+    metrics = list(dict.fromkeys(changes["metric"]))
+    kinds = dict(zip(changes["metric"], changes["kind"]))
+    rows = []
+    for rung, group in changes.groupby("rung", sort=False):
+        by_metric = {r.metric: r for r in group.itertuples()}
+        cells = []
+        for metric in metrics:
+            r = by_metric.get(metric)
+            if r is None or not math.isfinite(r.delta):
+                cells.append(dict(text="—", verdict="", title="not measured for this rung or the one before"))
+                continue
+            unit = metric_info(metric, df)["unit"]
+            if r.kind == "cost":
+                text = f"{r.ratio:.2f}×" if math.isfinite(r.ratio) else _signed(r.delta, unit)
+            else:
+                text = ("±0" if r.delta == 0 else _signed(r.delta, unit)) + (
+                    f" ± {format_value(r.noise, unit)}" if math.isfinite(r.noise) else ""
+                )
+            cells.append(
+                dict(
+                    text=text,
+                    verdict=r.verdict,
+                    title=f"{format_value(r.value, unit)} against {format_value(r.value - r.delta, unit)} for "
+                    f"{short(r.previous)}" + (f": {r.verdict}" if r.verdict else ""),
+                )
+            )
+        rows.append(dict(rung=short(rung), description=descriptions.get(rung, ""), cells=cells))
+    quality = changes[changes["kind"] == "quality"]
+    told = quality[quality["verdict"].isin(["better", "worse"])]
+    noisy = int((quality["verdict"] == "within noise").sum())
+    untold = int((quality["verdict"] == "").sum())
+    summary = (
+        f"Of {len(quality)} quality changes between rungs, {noisy} are within the seeds' noise"
+        + (f", {untold} cannot be told (one seed: no interval)" if untold else "")
+        + (
+            "; larger than the noise: "
+            + ", ".join(f"{short(r.rung)} {metric_info(r.metric, df)['name']} ({r.verdict})" for r in told.itertuples())
+            if len(told)
+            else "; none is larger than the noise"
+        )
+        + "."
+        if len(quality)
+        else "No quality was measured on the rungs (run `archbench run --suite ladder`): costs only."
+    )
+    headers = [
+        dict(name=metric_title(m, df), kind=kinds[m], lower_is_better=metric_info(m, df)["lower_is_better"])
+        for m in metrics
+    ]
+    return dict(headers=headers, rows=rows, summary=summary)
 
 
 def _signed(delta: float, unit: str) -> str:
@@ -148,6 +208,7 @@ def section_tradeoffs(df: pd.DataFrame, figs: Figures, colors: dict[str, str]) -
             continue
         xi, yi = metric_info(x_metric, df), metric_info(y_metric, df)
         front = points[points["on_front"]].sort_values("x")
+        spans = intervals(column_rows(df, y_metric, points.attrs.get("settings", {}).get(y_metric, {})))
         traces = [
             dict(
                 type="scatter",
@@ -171,6 +232,7 @@ def section_tradeoffs(df: pd.DataFrame, figs: Figures, colors: dict[str, str]) -
                     text=[esc(short(variant))],
                     textposition="top center",
                     textfont=dict(size=10, color="#4b5563"),
+                    **_error_bar(spans.get(variant), point.y),
                     marker=dict(
                         size=13 if on_front else 10,
                         color=colors.get(variant),
@@ -204,6 +266,7 @@ def section_tradeoffs(df: pd.DataFrame, figs: Figures, colors: dict[str, str]) -
             for m in chosen
             if chosen[m]
         )
+        note = " · ".join(x for x in (note, _noise_words(front, spans, yi["name"])) if x)
         section.figures.append(figs.make(f"{yi['name']} vs {xi['name']}", traces, layout, note=note))
     if not section.figures:
         section.empty = (
@@ -212,6 +275,26 @@ def section_tradeoffs(df: pd.DataFrame, figs: Figures, colors: dict[str, str]) -
             f"trade-off needs a quality and a cost metric for each)."
         )
     return section
+
+
+def _error_bar(span: tuple[float, float] | None, y: float) -> dict[str, Any]:
+    """Plotly's asymmetric error bar for a point with a seed interval; nothing without one."""
+    if span is None:
+        return {}
+    return dict(error_y=dict(type="data", symmetric=False, array=[span[1] - y], arrayminus=[y - span[0]], width=3))
+
+
+def _noise_words(front: pd.DataFrame, spans: dict[str, tuple[float, float]], name: str) -> str:
+    """Which neighbours on the front the seeds cannot tell apart, in words (empty when all can)."""
+    if not spans:
+        return "no seed intervals: quality differences cannot be told from noise"
+    names = list(front["variant"])
+    ties = [
+        f"{short(a)} and {short(b)}"
+        for a, b in zip(names, names[1:])
+        if a in spans and b in spans and overlap(spans[a], spans[b])
+    ]
+    return f"{name} within noise on the front: " + "; ".join(ties) if ties else ""
 
 
 def section_cards(df: pd.DataFrame, registry, registry_error: str | None) -> Section:

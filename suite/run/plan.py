@@ -137,7 +137,7 @@ def make_plan(
 
     registry_dirs = tuple(str(d) for d in registry_dirs)
     registry = Registry(list(registry_dirs))
-    match_params = match_params or suite.match_params
+    given_match = match_params  # the command line's wins over an entry's, an entry's over the suite's
 
     def expand(names: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         out = []
@@ -178,13 +178,14 @@ def make_plan(
             if (name, variant_scale) not in per_entry[id(entry)]:
                 continue
             sc = entry.scale or variant_scale
-            if (name, sc) not in configs:
+            match_params = given_match or entry.match_params or suite.match_params
+            if (name, sc, match_params) not in configs:
                 if sc == "full":
                     cfg = base
                 else:
                     cfg = matched_proxy(base, match_params, sc) if match_params else proxy(base, sc)
-                configs[(name, sc)] = (cfg, cfg.to_dict())
-            cfg, config = configs[(name, sc)]
+                configs[(name, sc, match_params)] = (cfg, cfg.to_dict())
+            cfg, config = configs[(name, sc, match_params)]
             code = code_version(spec.fn.__module__)
             for point in _grid_points(entry.grid):
                 settings = {**spec.defaults, **entry.settings, **point}

@@ -43,6 +43,7 @@ class ProbeEntry:
     memory_cap: int | None = None
     scale: str | None = None  # run this probe at this scale whatever the variants' (e.g. analytic: full)
     variants: list[str] | None = None  # run on these (names or globs like `ladder/*`), not the suite's list
+    match_params: int | None = None  # this entry's proxies at this many parameters, not the suite's
 
 
 @dataclass
@@ -113,7 +114,8 @@ def _probe_entry(item: Any, file: str) -> ProbeEntry:
             file=file,
             field="probes",
         )
-    known = {"probe", "family", "settings", "grid", "optional", "timeout", "memory_cap", "scale", "variants"}
+    known = {"probe", "family", "settings", "grid", "optional", "timeout", "memory_cap", "scale", "variants",
+             "match_params"}  # fmt: skip
     for key in item:
         if key not in known:
             raise ConfigError(
@@ -153,6 +155,7 @@ def _probe_entry(item: Any, file: str) -> ProbeEntry:
         memory_cap=_size(item.get("memory_cap"), file, "probes.memory_cap"),
         scale=None if item.get("scale") is None else _scale(item["scale"], file, "probes.scale"),
         variants=_name_list(item.get("variants"), file),
+        match_params=_count(item.get("match_params"), file, "probes.match_params"),
     )
 
 
