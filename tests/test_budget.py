@@ -220,3 +220,17 @@ def test_cli_calibrate_writes_a_device_file(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["calibrate", "--size", "0"])
     assert info.value.code == 2 and "argument --size: must be a positive integer" in capsys.readouterr().err
+
+
+def test_gpt_oss_20b_fits_a_16gb_card_by_default_in_its_released_format(capsys):
+    """Issue 17's acceptance: 16GB is the card's 16 GiB (said), the weights are MXFP4 (said), KV fits."""
+    assert main(["budget", "gpt-oss-20b", "--memory", "16GB", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["memory_budget"] == 16 * 2**30 and data["fits"] and data["dtype"] == "mxfp4"
+    assert data["max_context"] == 20_344 and data["dtype_source"] == "the released format"
+    assert data["assumptions"][0].startswith("memory 16GB read as 16 GiB = 17,179,869,184 bytes")
+    # a plain number of bytes stays decimal: the reserve leaves no cache, and nothing is said about units
+    assert main(["budget", "gpt-oss-20b", "--memory", "16e9", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["memory_budget"] == 16_000_000_000 and data["limited_by"] == "reserve"
+    assert not any("read as" in a for a in data["assumptions"])

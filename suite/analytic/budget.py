@@ -263,6 +263,7 @@ def report(
     cfg: ModelConfig,
     *,
     memory: int | None,
+    memory_spelled: str = "",
     dtype: str | None = None,
     kv_dtype: str | None = None,
     batch: int = 1,
@@ -277,7 +278,7 @@ def report(
     """Everything `archbench budget` prints: fit at the budget, the decode roofline, time to first
     token. `dtype` None: the model's released format; `reserve` None: the engine reserve
     (`suite.analytic.serving`); `memory` and `reserve` are per GPU."""
-    memory = memory if memory is not None else device.memory
+    memory = int(memory) if memory is not None else device.memory
     if not memory:
         raise ConfigError("no memory budget: give --memory (e.g. 80GB) or a device preset with memory.", field="memory")
     dtype_source = "--dtype" if dtype else ("the released format" if cfg.weight_format else "default (bf16)")
@@ -332,6 +333,12 @@ def report(
         link=link,
     )
     out["assumptions"] = _assumptions(out, device, efficiency)
+    if memory_spelled:  # how the budget was read: GB as on the card (binary), said first
+        out["assumptions"].insert(
+            0,
+            f"memory {memory_spelled} = {memory:,} bytes per GPU (GPU memory is sold in "
+            "binary units, as the device presets; give a plain number of bytes, e.g. 16e9, for a decimal budget)",
+        )
     return out
 
 

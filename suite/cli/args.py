@@ -112,8 +112,35 @@ def memory_size(text: str, *, allow_zero: bool = False) -> int:
         raise argparse.ArgumentTypeError(exc.reason) from None
 
 
+class GpuMemory(int):
+    """A GPU memory budget in bytes that remembers how it was written (said beside the figures)."""
+
+    spelled: str = ""
+
+
+# GPU memory is sold in binary units (JEDEC): an "80GB" H100 has 80 GiB, a "16 GB" card 16 GiB, as
+# the device presets hold. So a budget written 16GB means 16 GiB; decimal bytes are written 16e9.
+_JEDEC = {"k": 1, "kb": 1, "m": 2, "mb": 2, "g": 3, "gb": 3, "t": 4, "tb": 4}
+
+
+def gpu_memory(text: str) -> GpuMemory:
+    """'16GB' -> 16 GiB (JEDEC, as GPU makers and the device presets), '16GiB' alike, '16e9' -> bytes."""
+    import re
+
+    decimal = memory_size(text)  # checks the text, and names it as written when it is wrong
+    m = re.fullmatch(r"\s*(\S*?)\s*([a-zA-Z]*)\s*", str(text))
+    power = _JEDEC.get(m.group(2).lower() if m else "")
+    if power is None:
+        return GpuMemory(decimal)
+    size = GpuMemory(round(decimal * 2 ** (10 * power) / 10 ** (3 * power)))
+    size.spelled = f"{str(text).strip()} read as {m.group(1)} {'KMGT'[power - 1]}iB"
+    return size
+
+
 def reserve_size(text: str) -> int | None:
     """A memory size, 0 in any spelling (0, 0B, 0GiB: nothing kept back), or 'auto' (None: the engine reserve)."""
     if text.strip().lower() == "auto":
         return None
-    return memory_size(text, allow_zero=True)
+    if memory_size(text, allow_zero=True) == 0:
+        return 0
+    return int(gpu_memory(text))  # per GPU, in the card's binary units like --memory

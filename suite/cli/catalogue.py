@@ -9,7 +9,7 @@ from suite.cli.args import (
     _registry_arg,
     _scale_arg,
     at_most,
-    memory_size,
+    gpu_memory,
     positive_float,
     reserve_size,
 )
@@ -96,9 +96,10 @@ def _add_budget(sub) -> None:
     _scale_arg(p)
     p.add_argument(
         "--memory",
-        type=memory_size,
+        type=gpu_memory,
         metavar="SIZE",
-        help="memory budget, e.g. 80GB, 8GiB, 24e9 (default: the device's)",
+        help="memory per GPU, e.g. 80GB, 16GB, 24e9 (default: the device's). GPU memory is sold in binary "
+        "units, so 16GB means 16 GiB as on the card and in the device presets; 16e9 is decimal bytes",
     )
     p.add_argument(
         "--dtype",
@@ -168,6 +169,7 @@ def _cmd_budget(args) -> int:
     data = budget.report(
         cfg,
         memory=args.memory,
+        memory_spelled=getattr(args.memory, "spelled", ""),
         dtype=args.dtype,
         kv_dtype=args.kv_dtype,
         batch=args.batch,

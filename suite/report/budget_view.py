@@ -19,7 +19,10 @@ def render(data: dict) -> None:
     reserve = data["reserve_parts"]
     reserve_how = "engine reserve (auto)" if "unused_fraction" in reserve else "reserve (--reserve)"
     rows = [
-        (f"memory budget (per GPU{gpus})", f"{data['memory_budget'] / gb:,.1f} GB"),
+        (
+            f"memory budget (per GPU{gpus})",
+            f"{data['memory_budget'] / 2**30:,.1f} GiB = {data['memory_budget'] / gb:,.1f} GB",
+        ),
         (f"weights ({escape(data['dtype'])}: {escape(data['dtype_source'])})", f"{data['weights_bytes'] / gb:,.2f} GB"),
         (reserve_how, f"{data['reserve'] / gb:,.2f} GB"),
         (f"KV cache per token, all layers ({escape(data['kv_dtype'])})", f"{data['kv_cache_bytes_per_token']:,} B"),

@@ -126,7 +126,7 @@ ARGV_FAULTS = {
     "memory-negative-with-unit": (("budget", "gpt2-small", "--memory=-1GB"), "got '-1GB'"),
     "reserve-not-below-memory": (
         ("budget", "gpt2-small", "--memory", "8GB", "--reserve", "8GB"),
-        "--reserve (8,000,000,000 bytes) leaves nothing of the 8,000,000,000-byte memory budget",
+        "--reserve (8,589,934,592 bytes) leaves nothing of the 8,589,934,592-byte memory budget",
     ),
     "seeds-empty": (("train", "gpt2-small", "--out", "x", "--seeds"), "argument --seeds: expected at least one"),
     "lr-empty": (("train", "gpt2-small", "--out", "x", "--lr"), "argument --lr: expected at least one"),
