@@ -26,7 +26,8 @@ def section_memory(df: pd.DataFrame, figs: Figures) -> Section:
         "memory",
         "Memory breakdown",
         "Where the bytes go: weights, KV cache and training activations from the analytic "
-        "model, stacked; beside it the peak the memory probe measured against the analytic "
+        "model, stacked (side by side on a log axis when they span orders of magnitude); beside it the peak "
+        "the memory probe measured against the analytic "
         "prediction for the same run.",
     )
     stacked = _memory_stack(df, figs)
@@ -37,12 +38,23 @@ def section_memory(df: pd.DataFrame, figs: Figures) -> Section:
     return section
 
 
-def _hbar_layout(n: int, unit_values: list[float], title: str) -> dict[str, Any]:
+# Past this ratio between the largest and the smallest bar a linear axis shows the small ones as nothing.
+LOG_SPAN = 100.0
+
+
+def wide_span(values: list[float]) -> bool:
+    """Values that span orders of magnitude (largest / smallest positive > LOG_SPAN): draw them on a log axis."""
+    positive = [v for v in values if v and v > 0]
+    return len(positive) > 1 and max(positive) / min(positive) > LOG_SPAN
+
+
+def _hbar_layout(n: int, unit_values: list[float], title: str, log: bool = False) -> dict[str, Any]:
     return figure_layout(
-        barmode="stack",
-        height=max(260, 70 + 34 * n),
+        # on a log axis stacked segments would not show their share: the parts stand side by side
+        barmode="group" if log else "stack",
+        height=max(260, 70 + 34 * n) * (2 if log else 1),
         bargap=0.3,
-        xaxis=axis(title, **ticks(unit_values + [0.0], "bytes")),
+        xaxis=axis(title, log=log, **ticks(unit_values if log else unit_values + [0.0], "bytes", log=log)),
         yaxis=axis(autorange="reversed", ticks=""),
         legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0, font=dict(size=11), traceorder="normal"),
         margin=dict(l=16, r=24, t=36, b=48),
@@ -74,10 +86,12 @@ def _memory_stack(df: pd.DataFrame, figs: Figures) -> Figure | None:
         traces.append(_hbar_trace(label, color, variants, values, hover))
     if not traces:
         return None
+    log = wide_span(totals)
     notes = [
         t
         for t in (
             "analytic",
+            log and "log axis: the totals span orders of magnitude, so the parts stand side by side",
             scale and scale_label(scale),
             dtype and f"dtype {dtype}",
             context is not None and f"KV cache at context {context_label(float(context))}",
@@ -85,7 +99,10 @@ def _memory_stack(df: pd.DataFrame, figs: Figures) -> Figure | None:
         if t
     ]
     return figs.make(
-        "Memory by component", traces, _hbar_layout(len(variants), totals, "bytes"), note=" · ".join(notes)
+        "Memory by component",
+        traces,
+        _hbar_layout(len(variants), totals + [x for t in traces for x in t["x"] if x] if log else totals, "bytes", log),
+        note=" · ".join(notes),
     )
 
 
@@ -135,7 +152,8 @@ def _memory_measured(df: pd.DataFrame, figs: Figures) -> Figure | None:
             for v, x in zip(variants, xs)
         ]
         traces.append(_hbar_trace(label, color, variants, xs, hover))
-    layout = _hbar_layout(len(variants), meas.tolist() + pred.tolist(), "bytes")
+    values = meas.tolist() + pred.tolist()
+    layout = _hbar_layout(len(variants), values, "bytes", log=wide_span(values))
     layout["barmode"] = "group"
     notes = [t for t in ("measured", choices_text(ok_rows(df, "peak_memory_bytes"), measured)) if t]
     return figs.make("Peak memory: measured vs analytic", traces, layout, note=" · ".join(notes))

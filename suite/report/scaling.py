@@ -3,6 +3,7 @@ memory budget, and for variants with mixer layers the analytic context from whic
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -33,7 +34,8 @@ def section_scaling(df: pd.DataFrame, figs: Figures, colors: dict[str, str], reg
         "scaling",
         "Context scaling",
         "Latency and memory against context length on log-log axes; the legend gives "
-        "each variant's fitted exponent (1 = linear, 2 = quadratic), ✕ marks where two "
+        "each variant's fitted exponent (1 = linear, 2 = quadratic); bars on measured timings are the "
+        "interquartile range of the repeats; ✕ marks where two "
         "variants cross, the dashed line is the memory budget. A variant with mixer layers "
         "is drawn beside its all-attention twin (analytic, full size): ✕ marks the context "
         "from which the mixers are cheaper.",
@@ -55,8 +57,9 @@ def section_scaling(df: pd.DataFrame, figs: Figures, colors: dict[str, str], reg
         curves: dict[str, tuple[list[float], list[float]]] = {}
         for variant, group in rows.groupby("variant", sort=False):
             group = group.assign(_ctx=pd.to_numeric(group["settings.context"])).sort_values("_ctx")
-            group = group.groupby("_ctx", as_index=False)["value"].last()
+            group = group.groupby("_ctx", as_index=False).last()
             x, y = group["_ctx"].tolist(), pd.to_numeric(group["value"]).tolist()
+            spread = _quartile_bars(group["extra"].tolist() if "extra" in group else [], y)
             curves[variant] = (x, y)
             k = exps.get(variant)
             label = esc(variant) + (f"  (n^{k:.2f})" if k is not None and math.isfinite(k) else "")
@@ -69,6 +72,7 @@ def section_scaling(df: pd.DataFrame, figs: Figures, colors: dict[str, str], reg
                     y=y,
                     line=dict(color=colors.get(variant), width=2),
                     marker=dict(size=6),
+                    **spread,
                     legendgroup=variant,
                     hoverinfo="text",
                     hovertext=[
@@ -103,6 +107,37 @@ def section_scaling(df: pd.DataFrame, figs: Figures, colors: dict[str, str], reg
     if not section.figures:
         section.empty = no_data("latency, memory and scaling", "They need at least two context lengths per variant.")
     return section
+
+
+def _quartile_bars(extras: list, ys: list[float]) -> dict[str, Any]:
+    """Error bars from the repeats' interquartile range (`extra.q25/q75` of a timing), when every point has it."""
+    bounds = []
+    for extra, y in zip(extras, ys):
+        e = extra if isinstance(extra, dict) else _json_dict(extra)
+        lo, hi = e.get("q25"), e.get("q75")
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (lo, hi, y)):
+            return {}
+        bounds.append((max(0.0, y - lo), max(0.0, hi - y)))
+    if not bounds:
+        return {}
+    return dict(
+        error_y=dict(
+            type="data",
+            symmetric=False,
+            array=[b[1] for b in bounds],
+            arrayminus=[b[0] for b in bounds],
+            thickness=1,
+            width=2,
+        )
+    )
+
+
+def _json_dict(text: Any) -> dict:
+    try:
+        value = json.loads(text or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _crossover_markers(crossings: pd.DataFrame, curves: dict, phase: str | None, metric: str) -> list[dict]:
