@@ -503,3 +503,10 @@ def test_tradeoffs_warn_when_quality_proxies_are_not_matched():
     assert fairness_warning(rows(99_000)) == ""
     warning = fairness_warning(rows(300_000))
     assert "not a fair quality comparison" in warning and "c has 300,000" in warning
+
+
+def test_the_header_names_the_gpu_the_rows_ran_on(tmp_path):
+    rows = [dict(r, gpu_name="NVIDIA H200 (sm_90, 141 GiB)", cuda_version="12.8") for r in synthetic_rows()]
+    d = write_results(tmp_path / "gpu", rows)
+    page = report.write_report([d], tmp_path / "r.html").read_text()
+    assert "GPU NVIDIA H200 (sm_90, 141 GiB) (CUDA 12.8)" in page

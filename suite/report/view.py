@@ -277,6 +277,8 @@ def header(df: pd.DataFrame, result_dirs: list[Path], out: Path) -> dict[str, An
         dates=(dates[0], dates[-1]) if dates else None,
         devices=values("device"),
         cpus=values("cpu_model"),
+        gpus=values("gpu_name"),
+        cuda=values("cuda_version"),
         threads=values("threads"),
         git_shas=values("git_sha"),
         archbench=values("archbench_version"),
