@@ -123,12 +123,46 @@ def test_moe_reads_more_experts_as_the_batch_grows():
 
 # ---------------------------------------------------------------- devices
 def test_device_presets_and_custom_numbers():
-    assert set(budget.DEVICES) >= {"h100", "a100", "h200", "rtx4090", "laptop-cpu"}
+    assert set(budget.DEVICES) >= {"h100", "a100", "h200", "rtx4090", "rtx5090", "m4-max", "m2-ultra", "laptop-cpu"}
     assert budget.get_device("H100").bandwidth == 3.35e12
     custom = budget.get_device(None, peak=2e12, bandwidth=5e10)
     assert (custom.name, custom.peak_flops, custom.bandwidth) == ("custom", 2e12, 5e10)
     faster = budget.get_device("a100", bandwidth=3e12)
     assert faster.bandwidth == 3e12 and faster.peak_flops == budget.DEVICES["a100"].peak_flops
+
+
+# name: (GB as sold, read in binary bytes; bandwidth; peak; link): the data-sheet figures cited in DEVICES
+NEW_PRESETS = {
+    "rtx5090": (32, 1.792e12, 209.5e12, "pcie5"),
+    "m4-max": (128, 546e9, 18.4e12, None),
+    "m2-ultra": (192, 800e9, 27.2e12, None),
+}
+
+
+@pytest.mark.parametrize("name", NEW_PRESETS)
+def test_device_presets_new_ones_hold_their_data_sheet_figures(name, capsys):
+    gib, bandwidth, peak, link = NEW_PRESETS[name]
+    dev = budget.get_device(name)
+    assert dev.memory == gib * 2**30  # a "32 GB" card holds 32 GiB
+    assert (dev.bandwidth, dev.peak_flops, dev.link) == (bandwidth, peak, link)
+    assert main(["budget", "llama-3.1-8b", "--device", name, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["device"]["name"] == name and data["memory_budget"] == gib * 2**30
+    assert data["decode_tokens_per_s"] > 0 and data["max_context"] > 0 and data["decode"]["bound"] == "bandwidth"
+
+
+def test_device_without_a_link_refuses_tensor_parallelism(capsys):
+    """Apple silicon has no GPU-to-GPU link: --gpus 2 is refused, not modelled over an invented one."""
+    cfg = REGISTRY.get("llama-3.1-8b")
+    mac = budget.get_device("m4-max")
+    assert budget.report(cfg, memory=None, device=mac)["gpus"] == 1
+    with pytest.raises(ConfigError, match="device m4-max cannot be ganged: it has no GPU-to-GPU link"):
+        budget.report(cfg, memory=None, device=mac, gpus=2)
+    # overriding the chip's numbers keeps its link (a tuned H100 is still on NVLink)
+    assert budget.get_device("m4-max", bandwidth=5e11).link is None
+    assert budget.get_device("h100", peak=1e15).link == "nvlink4"
+    assert main(["budget", "llama-3.1-8b", "--device", "m2-ultra", "--gpus", "2"]) == 2
+    assert "--gpus 2 cannot be modelled on it; use --gpus 1" in capsys.readouterr().err
 
 
 def test_unknown_device_lists_the_choices():
@@ -217,6 +251,11 @@ def test_cli_calibrate_writes_a_device_file(tmp_path, capsys):
     assert json.loads(out.read_text())["peak_flops"] == printed["peak_flops"] > 0
     assert main(["budget", "gpt2-small", "--device", str(out), "--memory", "8GB", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["decode"]["device"] == "local"
+    # without --memory the budget is the machine's memory the file recorded
+    written = json.loads(out.read_text())["memory"]
+    assert main(["budget", "gpt2-small", "--device", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["memory_budget"] == written > 0 and data["device"]["peak_flops"] == printed["peak_flops"]
     with pytest.raises(SystemExit) as info:
         main(["calibrate", "--size", "0"])
     assert info.value.code == 2 and "argument --size: must be a positive integer" in capsys.readouterr().err

@@ -15,115 +15,14 @@ Roofline of one decode step at position L for a batch of B sequences:
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 
 from suite.analytic import costs, serving
+
+# Device presets live in `devices`; re-exported here, where callers have always found them.
+from suite.analytic.devices import DEVICES, Device, device_link, get_device  # noqa: F401 (re-exported)
 from suite.config import ConfigError, ModelConfig
-
-
-@dataclass(frozen=True)
-class Device:
-    name: str
-    peak_flops: float  # dense matmul FLOP/s (bf16 tensor cores on GPUs)
-    bandwidth: float  # memory bandwidth, bytes/s
-    memory: int  # bytes of device memory
-    note: str = ""
-    link: str = "pcie4"  # GPU-to-GPU link for tensor parallelism (suite.analytic.serving.LINKS)
-
-
-# Vendor data-sheet peaks (dense, no sparsity). Quantised weights are assumed to be de-quantised to
-# bf16 for the product (weight-only quantisation), so the bf16 peak applies to every format.
-DEVICES: dict[str, Device] = {
-    "h100": Device("h100", 989.4e12, 3.35e12, 80 * 2**30, "H100 SXM5 80GB: bf16 dense, HBM3", "nvlink4"),
-    "a100": Device("a100", 312e12, 2.039e12, 80 * 2**30, "A100 SXM4 80GB: bf16 dense, HBM2e", "nvlink3"),
-    "a100-40": Device("a100-40", 312e12, 1.555e12, 40 * 2**30, "A100 SXM4 40GB: bf16 dense, HBM2", "nvlink3"),
-    "h200": Device("h200", 989.4e12, 4.8e12, 141 * 10**9, "H200 SXM 141GB: bf16 dense, HBM3e", "nvlink4"),
-    "b200": Device("b200", 2.25e15, 8e12, 180 * 10**9, "B200 (HGX, 180GB): bf16 dense, HBM3e", "nvlink5"),
-    "mi300x": Device(
-        "mi300x", 1307.4e12, 5.3e12, 192 * 2**30, "AMD Instinct MI300X 192GB: bf16 dense, HBM3", "infinity-fabric"
-    ),
-    "l40s": Device("l40s", 362.05e12, 864e9, 48 * 2**30, "L40S 48GB: bf16 dense, GDDR6"),
-    "l4": Device("l4", 121e12, 300e9, 24 * 2**30, "L4 24GB: bf16 dense, GDDR6"),
-    "rtx4090": Device(
-        "rtx4090", 165.2e12, 1.008e12, 24 * 2**30, "GeForce RTX 4090: bf16 tensor (fp32 accumulate) dense, GDDR6X"
-    ),
-    "laptop-cpu": Device(
-        "laptop-cpu",
-        0.77e12,
-        89.6e9,
-        16 * 2**30,
-        "rough 8-core AVX2 laptop at 3 GHz (fp32 FMA peak), dual-channel DDR5-5600",
-    ),
-}
-
-
-def get_device(
-    spec: str | None = "h100", *, peak: float | None = None, bandwidth: float | None = None, memory: int | None = None
-) -> Device:
-    """A preset name, a JSON file written by `archbench calibrate --output`, or custom numbers
-    (`peak` and `bandwidth` override whatever the preset says)."""
-    if spec is None and peak and bandwidth:
-        base = Device("custom", peak, bandwidth, memory or 0, "custom --device-peak / --device-bandwidth")
-    elif spec is not None and spec.lower() in DEVICES:
-        base = DEVICES[spec.lower()]
-    elif spec is not None and (Path(spec).exists() or "/" in spec or spec.endswith(".json")):
-        base = _device_file(spec)
-    else:
-        hint = "" if spec is None else f"unknown device '{spec}'; "
-        raise ConfigError(
-            f"{hint}choose one of: {', '.join(DEVICES)}, a file from `archbench calibrate "
-            f"--output`, or give both --device-peak and --device-bandwidth.",
-            field="device",
-        )
-    if peak or bandwidth or memory:
-        renamed = (peak or bandwidth) and base.name != "custom"
-        base = Device(
-            f"{base.name}+custom" if renamed else base.name,
-            peak or base.peak_flops,
-            bandwidth or base.bandwidth,
-            memory or base.memory,
-            base.note,
-        )
-    # `not x > 0` is also true for NaN, which must never reach a roofline
-    if not (math.isfinite(base.peak_flops) and base.peak_flops > 0) or not (
-        math.isfinite(base.bandwidth) and base.bandwidth > 0
-    ):
-        raise ConfigError(
-            f"device peak FLOP/s and bandwidth must be positive, got {base.peak_flops:g} and {base.bandwidth:g}.",
-            field="device",
-        )
-    return base
-
-
-def _device_file(path: str) -> Device:
-    """A device file from `archbench calibrate --output`, every key checked (it may come from anywhere)."""
-    from suite.safeio import InputError, check_name, expect_type, load_json
-
-    data = expect_type(load_json(path, "device file"), dict, file=path, field="(top level)", what="device file:")
-    for key in ("peak_flops", "bandwidth"):
-        if key not in data:
-            raise InputError(
-                f"{path} is not a device file written by `archbench calibrate --output`: it has no '{key}'.",
-                file=path,
-                field=key,
-            )
-    values = {}
-    for key, low, what in (("peak_flops", 0, "FLOP/s"), ("bandwidth", 0, "bytes/s"), ("memory", -1, "bytes")):
-        value = expect_type(data.get(key, 0), (int, float), file=path, field=key)
-        if not (math.isfinite(value) and low < value <= 2**60):
-            least = "0 or more" if low < 0 else "a positive number"
-            raise InputError(
-                f"device file {path}: '{key}' must be {least} of {what} (at most 2^60), got {value!r}.",
-                file=path,
-                field=key,
-            )
-        values[key] = value
-    name = check_name(data.get("name", Path(path).stem), file=path, field="name", what="device name")
-    note = expect_type(data.get("note", f"calibrated ({path})"), str, file=path, field="note")
-    return Device(name, float(values["peak_flops"]), float(values["bandwidth"]), int(values["memory"]), note)
 
 
 def default_kv_dtype(dtype: str) -> str:
@@ -232,7 +131,7 @@ def decode_roofline(
     flops = -(-batch * costs.total(costs.decode_flops(cfg, context)) // gpus)
     t_bw = (weights + cache) / (device.bandwidth * efficiency)
     t_compute = flops / (device.peak_flops * efficiency)
-    t_comm = serving.allreduce_seconds(cfg, batch, gpus, serving.get_link(device.link))
+    t_comm = serving.allreduce_seconds(cfg, batch, gpus, device_link(device, gpus))
     step = max(t_bw, t_compute) + t_comm
     return {
         "device": device.name,
@@ -322,7 +221,7 @@ def report(
         if price is not None:  # $ per GPU-hour -> $ per million generated tokens at the max batch
             out["price_per_gpu_hour"] = price
             out["cost_per_million_tokens"] = price * gpus / 3600 / at_max["tokens_per_s"] * 1e6
-    link = serving.get_link(device.link)
+    link = device_link(device, gpus)
     out["ttft"] = serving.time_to_first_token(
         cfg,
         prompt=min(prompt or ctx, cfg.context_length),
