@@ -20,8 +20,7 @@ def test_targets_are_the_values_bound_to_the_queried_keys():
     for row in range(16):
         seq = inputs[row].tolist()
         keys, values = seq[0:16:2], seq[1:16:2]
-        assert len(set(keys)) == 8 and all(1 <= k < VOCAB // 2 for k in keys)
-        assert all(VOCAB // 2 <= v < VOCAB for v in values)
+        assert len(set(keys + values)) == 16 and all(1 <= t < VOCAB for t in keys + values)
         bound = dict(zip(keys, values))
         answered = [(pos, t) for pos, t in enumerate(targets[row].tolist()) if t != IGNORE]
         assert len(answered) == 8  # every key queried once
@@ -30,7 +29,7 @@ def test_targets_are_the_values_bound_to_the_queried_keys():
 
 
 def test_bad_shapes_are_refused():
-    with pytest.raises(ValueError, match="need distinct keys"):
+    with pytest.raises(ValueError, match="need 80 distinct key and value ids"):
         mqar_batch(torch.Generator(), 1, 512, 40, VOCAB)
     with pytest.raises(ValueError, match="need at least 64 tokens"):
         mqar_batch(torch.Generator(), 1, 32, 16, VOCAB)
@@ -66,7 +65,7 @@ class Oracle(torch.nn.Module):
 def test_an_oracle_scores_one_and_an_untrained_model_chance():
     assert recall_accuracy(Oracle(), CFG, 64, 8, 64) == 1.0
     untrained = recall_accuracy(build_model(CFG, seed=0), CFG, 64, 8, 256)
-    assert untrained < 4 * 2 / VOCAB  # chance is 2/V
+    assert untrained < 4 / (VOCAB - 1)  # chance is 1/(V-1)
 
 
 def test_probe_rows_have_intervals_and_chance():
@@ -78,7 +77,7 @@ def test_probe_rows_have_intervals_and_chance():
     assert [(r.settings["seq_len"], r.settings["pairs"]) for r in rows] == [(64, 4)]  # 256 > context: skipped
     row = rows[0]
     assert row.metric == "recall_accuracy" and row.status == "ok" and 0 <= row.value <= 1
-    assert len(row.extra["values"]) == 2 and row.extra["chance"] == 2 / VOCAB and row.extra["trained_on"]
+    assert len(row.extra["values"]) == 2 and row.extra["chance"] == 1 / (VOCAB - 1) and row.extra["trained_on"]
     assert math.isfinite(row.extra["ci_low"]) and row.extra["ci_low"] <= row.value <= row.extra["ci_high"]
     assert row.extra["skipped_past_context"] == [(256, 8)]
 
