@@ -32,7 +32,8 @@ def column_rows(df: pd.DataFrame, metric: str, settings: dict[str, Any], status:
     return rows
 
 
-def _extra(value: Any) -> dict:
+def extra_dict(value: Any) -> dict:
+    """A row's `extra` as a dict, whether the frame holds it parsed or as its JSON text ({} if neither)."""
     if isinstance(value, dict):
         return value
     try:
@@ -50,7 +51,7 @@ def intervals(rows: pd.DataFrame) -> dict[str, tuple[float, float]]:
     """variant -> (low, high) of the 95% seed interval its row carries (`extra.ci_low/ci_high`)."""
     out = {}
     for variant, extra in zip(rows["variant"], rows["extra"] if "extra" in rows else [{}] * len(rows)):
-        e = _extra(extra)
+        e = extra_dict(extra)
         lo, hi = e.get("ci_low"), e.get("ci_high")
         if _finite(lo) and _finite(hi):
             out[str(variant)] = (float(lo), float(hi))
@@ -80,7 +81,7 @@ def unranked_reason(rows: pd.DataFrame) -> str:
         rows["extra"] if "extra" in rows else [{}] * len(rows),
         rows["settings.tokens"] if "settings.tokens" in rows else [None] * len(rows),
     ):
-        e = _extra(extra)
+        e = extra_dict(extra)
         size = e.get("active_excl_embedding", e.get("non_embedding_active"))
         if not _finite(size):
             continue

@@ -3,7 +3,6 @@ memory budget, and for variants with mixer layers the analytic context from whic
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -11,6 +10,7 @@ import pandas as pd
 
 from suite.analysis import aggregate
 from suite.analysis.aggregate import ok_rows, variants_in_order
+from suite.analysis.quality_gate import extra_dict
 from suite.analytic import crossover
 from suite.config import ConfigError
 from suite.report.cards import variant_config
@@ -113,7 +113,7 @@ def _quartile_bars(extras: list, ys: list[float]) -> dict[str, Any]:
     """Error bars from the repeats' interquartile range (`extra.q25/q75` of a timing), when every point has it."""
     bounds = []
     for extra, y in zip(extras, ys):
-        e = extra if isinstance(extra, dict) else _json_dict(extra)
+        e = extra_dict(extra)
         lo, hi = e.get("q25"), e.get("q75")
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (lo, hi, y)):
             return {}
@@ -130,14 +130,6 @@ def _quartile_bars(extras: list, ys: list[float]) -> dict[str, Any]:
             width=2,
         )
     )
-
-
-def _json_dict(text: Any) -> dict:
-    try:
-        value = json.loads(text or "{}")
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _crossover_markers(crossings: pd.DataFrame, curves: dict, phase: str | None, metric: str) -> list[dict]:

@@ -4,25 +4,19 @@ learning rate (log y), where attention-logit growth shows and QK-norm removes it
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pandas as pd
 
 from suite.analysis import aggregate
 from suite.analysis.aggregate import ok_rows
+from suite.analysis.quality_gate import extra_dict
 from suite.report.figures import Figure, Figures, axis, esc, figure_layout
 from suite.report.sections import Section, no_data
 
 
 def _extra(row: pd.Series) -> dict[str, Any]:
-    raw = row.get("extra")
-    if isinstance(raw, dict):
-        return raw
-    try:
-        return json.loads(raw) if isinstance(raw, str) else {}
-    except ValueError:
-        return {}
+    return extra_dict(row.get("extra"))
 
 
 def _curve(df: pd.DataFrame, figs: Figures, palette: dict[str, str], metric: str, title: str, log_y: bool):
