@@ -58,7 +58,7 @@ def rung_changes(
             halves[metric] = {v: (hi - lo) / 2 for v, (lo, hi) in spans.items()}
     out = []
     for step in steps.itertuples():
-        if not step.previous or metric_missing(step.value):
+        if not step.previous or pd.isna(step.value):
             continue
         kind = "quality" if step.metric in quality else "cost"
         noise = math.nan
@@ -81,7 +81,3 @@ def rung_changes(
             )
         )
     return pd.DataFrame(out, columns=COLUMNS)
-
-
-def metric_missing(value: float) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -19,7 +19,7 @@ import pandas as pd
 
 from suite.analysis.aggregate import variants_in_order
 from suite.config import ConfigError
-from suite.report.boards import boards_view
+from suite.report.boards import LADDER, boards_view
 from suite.report.cards import load_registry
 from suite.report.csv import render_csv
 from suite.report.deployment import section_deployment
@@ -31,7 +31,7 @@ from suite.report.scaling import section_scaling
 from suite.report.sections import section_cards, section_ladder, section_tradeoffs
 from suite.report.stability import section_stability
 from suite.report.templates import asset, environment
-from suite.report.view import check_output, header, leaderboard_view, load
+from suite.report.view import check_output, header, load
 from suite.safeio import atomic_write_text
 
 FORMATS = ("html", "md", "csv")
@@ -49,10 +49,10 @@ def build_view(
     figs = Figures()
     palette = colors(variants_in_order(df))
     boards = boards_view(df, baseline=baseline) if boards is None else boards
-    # the ladder's waterfalls use the key metrics of all results, whichever boards show them
-    board = leaderboard_view(df, baseline=baseline)
+    # the waterfalls draw the ladder board's columns (a rung has no other metric to draw)
+    ladder = next((b for b in boards if b["id"] == LADDER.id), dict(columns=[]))
     sections = [
-        section_ladder(df, figs, board, registry),
+        section_ladder(df, figs, ladder, registry),
         section_scaling(df, figs, palette, registry),
         section_memory(df, figs),
         section_tradeoffs(df, figs, palette),
