@@ -84,8 +84,22 @@ _SIZE_UNITS = {
 MAX_SIZE = 2**60
 
 
-def parse_size(text, *, allow_zero: bool = False) -> int:
-    """'80GB' / '80G' (10^9), '8GiB' (2^30), '24e9', 24e9 -> bytes; `allow_zero` also takes 0 (a reserve).
+# GPU memory is sold in binary units (JEDEC): an "80GB" H100 has 80 GiB, a "16 GB" card 16 GiB, as
+# the device presets hold. With `jedec`, a size written 16GB means 16 GiB; decimal bytes are written 16e9.
+_JEDEC_POWER = {"k": 1, "kb": 1, "m": 2, "mb": 2, "g": 3, "gb": 3, "t": 4, "tb": 4}
+
+
+def jedec_reading(text) -> str:
+    """How `parse_size(text, jedec=True)` reads a size whose unit is a decimal letter ('16GB read as 16 GiB'),
+    '' when it reads it as written (binary units, plain bytes)."""
+    m = re.fullmatch(r"\s*(\S*?)\s*([a-zA-Z]*)\s*", str(text))
+    power = _JEDEC_POWER.get(m.group(2).lower()) if m else None
+    return f"{str(text).strip()} read as {m.group(1)} {'KMGT'[power - 1]}iB" if power else ""
+
+
+def parse_size(text, *, allow_zero: bool = False, jedec: bool = False) -> int:
+    """'80GB' / '80G' (10^9), '8GiB' (2^30), '24e9', 24e9 -> bytes; `allow_zero` also takes 0 (a reserve);
+    `jedec` reads the decimal letters as GPU makers do (16GB = 16 GiB, see `jedec_reading`).
 
     No pandas or torch here: the analytic figures import this and must come back in well under a second."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
@@ -99,7 +113,8 @@ def parse_size(text, *, allow_zero: bool = False) -> int:
             raise ConfigError(
                 f"cannot read a memory size from {text!r}; write e.g. 80GB, 8GiB or 24e9.", field="memory"
             )
-        size = float(m.group(1)) * _SIZE_UNITS[m.group(2)]
+        power = _JEDEC_POWER.get(m.group(2)) if jedec else None
+        size = float(m.group(1)) * (2 ** (10 * power) if power else _SIZE_UNITS[m.group(2)])
     if allow_zero and size == 0:
         return 0
     # 1e400GB is inf, 0 is nothing: a size must be positive and less than an exbibyte

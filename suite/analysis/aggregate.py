@@ -66,7 +66,7 @@ def _tidy(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _match(rows: pd.DataFrame, col: str, value: Any) -> pd.DataFrame:
+def match_setting(rows: pd.DataFrame, col: str, value: Any) -> pd.DataFrame:
     """Rows whose setting equals `value`: numerically for numbers (64 == 64.0), else as text."""
     if _missing(value):
         return rows[rows[col].isna()]
@@ -122,7 +122,7 @@ def leaderboard(
         chosen = dict(canonical_settings(rows))
         chosen.update((canonical or {}).get(metric, {}))
         for col, value in chosen.items():
-            rows = _match(rows, col, value)
+            rows = match_setting(rows, col, value)
         board[metric] = rows.groupby("variant")["value"].median().astype(float)
         chosen_all[metric] = chosen
     board.attrs["settings"] = chosen_all

@@ -9,6 +9,7 @@ architecture.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pandas as pd
@@ -20,6 +21,37 @@ FAIR_TOLERANCE = 0.10
 
 class FairnessError(ConfigError):
     """Proxies that may not share a quality table (token budget or size mismatch)."""
+
+
+def extra_dict(value: Any) -> dict:
+    """A row's `extra` as a dict, whether the frame holds it parsed or as its JSON text ({} if neither)."""
+    if isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(value or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def fairness_entries(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """One entry per variant (its first row with a size) for `fairness_problems`: the non-embedding
+    active parameters its row recorded (the quality probe says `active_excl_embedding`, the recall and
+    extrapolation probes `non_embedding_active`) and its token budget (0 where a probe has none)."""
+    extras = rows["extra"] if "extra" in rows else [{}] * len(rows)
+    budgets = rows["settings.tokens"] if "settings.tokens" in rows else [None] * len(rows)
+    entries: dict[str, dict[str, Any]] = {}
+    for variant, extra, tokens in zip(rows["variant"], extras, budgets):
+        e = extra_dict(extra)
+        size = e.get("active_excl_embedding", e.get("non_embedding_active"))
+        if finite(size) and str(variant) not in entries:
+            budget = tokens if finite(tokens) else e.get("tokens_seen")
+            entries[str(variant)] = dict(variant=str(variant), active_excl_embedding=size, tokens=budget or 0)
+    return list(entries.values())
 
 
 def fairness_problems(
@@ -74,21 +106,14 @@ def quality_table(df, *, strict: bool = True, reference: str | None = None, tole
     q = df[(df["probe"] == "quality") & (df["status"] == "ok")].copy()
     if q.empty:
         return pd.DataFrame()
-    extra = q["extra"].map(lambda e: e if isinstance(e, dict) else json.loads(e or "{}"))
-    q["active_excl_embedding"] = extra.map(lambda e: e.get("active_excl_embedding"))
-    q["tokens"] = q["settings.tokens"] if "settings.tokens" in q else extra.map(lambda e: e.get("tokens_seen"))
     q["column"] = q["metric"]
     for key in ("n_pairs", "length_factor"):
         col = f"settings.{key}"
         if col in q:
             has = q[col].notna()
             q.loc[has, "column"] = q.loc[has, "metric"] + f"[{key}=" + q.loc[has, col].astype(int).astype(str) + "]"
-    per_variant = (
-        q.groupby("variant")
-        .agg(active_excl_embedding=("active_excl_embedding", "first"), tokens=("tokens", "first"))
-        .reset_index()
-    )
-    entries = per_variant.to_dict("records")
+    entries = fairness_entries(q)
+    per_variant = pd.DataFrame(entries, columns=["variant", "active_excl_embedding", "tokens"])
     if strict:
         check_fair(entries, reference, tol)
     table = q.pivot_table(index="variant", columns="column", values="value", aggfunc="mean")

@@ -8,14 +8,15 @@ rank and never counts in a win rate, so no board ranks what it cannot tell apart
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
 import pandas as pd
 
-from suite.analysis.aggregate import _match
-from suite.analysis.fairness import fairness_problems
+from suite.analysis.aggregate import match_setting
+from suite.analysis.fairness import extra_dict, fairness_entries, fairness_problems
+from suite.analysis.fairness import finite as _finite
+
+__all__ = ["QUALITY_PROBES", "column_rows", "extra_dict", "intervals", "is_quality", "overlap", "unranked_reason"]
 
 # Probes whose metrics are trained-model quality: a seed changes them, an interval says by how much.
 QUALITY_PROBES = frozenset({"quality", "recall", "stability", "extrapolation"})
@@ -28,23 +29,8 @@ def column_rows(df: pd.DataFrame, metric: str, settings: dict[str, Any], status:
         rows = rows[rows["status"] == status]
     for col, value in settings.items():
         if col in rows.columns:
-            rows = _match(rows, col, value)
+            rows = match_setting(rows, col, value)
     return rows
-
-
-def extra_dict(value: Any) -> dict:
-    """A row's `extra` as a dict, whether the frame holds it parsed or as its JSON text ({} if neither)."""
-    if isinstance(value, dict):
-        return value
-    try:
-        parsed = json.loads(value or "{}")
-    except (TypeError, ValueError):
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def intervals(rows: pd.DataFrame) -> dict[str, tuple[float, float]]:
@@ -75,19 +61,7 @@ def unranked_reason(rows: pd.DataFrame) -> str:
             f"not ranked: {len(missing)} of {len(variants)} variants have one seed, so no interval "
             "(run more seeds, e.g. the quality preset standard)"
         )
-    entries = []
-    for variant, extra, tokens in zip(
-        rows["variant"],
-        rows["extra"] if "extra" in rows else [{}] * len(rows),
-        rows["settings.tokens"] if "settings.tokens" in rows else [None] * len(rows),
-    ):
-        e = extra_dict(extra)
-        size = e.get("active_excl_embedding", e.get("non_embedding_active"))
-        if not _finite(size):
-            continue
-        budget = tokens if _finite(tokens) else e.get("tokens_seen", 0)
-        entries.append(dict(variant=str(variant), active_excl_embedding=size, tokens=budget or 0))
-    problems = fairness_problems(list({e["variant"]: e for e in entries}.values()))
+    problems = fairness_problems(fairness_entries(rows))
     if problems:
         return "not ranked: the proxies are not matched (" + problems[0] + "; run with --match-params)"
     return ""

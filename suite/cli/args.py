@@ -101,13 +101,13 @@ def at_most(limit: int, why: str, base=positive_int):
     return check
 
 
-def memory_size(text: str, *, allow_zero: bool = False) -> int:
-    """'80GB', '8GiB', '24e9' -> bytes (at least 1 byte, at most 1 EiB)."""
+def memory_size(text: str, *, allow_zero: bool = False, jedec: bool = False) -> int:
+    """'80GB', '8GiB', '24e9' -> bytes (at least 1 byte, at most 1 EiB); `jedec`: see `units.parse_size`."""
     from suite.config import ConfigError
     from suite.units import parse_size
 
     try:
-        return parse_size(text, allow_zero=allow_zero)
+        return parse_size(text, allow_zero=allow_zero, jedec=jedec)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(exc.reason) from None
 
@@ -118,22 +118,12 @@ class GpuMemory(int):
     spelled: str = ""
 
 
-# GPU memory is sold in binary units (JEDEC): an "80GB" H100 has 80 GiB, a "16 GB" card 16 GiB, as
-# the device presets hold. So a budget written 16GB means 16 GiB; decimal bytes are written 16e9.
-_JEDEC = {"k": 1, "kb": 1, "m": 2, "mb": 2, "g": 3, "gb": 3, "t": 4, "tb": 4}
-
-
 def gpu_memory(text: str) -> GpuMemory:
     """'16GB' -> 16 GiB (JEDEC, as GPU makers and the device presets), '16GiB' alike, '16e9' -> bytes."""
-    import re
+    from suite.units import jedec_reading
 
-    decimal = memory_size(text)  # checks the text, and names it as written when it is wrong
-    m = re.fullmatch(r"\s*(\S*?)\s*([a-zA-Z]*)\s*", str(text))
-    power = _JEDEC.get(m.group(2).lower() if m else "")
-    if power is None:
-        return GpuMemory(decimal)
-    size = GpuMemory(round(decimal * 2 ** (10 * power) / 10 ** (3 * power)))
-    size.spelled = f"{str(text).strip()} read as {m.group(1)} {'KMGT'[power - 1]}iB"
+    size = GpuMemory(memory_size(text, jedec=True))
+    size.spelled = jedec_reading(text)
     return size
 
 

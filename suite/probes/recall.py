@@ -71,13 +71,15 @@ def recall(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
 
     s = resolve_settings(settings)
     cfg = cfg.replace(vocab_size=int(s["vocab"]), dropout=0.0)
-    recipe = RecallSettings(
+    points = [(int(L), int(n)) for L, n in s["eval"] if int(L) <= cfg.context_length]
+    recipe = RecallSettings(  # the recipe a row records is the one that ran: its eval points too
         train=tuple((min(int(L), cfg.context_length), int(n)) for L, n in s["train"]),
         steps=int(s["steps"]),
         batch_size=int(s["batch_size"]),
         lr=float(s["lr"]),
+        eval=tuple(points),
+        eval_instances=int(s["eval_instances"]),
     )
-    points = [(int(L), int(n)) for L, n in s["eval"] if int(L) <= cfg.context_length]
     per_point: dict[tuple[int, int], list[float]] = {p: [] for p in points}
     train_seconds, final_loss = [], []
     with pinned_threads(s["threads"], unset="keep"):
@@ -89,7 +91,7 @@ def recall(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
             train_seconds.append(round(time.perf_counter() - start, 2))
             final_loss.append(sum(losses[-20:]) / len(losses[-20:]) if losses else math.nan)
             for L, n in points:
-                acc = recall_accuracy(model, cfg, L, n, int(s["eval_instances"]), seed)
+                acc = recall_accuracy(model, cfg, L, n, recipe.eval_instances, seed)
                 per_point[(L, n)].append(acc if math.isfinite(final_loss[-1]) else math.nan)
     counts = count_params(cfg)
     common = dict(
