@@ -27,6 +27,7 @@ from suite.report.figures import Figures, colors, script_safe
 from suite.report.markdown import render_markdown
 from suite.report.memory import section_memory
 from suite.report.published import section_published
+from suite.report.recall import section_recall
 from suite.report.scaling import section_scaling
 from suite.report.sections import section_cards, section_ladder, section_tradeoffs
 from suite.report.stability import section_stability
@@ -56,6 +57,7 @@ def build_view(
         section_scaling(df, figs, palette, registry),
         section_memory(df, figs),
         section_tradeoffs(df, figs, palette),
+        section_recall(df, figs, palette),
         section_stability(df, figs, palette),
         section_deployment(df, registry),
         section_published(df, registry),

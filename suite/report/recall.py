@@ -1,0 +1,193 @@
+"""The recall section (probe `recall`, Zoology's protocol): accuracy per (sequence length, pairs) for
+each variant with the seeds' 95% interval, as a figure and a table, and in words the separations the
+protocol exists to show: which variants differ beyond the seeds' noise on the hardest trained point,
+and whose accuracy falls as the pairs grow at one length."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from suite.analysis import aggregate
+from suite.analysis.aggregate import ok_rows
+from suite.analysis.fairness import extra_dict, finite
+from suite.analysis.quality_gate import overlap
+from suite.report.figures import Figures, axis, esc, figure_layout
+from suite.report.sections import Section, no_data
+
+METRIC = "recall_accuracy"
+Point = tuple[int, int]  # (sequence length, pairs)
+
+
+def _cells(rows: pd.DataFrame) -> dict[str, dict[Point, dict[str, Any]]]:
+    """variant -> (length, pairs) -> mean, interval, per-seed values, trained flag, width, chance."""
+    out: dict[str, dict[Point, dict[str, Any]]] = {}
+    for _, r in rows.iterrows():
+        e = extra_dict(r.get("extra"))
+        point = (int(r["settings.seq_len"]), int(r["settings.pairs"]))
+        lo, hi = e.get("ci_low"), e.get("ci_high")
+        out.setdefault(str(r["variant"]), {})[point] = dict(
+            mean=float(r["value"]),
+            ci=(float(lo), float(hi)) if finite(lo) and finite(hi) else None,
+            values=e.get("values") or [],
+            trained=bool(e.get("trained_on")),
+            width=e.get("width"),
+            chance=e.get("chance"),
+        )
+    return out
+
+
+def _label(point: Point, trained: bool) -> str:
+    return f"L{point[0]} / {point[1]}" + ("*" if trained else "")
+
+
+def _text(cell: dict[str, Any] | None) -> str:
+    if cell is None:
+        return "—"
+    ci = cell["ci"]
+    half = f" ±{(ci[1] - ci[0]) / 2:.2f}" if ci else ""
+    return f"{cell['mean']:.2f}{half}"
+
+
+def _separations(cells, order: list[str], points: list[Point], trained: set[Point]) -> list[str]:
+    """Sentences: the hardest trained point's ranking split where intervals part, then the variants
+    whose accuracy falls beyond noise from the fewest to the most pairs at one length."""
+    sentences = []
+    hardest = max(trained or set(points), key=lambda p: (p[1], p[0]))
+    ranked = sorted(
+        (v for v in order if cells[v].get(hardest) and cells[v][hardest]["ci"]),
+        key=lambda v: -cells[v][hardest]["mean"],
+    )
+    if len(ranked) >= 2:
+        groups = [[ranked[0]]]
+        for previous, variant in zip(ranked, ranked[1:]):
+            if overlap(cells[previous][hardest]["ci"], cells[variant][hardest]["ci"]):
+                groups[-1].append(variant)
+            else:
+                groups.append([variant])
+        named = [", ".join(f"{v} {_text(cells[v][hardest])}" for v in g) for g in groups]
+        said = " > ".join(f"{{{n}}}" if len(g) > 1 else n for n, g in zip(named, groups))
+        sentences.append(
+            f"At {_label(hardest, hardest in trained)} (the most pairs trained on): {said}. "
+            "'>' separates intervals that do not overlap; braces group variants within the seeds' noise."
+        )
+    falls = []
+    for variant in order:
+        for length in sorted({p[0] for p in cells[variant]}):
+            own = sorted((p for p in cells[variant] if p[0] == length and cells[variant][p]["ci"]), key=lambda p: p[1])
+            if len(own) < 2:
+                continue
+            first, last = cells[variant][own[0]], cells[variant][own[-1]]
+            if first["ci"][0] > last["ci"][1]:
+                trend = f"{first['mean']:.2f} at {own[0][1]} pairs → {last['mean']:.2f} at {own[-1][1]}"
+                falls.append(f"{variant} at L{length} ({trend})")
+    sentences.append(
+        "Accuracy falls beyond noise as the pairs grow for: " + "; ".join(falls) + "."
+        if falls
+        else "No variant's accuracy falls beyond noise as the pairs grow at one length."
+    )
+    return sentences
+
+
+def _figure(figs: Figures, cells, order, points, trained, palette):
+    labels = [_label(p, p in trained) for p in points]
+    traces = []
+    for variant in order:
+        own = [cells[variant].get(p) for p in points]
+        means = [c["mean"] if c else None for c in own]
+        traces.append(
+            dict(
+                type="scatter",
+                mode="lines+markers",
+                name=esc(variant),
+                x=labels,
+                y=means,
+                error_y=dict(
+                    type="data",
+                    array=[c["ci"][1] - c["mean"] if c and c["ci"] else None for c in own],
+                    arrayminus=[c["mean"] - c["ci"][0] if c and c["ci"] else None for c in own],
+                    thickness=1,
+                    width=3,
+                ),
+                line=dict(color=palette.get(variant)),
+                hovertemplate=f"<b>{esc(variant)}</b><br>%{{x}}<br>accuracy %{{y:.3f}}<extra></extra>",
+            )
+        )
+    chance = [c["chance"] for v in order for c in cells[v].values() if finite(c["chance"])]
+    if chance:
+        traces.append(
+            dict(
+                type="scatter",
+                mode="lines",
+                name="chance",
+                x=labels,
+                y=[max(chance)] * len(labels),
+                line=dict(color="#999", dash="dash", width=1),
+                hoverinfo="skip",
+            )
+        )
+    layout = figure_layout(
+        xaxis=dict(axis("sequence length / key-value pairs (* trained on)"), type="category"),
+        yaxis=dict(axis("recall accuracy"), range=[0, 1.05]),
+        legend=dict(font=dict(size=11)),
+    )
+    return figs.make(
+        "Recall accuracy by sequence length and pairs",
+        traces,
+        layout,
+        note="mean over seeds; bars: 95% t-interval; dashed: chance",
+        wide=True,
+    )
+
+
+def section_recall(df: pd.DataFrame, figs: Figures, palette: dict[str, str]) -> Section:
+    section = Section(
+        "recall",
+        "Associative recall",
+        "Each proxy trained on multi-query associative recall itself and scored on held-out instances "
+        "(probe recall, Zoology's protocol), including longer sequences than trained: where full "
+        "attention, a sliding window and the recurrent mixers part ways.",
+    )
+    rows = ok_rows(df, METRIC) if "metric" in df else df.iloc[0:0]
+    if rows.empty or not {"settings.seq_len", "settings.pairs"} <= set(rows.columns):
+        section.empty = no_data("recall", "`archbench run --suite recall`.")
+        return section
+    cells = _cells(rows)
+    order = [v for v in aggregate.variants_in_order(rows) if v in cells]
+    points = sorted({p for c in cells.values() for p in c})
+    trained = {p for c in cells.values() for p, cell in c.items() if cell["trained"]}
+    section.figures = [_figure(figs, cells, order, points, trained, palette)]
+    table_rows = []
+    for variant in order:
+        widths = {c["width"] for c in cells[variant].values() if c["width"]}
+        table_rows.append(
+            dict(
+                name=variant,
+                note=f"width {', '.join(map(str, sorted(widths)))}" if widths else "",
+                cells=[
+                    dict(
+                        text=_text(cells[variant].get(p)),
+                        title="per seed: " + ", ".join(f"{x:.3f}" for x in cells[variant][p]["values"] if finite(x))
+                        if cells[variant].get(p)
+                        else "not measured",
+                        shade=_shade(cells[variant][p]["mean"]) if cells[variant].get(p) else "",
+                    )
+                    for p in points
+                ],
+            )
+        )
+    section.extra["grid"] = dict(
+        headers=[_label(p, p in trained) for p in points],
+        rows=table_rows,
+        summary=" ".join(_separations(cells, order, points, trained)),
+        legend="accuracy ± the 95% interval's half-width over seeds; * trained on; hover for the seeds",
+    )
+    return section
+
+
+def _shade(accuracy: float) -> str:
+    """A green whose depth is the accuracy, for reading the table as a heat map."""
+    accuracy = min(1.0, max(0.0, accuracy)) if math.isfinite(accuracy) else 0.0
+    return f"background: hsl(145 55% {97 - 35 * accuracy:.0f}%)"
