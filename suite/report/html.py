@@ -23,6 +23,7 @@ from suite.report.boards import LADDER, boards_view
 from suite.report.cards import load_registry
 from suite.report.csv import render_csv
 from suite.report.deployment import section_deployment
+from suite.report.extrapolation import section_extrapolation
 from suite.report.figures import Figures, colors, script_safe
 from suite.report.markdown import render_markdown
 from suite.report.memory import section_memory
@@ -58,6 +59,7 @@ def build_view(
         section_memory(df, figs),
         section_tradeoffs(df, figs, palette),
         section_recall(df, figs, palette),
+        section_extrapolation(df, figs, palette),
         section_stability(df, figs, palette),
         section_deployment(df, registry),
         section_published(df, registry),
