@@ -89,3 +89,39 @@ def test_unknown_settings_are_named():
         resolve_settings({"stepz": 3})
     with pytest.raises(ValueError, match=r"is a list of \[sequence length, pairs\]"):
         resolve_settings({"eval": [64]})
+
+
+def test_training_stops_at_the_criterion_and_the_rows_say_how_many_steps_ran():
+    from suite.quality.recall import RecallSettings, train_recall
+
+    recipe = dict(train=((32, 4),), steps=12, batch_size=4, lr=1e-3, stop_window=5)
+    # a criterion every model meets (accuracy >= 0) stops after one window; one none can meet never does
+    assert len(train_recall(build_model(CFG, seed=0), CFG, RecallSettings(**recipe, stop_accuracy=0.0), 0)) == 5
+    assert len(train_recall(build_model(CFG, seed=0), CFG, RecallSettings(**recipe, stop_accuracy=1.01), 0)) == 12
+    assert len(train_recall(build_model(CFG, seed=0), CFG, RecallSettings(**recipe), 0)) == 12
+
+    from suite.probes.recall import recall
+
+    settings = dict(seeds=[0, 1], vocab=VOCAB, steps=12, batch_size=4, train=[[32, 4]], eval=[[32, 4], [64, 8]],
+                    eval_instances=8, stop_accuracy=0.0, stop_window=5)  # fmt: skip
+    row = recall(CFG, settings)[0]
+    assert row.extra["steps_run"] == [5, 5] and row.extra["recipe"]["stop_accuracy"] == 0.0
+    assert row.extra["recipe"]["eval"] == [[32, 4], [64, 8]]  # the points that ran, not the defaults
+
+
+def test_the_curriculum_draws_from_train_first_for_its_share_of_the_steps(monkeypatch):
+    import suite.quality.recall as recall_module
+
+    drawn = []
+    real = recall_module.mqar_batch
+
+    def recording(gen, batch, seq_len, n_pairs, vocab):
+        drawn.append((seq_len, n_pairs))
+        return real(gen, batch, seq_len, n_pairs, vocab)
+
+    monkeypatch.setattr(recall_module, "mqar_batch", recording)
+    recipe = recall_module.RecallSettings(
+        train=((64, 8), (64, 16)), train_first=((32, 4),), first_frac=0.5, steps=6, batch_size=2, lr=1e-3
+    )
+    recall_module.train_recall(build_model(CFG, seed=0), CFG, recipe, 0)
+    assert drawn == [(32, 4)] * 3 + [(64, 16), (64, 8), (64, 16)]

@@ -56,3 +56,12 @@ def test_without_recall_rows_the_section_says_how_to_get_them():
     empty = pd.DataFrame(columns=["variant", "metric", "value", "status", "probe"])
     section = section_recall(empty, Figures(), {})
     assert not section.figures and "--suite recall" in section.empty
+
+
+def test_a_variant_trained_under_two_recipes_gets_a_line_per_recipe():
+    one = _rows({"attention": (0.97, 0.96, 0.90), "mixer": (0.02, 0.01, 0.01)}).assign(**{"settings.preset": "cpu"})
+    two = _rows({"mixer": (0.99, 0.30, 0.10)}).assign(**{"settings.preset": "cpu-small-pairs"})
+    grid = section_recall(pd.concat([one, two], ignore_index=True), Figures(), {}).extra["grid"]
+    assert [r["name"] for r in grid["rows"]] == ["attention", "mixer (cpu)", "mixer (cpu-small-pairs)"]
+    assert [c["text"] for c in grid["rows"][2]["cells"]] == ["0.99 ±0.02", "0.30 ±0.02", "0.10 ±0.02"]
+    assert "mixer (cpu-small-pairs) at L64 (0.99 at 4 pairs → 0.30 at 16)" in grid["summary"]

@@ -7,11 +7,18 @@ the training mixture in `extra`. The width is the cell's proxy width (`d_model`,
 variant at `scale: tiny` and `scale: small` for two widths, or with `match_params`.
 
 Presets (`settings.preset`; any key can also be set on its own):
-- cpu (default): 2-layer proxies of width 64, vocabulary 128, three seeds, 1,200 steps of 64
-  sequences of 32-64 tokens: about a minute per seed for attention on one core of a 2-core machine,
-  enough for every attention seed to pass the lookup transition (see README: the recall suite).
+- cpu (default): 2-layer proxies of width 60-68 (100k parameters in the recall suite), vocabulary 128,
+  three seeds, up to 1,200 steps of 64 dense sequences of 32-64 tokens; about a minute per seed for
+  attention on one core of a 2-core machine, enough for every attention seed to pass the lookup
+  transition (see README: the recall suite).
+- cpu-small-pairs: few pairs per sequence (4-8 at 32-64 tokens), up to 3,000 steps at lr 3e-3: the
+  recipe the recurrent mixers learn the lookup from (attention stalls on it). Zoology reports each
+  architecture at its best recipe; the recall suite runs both and the report shows each.
 - gpu: 4x the steps, 2x the batch, longer sequences and more pairs; for a GPU machine (not yet
   measured on one).
+Every preset trains to a criterion: it stops once the training accuracy of the last 100 steps reaches
+0.99 (`stop_accuracy`, `stop_window`), so a variant that has learned stops early and one that has not
+trains the whole budget; `steps_run` in `extra` says how many steps each seed took.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from suite.probes import Row, probe
 from suite.probes.quality import mean_ci, resolve_preset
 from suite.threads import pinned_threads
 
+_CPU_EVAL = [[32, 4], [32, 8], [64, 4], [64, 8], [64, 16], [128, 16], [128, 32]]
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": dict(
         seeds=[0, 1, 2],
@@ -32,10 +40,33 @@ PRESETS: dict[str, dict[str, Any]] = {
         steps=1200,
         batch_size=64,
         lr=2e-3,  # 3e-3 left 2 of 3 seeds on a half-solved plateau (accuracy 0.5) at 1,200 steps
-        # dense (4 x pairs = length, every slot a query): sparse mixes did not reach the lookup in 1,200 steps
+        # dense (4 x pairs = length, every slot a query): attention stalled on sparse mixes (few pairs
+        # per sequence) at 0.2-0.3 for 2,400 steps, answering some value of the context
         train=[[32, 8], [64, 16], [64, 8]],
-        eval=[[32, 8], [64, 4], [64, 8], [64, 16], [128, 16], [128, 32]],
+        eval=_CPU_EVAL,
         eval_instances=256,
+        train_first=[],
+        first_frac=0.0,
+        stop_accuracy=0.99,  # mean training accuracy of the last 100 steps: learned, stop
+        stop_window=100,
+        threads=1,
+    ),
+    # The recurrent mixers' recipe: few pairs per sequence, longer. Gated DeltaNet learned the lookup
+    # from it (0.99 at 4 pairs after ~1,500 steps at lr 3e-3) and from neither the dense mix (1,200
+    # steps) nor a dense-and-sparse one (3,000 steps at 2e-3); attention stalls on it (see cpu).
+    "cpu-small-pairs": dict(
+        seeds=[0, 1, 2],
+        vocab=128,
+        steps=3000,
+        batch_size=64,
+        lr=3e-3,
+        train=[[32, 4], [64, 4], [64, 8]],
+        eval=_CPU_EVAL,
+        eval_instances=256,
+        train_first=[],
+        first_frac=0.0,
+        stop_accuracy=0.99,
+        stop_window=100,
         threads=1,
     ),
     "gpu": dict(
@@ -47,6 +78,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         train=[[32, 8], [64, 16], [128, 32], [256, 64], [256, 32]],
         eval=[[64, 16], [128, 32], [256, 32], [256, 64], [512, 64], [512, 128], [1024, 128]],
         eval_instances=1000,
+        train_first=[],
+        first_frac=0.0,
+        stop_accuracy=0.99,
+        stop_window=100,
         threads=None,
     ),
 }
@@ -54,7 +89,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def resolve_settings(settings: dict[str, Any]) -> dict[str, Any]:
     s = resolve_preset(settings, PRESETS, "cpu", "recall")
-    for key in ("train", "eval"):
+    for key in ("train", "eval", "train_first"):
+        if key == "train_first" and not s[key]:
+            continue
         if not s[key] or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in s[key]):
             raise ValueError(f"recall setting '{key}' is a list of [sequence length, pairs], got {s[key]!r}")
     return s
@@ -74,14 +111,18 @@ def recall(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     points = [(int(L), int(n)) for L, n in s["eval"] if int(L) <= cfg.context_length]
     recipe = RecallSettings(  # the recipe a row records is the one that ran: its eval points too
         train=tuple((min(int(L), cfg.context_length), int(n)) for L, n in s["train"]),
+        train_first=tuple((min(int(L), cfg.context_length), int(n)) for L, n in s["train_first"] or ()),
+        first_frac=float(s["first_frac"]),
         steps=int(s["steps"]),
         batch_size=int(s["batch_size"]),
         lr=float(s["lr"]),
         eval=tuple(points),
         eval_instances=int(s["eval_instances"]),
+        stop_accuracy=None if s["stop_accuracy"] is None else float(s["stop_accuracy"]),
+        stop_window=int(s["stop_window"]),
     )
     per_point: dict[tuple[int, int], list[float]] = {p: [] for p in points}
-    train_seconds, final_loss = [], []
+    train_seconds, final_loss, steps_run = [], [], []
     with pinned_threads(s["threads"], unset="keep"):
         for seed in s["seeds"]:
             torch.manual_seed(seed)
@@ -89,6 +130,7 @@ def recall(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
             start = time.perf_counter()
             losses = train_recall(model, cfg, recipe, seed)
             train_seconds.append(round(time.perf_counter() - start, 2))
+            steps_run.append(len(losses))
             final_loss.append(sum(losses[-20:]) / len(losses[-20:]) if losses else math.nan)
             for L, n in points:
                 acc = recall_accuracy(model, cfg, L, n, recipe.eval_instances, seed)
@@ -103,6 +145,7 @@ def recall(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
         non_embedding_active=counts["active_non_embedding"],
         recipe=recipe.to_dict(),
         train_seconds=train_seconds,
+        steps_run=steps_run,  # fewer than the recipe's steps where the stopping criterion was met
         final_train_loss=final_loss,
     )
     rows = []
@@ -120,7 +163,7 @@ def recall(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
                     ci_low=stats["ci_low"],
                     ci_high=stats["ci_high"],
                     n_seeds=stats["n"],
-                    trained_on=[L, n] in [list(p) for p in recipe.train],
+                    trained_on=[L, n] in [list(p) for p in recipe.train + recipe.train_first],
                 ),
                 status="ok" if finite else "error",
                 error="" if finite else f"training diverged (final losses {final_loss})",

@@ -24,11 +24,14 @@ Point = tuple[int, int]  # (sequence length, pairs)
 def _cells(rows: pd.DataFrame) -> dict[str, dict[Point, dict[str, Any]]]:
     """variant -> (length, pairs) -> mean, interval, per-seed values, trained flag, width, chance."""
     out: dict[str, dict[Point, dict[str, Any]]] = {}
-    for _, r in rows.iterrows():
+    presets = rows["settings.preset"] if "settings.preset" in rows else pd.Series([None] * len(rows), rows.index)
+    arms = presets.groupby(rows["variant"].astype(str)).nunique()  # a variant trained under several recipes
+    for (_, r), preset in zip(rows.iterrows(), presets):
         e = extra_dict(r.get("extra"))
         point = (int(r["settings.seq_len"]), int(r["settings.pairs"]))
         lo, hi = e.get("ci_low"), e.get("ci_high")
-        out.setdefault(str(r["variant"]), {})[point] = dict(
+        name = str(r["variant"]) + (f" ({preset})" if arms.get(str(r["variant"]), 0) > 1 else "")
+        out.setdefault(name, {})[point] = dict(
             mean=float(r["value"]),
             ci=(float(lo), float(hi)) if finite(lo) and finite(hi) else None,
             values=e.get("values") or [],
@@ -155,7 +158,8 @@ def section_recall(df: pd.DataFrame, figs: Figures, palette: dict[str, str]) -> 
         section.empty = no_data("recall", "`archbench run --suite recall`.")
         return section
     cells = _cells(rows)
-    order = [v for v in aggregate.variants_in_order(rows) if v in cells]
+    # variants in first-seen order, a variant's recipes (presets) side by side
+    order = [n for v in aggregate.variants_in_order(rows) for n in cells if n == v or n.startswith(v + " (")]
     points = sorted({p for c in cells.values() for p in c})
     trained = {p for c in cells.values() for p, cell in c.items() if cell["trained"]}
     section.figures = [_figure(figs, cells, order, points, trained, palette)]
