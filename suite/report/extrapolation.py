@@ -12,7 +12,7 @@ import pandas as pd
 from suite.analysis import aggregate
 from suite.analysis.fairness import extra_dict, finite
 from suite.probes.quality import mean_ci
-from suite.report.figures import Figures, axis, esc, figure_layout
+from suite.report.figures import Figures, axis, esc, figure_layout, interval_line
 from suite.report.sections import Section, no_data
 
 BPB, PASSKEY = "extrapolation_bpb", "extrapolation_passkey_accuracy"
@@ -72,21 +72,14 @@ def _figure(figs: Figures, lines, palette: dict[str, str]):
         own = [points[f] for f in factors]
         variant = name.split(" + ")[0]
         traces.append(
-            dict(
-                type="scatter",
-                mode="lines+markers",
-                name=esc(name),
-                x=factors,
-                y=[p["mean"] for p in own],
-                error_y=dict(
-                    type="data",
-                    array=[p["ci"][1] - p["mean"] if p["ci"] else None for p in own],
-                    arrayminus=[p["mean"] - p["ci"][0] if p["ci"] else None for p in own],
-                    thickness=1,
-                    width=3,
-                ),
-                line=dict(color=palette.get(variant), dash="dot" if " + " in name else "solid"),
-                hovertemplate=f"<b>{esc(name)}</b><br>%{{x}}× training context<br>%{{y:.3f}} bpb<extra></extra>",
+            interval_line(
+                name,
+                factors,
+                [p["mean"] for p in own],
+                [p["ci"] for p in own],
+                f"<b>{esc(name)}</b><br>%{{x}}× training context<br>%{{y:.3f}} bpb<extra></extra>",
+                palette.get(variant),
+                dash="dot" if " + " in name else "solid",
             )
         )
     factors = sorted({f for points in lines.values() for f in points})

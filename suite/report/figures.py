@@ -183,3 +183,32 @@ def esc(text: Any) -> str:
     """Text for plotly labels, legends and hovers: plotly renders a subset of HTML tags there and
     treats %{...} as template fields, so a variant's name is escaped before it reaches a figure."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("%{", "%%{")
+
+
+def interval_line(
+    name: str,
+    x: list[Any],
+    means: list[float | None],
+    intervals: list[tuple[float, float] | None],
+    hovertemplate: str,
+    color: str | None = None,
+    dash: str = "solid",
+) -> dict[str, Any]:
+    """A lines+markers trace of means with each point's (low, high) interval as asymmetric error bars
+    (none where a point has no interval): the seeds' 95% interval on every quality curve."""
+    return dict(
+        type="scatter",
+        mode="lines+markers",
+        name=esc(name),
+        x=x,
+        y=means,
+        error_y=dict(
+            type="data",
+            array=[None if ci is None or m is None else ci[1] - m for m, ci in zip(means, intervals)],
+            arrayminus=[None if ci is None or m is None else m - ci[0] for m, ci in zip(means, intervals)],
+            thickness=1,
+            width=3,
+        ),
+        line=dict(color=color, dash=dash),
+        hovertemplate=hovertemplate,
+    )

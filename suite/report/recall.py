@@ -14,7 +14,7 @@ from suite.analysis import aggregate
 from suite.analysis.aggregate import ok_rows
 from suite.analysis.fairness import extra_dict, finite
 from suite.analysis.quality_gate import overlap
-from suite.report.figures import Figures, axis, esc, figure_layout
+from suite.report.figures import Figures, axis, esc, figure_layout, interval_line
 from suite.report.sections import Section, no_data
 
 METRIC = "recall_accuracy"
@@ -99,23 +99,14 @@ def _figure(figs: Figures, cells, order, points, trained, palette):
     traces = []
     for variant in order:
         own = [cells[variant].get(p) for p in points]
-        means = [c["mean"] if c else None for c in own]
         traces.append(
-            dict(
-                type="scatter",
-                mode="lines+markers",
-                name=esc(variant),
-                x=labels,
-                y=means,
-                error_y=dict(
-                    type="data",
-                    array=[c["ci"][1] - c["mean"] if c and c["ci"] else None for c in own],
-                    arrayminus=[c["mean"] - c["ci"][0] if c and c["ci"] else None for c in own],
-                    thickness=1,
-                    width=3,
-                ),
-                line=dict(color=palette.get(variant)),
-                hovertemplate=f"<b>{esc(variant)}</b><br>%{{x}}<br>accuracy %{{y:.3f}}<extra></extra>",
+            interval_line(
+                variant,
+                labels,
+                [c["mean"] if c else None for c in own],
+                [c["ci"] if c else None for c in own],
+                f"<b>{esc(variant)}</b><br>%{{x}}<br>accuracy %{{y:.3f}}<extra></extra>",
+                palette.get(variant.split(" (")[0]),
             )
         )
     chance = [c["chance"] for v in order for c in cells[v].values() if finite(c["chance"])]

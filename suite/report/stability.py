@@ -11,7 +11,7 @@ import pandas as pd
 from suite.analysis import aggregate
 from suite.analysis.aggregate import ok_rows
 from suite.analysis.quality_gate import extra_dict
-from suite.report.figures import Figure, Figures, axis, esc, figure_layout
+from suite.report.figures import Figure, Figures, axis, esc, figure_layout, interval_line
 from suite.report.sections import Section, no_data
 
 
@@ -28,25 +28,15 @@ def _curve(df: pd.DataFrame, figs: Figures, palette: dict[str, str], metric: str
         own = rows[rows["variant"] == variant].sort_values("settings.lr")
         extras = [_extra(r) for _, r in own.iterrows()]
         values = own["value"].astype(float).tolist()
-        high = [e.get("ci_high") for e in extras]
-        low = [e.get("ci_low") for e in extras]
-        error = dict(
-            type="data",
-            array=[(h - v) if isinstance(h, (int, float)) else None for h, v in zip(high, values)],
-            arrayminus=[(v - lo) if isinstance(lo, (int, float)) else None for lo, v in zip(low, values)],
-            thickness=1,
-            width=3,
-        )
+        ci = [(e.get("ci_low"), e.get("ci_high")) for e in extras]
         traces.append(
-            dict(
-                type="scatter",
-                mode="lines+markers",
-                name=esc(variant),
-                x=own["settings.lr"].astype(float).tolist(),
-                y=values,
-                error_y=error,
-                line=dict(color=palette.get(variant)),
-                hovertemplate=f"<b>{esc(variant)}</b><br>lr %{{x:.2g}}<br>{esc(title)} %{{y:.4g}}<extra></extra>",
+            interval_line(
+                variant,
+                own["settings.lr"].astype(float).tolist(),
+                values,
+                [(lo, hi) if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) else None for lo, hi in ci],
+                f"<b>{esc(variant)}</b><br>lr %{{x:.2g}}<br>{esc(title)} %{{y:.4g}}<extra></extra>",
+                palette.get(variant),
             )
         )
     layout = figure_layout(
