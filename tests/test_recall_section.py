@@ -27,13 +27,13 @@ def test_table_figure_and_the_separations_in_words():
     df = _rows({"attention": (0.97, 0.96, 0.90), "window": (0.05, 0.01, 0.01), "mixer": (0.80, 0.30, 0.05)})
     section = section_recall(df, Figures(), {})
     grid = section.extra["grid"]
-    assert grid["headers"] == ["L64 / 4*", "L64 / 16*", "L128 / 32"]
+    assert grid["headers"] == ["L64 / 4", "L64 / 16", "L128 / 32"]
     attention = next(r for r in grid["rows"] if r["name"] == "attention")
-    assert [c["text"] for c in attention["cells"]] == ["0.97 ±0.02", "0.96 ±0.02", "0.90 ±0.02"]
+    assert [c["text"] for c in attention["cells"]] == ["0.97 ±0.02*", "0.96 ±0.02*", "0.90 ±0.02"]
     assert "width 64" in attention["note"] and "0.960" in attention["cells"][1]["title"]
     # the hardest trained point (64 tokens, 16 pairs) ranks them with '>' where intervals part
-    assert "At L64 / 16*" in grid["summary"]
-    assert "attention 0.96 ±0.02 > mixer 0.30 ±0.02 > window 0.01 ±0.02" in grid["summary"]
+    assert "At L64 / 16 (the most pairs trained on)" in grid["summary"]
+    assert "attention 0.96 ±0.02* > mixer 0.30 ±0.02* > window 0.01 ±0.02*" in grid["summary"]
     # the mixer falls from 4 to 16 pairs beyond noise; attention (0.97 -> 0.96) stays within it
     assert "mixer at L64 (0.80 at 4 pairs → 0.30 at 16)" in grid["summary"]
     assert "attention at L64" not in grid["summary"]
@@ -48,7 +48,7 @@ def test_variants_within_noise_are_grouped_and_no_fall_is_claimed():
     df = _rows({"a": (0.9, 0.9, 0.9), "b": (0.91, 0.91, 0.91)}, half=0.05)
     summary = section_recall(df, Figures(), {}).extra["grid"]["summary"]
     ranking = summary.split(". '>'")[0]
-    assert ranking.endswith("{b 0.91 ±0.05, a 0.90 ±0.05}") and " > " not in ranking
+    assert ranking.endswith("{b 0.91 ±0.05*, a 0.90 ±0.05*}") and " > " not in ranking
     assert "No variant's accuracy falls beyond noise" in summary
 
 
@@ -63,5 +63,5 @@ def test_a_variant_trained_under_two_recipes_gets_a_line_per_recipe():
     two = _rows({"mixer": (0.99, 0.30, 0.10)}).assign(**{"settings.preset": "cpu-small-pairs"})
     grid = section_recall(pd.concat([one, two], ignore_index=True), Figures(), {}).extra["grid"]
     assert [r["name"] for r in grid["rows"]] == ["attention", "mixer (cpu)", "mixer (cpu-small-pairs)"]
-    assert [c["text"] for c in grid["rows"][2]["cells"]] == ["0.99 ±0.02", "0.30 ±0.02", "0.10 ±0.02"]
+    assert [c["text"] for c in grid["rows"][2]["cells"]] == ["0.99 ±0.02*", "0.30 ±0.02*", "0.10 ±0.02"]
     assert "mixer (cpu-small-pairs) at L64 (0.99 at 4 pairs → 0.30 at 16)" in grid["summary"]

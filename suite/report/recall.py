@@ -42,16 +42,17 @@ def _cells(rows: pd.DataFrame) -> dict[str, dict[Point, dict[str, Any]]]:
     return out
 
 
-def _label(point: Point, trained: bool) -> str:
-    return f"L{point[0]} / {point[1]}" + ("*" if trained else "")
+def _label(point: Point) -> str:
+    return f"L{point[0]} / {point[1]}"
 
 
 def _text(cell: dict[str, Any] | None) -> str:
+    """'0.97 ±0.01', with * where this line trained on that point (recipes train on different ones)."""
     if cell is None:
         return "—"
     ci = cell["ci"]
     half = f" ±{(ci[1] - ci[0]) / 2:.2f}" if ci else ""
-    return f"{cell['mean']:.2f}{half}"
+    return f"{cell['mean']:.2f}{half}" + ("*" if cell["trained"] else "")
 
 
 def _separations(cells, order: list[str], points: list[Point], trained: set[Point]) -> list[str]:
@@ -73,7 +74,7 @@ def _separations(cells, order: list[str], points: list[Point], trained: set[Poin
         named = [", ".join(f"{v} {_text(cells[v][hardest])}" for v in g) for g in groups]
         said = " > ".join(f"{{{n}}}" if len(g) > 1 else n for n, g in zip(named, groups))
         sentences.append(
-            f"At {_label(hardest, hardest in trained)} (the most pairs trained on): {said}. "
+            f"At {_label(hardest)} (the most pairs trained on): {said}. "
             "'>' separates intervals that do not overlap; braces group variants within the seeds' noise."
         )
     falls = []
@@ -94,8 +95,8 @@ def _separations(cells, order: list[str], points: list[Point], trained: set[Poin
     return sentences
 
 
-def _figure(figs: Figures, cells, order, points, trained, palette):
-    labels = [_label(p, p in trained) for p in points]
+def _figure(figs: Figures, cells, order, points, palette):
+    labels = [_label(p) for p in points]
     traces = []
     for variant in order:
         own = [cells[variant].get(p) for p in points]
@@ -123,7 +124,7 @@ def _figure(figs: Figures, cells, order, points, trained, palette):
             )
         )
     layout = figure_layout(
-        xaxis=dict(axis("sequence length / key-value pairs (* trained on)"), type="category"),
+        xaxis=dict(axis("sequence length / key-value pairs"), type="category"),
         yaxis=dict(axis("recall accuracy"), range=[0, 1.05]),
         legend=dict(font=dict(size=11)),
     )
@@ -153,7 +154,7 @@ def section_recall(df: pd.DataFrame, figs: Figures, palette: dict[str, str]) -> 
     order = [n for v in aggregate.variants_in_order(rows) for n in cells if n == v or n.startswith(v + " (")]
     points = sorted({p for c in cells.values() for p in c})
     trained = {p for c in cells.values() for p, cell in c.items() if cell["trained"]}
-    section.figures = [_figure(figs, cells, order, points, trained, palette)]
+    section.figures = [_figure(figs, cells, order, points, palette)]
     table_rows = []
     for variant in order:
         widths = {c["width"] for c in cells[variant].values() if c["width"]}
@@ -174,10 +175,11 @@ def section_recall(df: pd.DataFrame, figs: Figures, palette: dict[str, str]) -> 
             )
         )
     section.extra["grid"] = dict(
-        headers=[_label(p, p in trained) for p in points],
+        headers=[_label(p) for p in points],
         rows=table_rows,
         summary=" ".join(_separations(cells, order, points, trained)),
-        legend="accuracy ± the 95% interval's half-width over seeds; * trained on; hover for the seeds",
+        legend="accuracy ± the 95% interval's half-width over seeds; * that line's recipe trained on that length and "
+        "number of pairs (the others are held out); hover for the seeds",
     )
     return section
 
