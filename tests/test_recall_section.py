@@ -36,7 +36,8 @@ def test_table_figure_and_the_separations_in_words():
     assert "attention 0.96 ±0.02* > mixer 0.30 ±0.02* > window 0.01 ±0.02*" in grid["summary"]
     # the mixer falls from 4 to 16 pairs beyond noise; attention (0.97 -> 0.96) stays within it
     assert "mixer at L64 (0.80 at 4 pairs → 0.30 at 16)" in grid["summary"]
-    assert "attention at L64" not in grid["summary"]
+    assert "It holds within noise for: attention at L64 (0.97 at 4 pairs → 0.96 at 16)." in grid["summary"]
+    assert "window at" not in grid["summary"]  # never learned (below 0.5): neither falls nor holds
     data = json.loads(section.figures[0].json.replace("<\\/", "</"))
     mixer = next(t for t in data["data"] if t["name"] == "mixer")
     assert mixer["x"] == grid["headers"] and mixer["y"] == [0.80, 0.30, 0.05]
@@ -50,6 +51,7 @@ def test_variants_within_noise_are_grouped_and_no_fall_is_claimed():
     ranking = summary.split(". '>'")[0]
     assert ranking.endswith("{b 0.91 ±0.05*, a 0.90 ±0.05*}") and " > " not in ranking
     assert "No variant's accuracy falls beyond noise" in summary
+    assert "holds within noise for: a at L64 (0.90 at 4 pairs → 0.90 at 16); b at L64" in summary
 
 
 def test_without_recall_rows_the_section_says_how_to_get_them():

@@ -77,27 +77,43 @@ def _separations(cells, order: list[str], points: list[Point], trained: set[Poin
             f"At {_label(hardest)} (the most pairs trained on): {said}. "
             "'>' separates intervals that do not overlap; braces group variants within the seeds' noise."
         )
-    falls = []
+    falls, holds = [], []
     for variant in order:
-        for length in sorted({p[0] for p in cells[variant]}):
-            own = sorted((p for p in cells[variant] if p[0] == length and cells[variant][p]["ci"]), key=lambda p: p[1])
-            if len(own) < 2:
-                continue
-            first, last = cells[variant][own[0]], cells[variant][own[-1]]
-            if first["ci"][0] > last["ci"][1]:
-                trend = f"{first['mean']:.2f} at {own[0][1]} pairs → {last['mean']:.2f} at {own[-1][1]}"
-                falls.append(f"{variant} at L{length} ({trend})")
+        trends = [t for t in (_trend(cells[variant], length) for length in _trained_lengths(cells[variant])) if t]
+        fallen = [t for t in trends if t[0] == "falls"]
+        if fallen:  # the length where it falls furthest
+            falls.append(f"{variant} at {max(fallen, key=lambda t: t[1])[2]}")
+        elif trends:
+            holds.append(f"{variant} at {trends[-1][2]}")
     sentences.append(
-        "Accuracy falls beyond noise as the pairs grow for: " + "; ".join(falls) + "."
+        "As the pairs grow at a trained length, accuracy falls beyond noise for: " + "; ".join(falls) + "."
         if falls
-        else "No variant's accuracy falls beyond noise as the pairs grow at one length."
+        else "No variant's accuracy falls beyond noise as the pairs grow at a trained length."
     )
+    if holds:
+        sentences.append("It holds within noise for: " + "; ".join(holds) + ".")
     return sentences
+
+
+def _trained_lengths(line: dict[Point, dict[str, Any]]) -> list[int]:
+    return sorted({p[0] for p, cell in line.items() if cell["trained"]})
+
+
+def _trend(line: dict[Point, dict[str, Any]], length: int) -> tuple[str, float, str] | None:
+    """('falls' or 'holds', the drop, words) from the fewest to the most pairs at one length; None where
+    the line never learned there (below 0.5 at the fewest pairs: a fall from chance says nothing)."""
+    own = sorted((p for p in line if p[0] == length and line[p]["ci"]), key=lambda p: p[1])
+    if len(own) < 2 or line[own[0]]["mean"] < 0.5:
+        return None
+    first, last = line[own[0]], line[own[-1]]
+    words = f"L{length} ({first['mean']:.2f} at {own[0][1]} pairs → {last['mean']:.2f} at {own[-1][1]})"
+    return ("falls" if first["ci"][0] > last["ci"][1] else "holds"), first["mean"] - last["mean"], words
 
 
 def _figure(figs: Figures, cells, order, points, palette):
     labels = [_label(p) for p in points]
     traces = []
+    first_recipe: dict[str, str] = {}  # a variant's first recipe drawn solid, its others dotted
     for variant in order:
         own = [cells[variant].get(p) for p in points]
         traces.append(
@@ -108,6 +124,7 @@ def _figure(figs: Figures, cells, order, points, palette):
                 [c["ci"] if c else None for c in own],
                 f"<b>{esc(variant)}</b><br>%{{x}}<br>accuracy %{{y:.3f}}<extra></extra>",
                 palette.get(variant.split(" (")[0]),
+                dash="solid" if first_recipe.setdefault(variant.split(" (")[0], variant) == variant else "dot",
             )
         )
     chance = [c["chance"] for v in order for c in cells[v].values() if finite(c["chance"])]
