@@ -9,8 +9,9 @@ variant at `scale: tiny` and `scale: small` for two widths, or with `match_param
 Presets (`settings.preset`; any key can also be set on its own):
 - cpu (default): 2-layer proxies of width 60-68 (100k parameters in the recall suite), vocabulary 128,
   three seeds, up to 1,200 steps of 64 dense sequences of 32-64 tokens; about a minute per seed for
-  attention on one core of a 2-core machine, enough for every attention seed to pass the lookup
-  transition (see README: the recall suite).
+  attention on one core of a 2-core machine, enough for GQA attention to pass the lookup transition in
+  every seed; MHA and MLA learn more slowly and mostly need ~1,300-1,500 steps or more, learned
+  positions did not learn in 3,000 (README: the recall protocol).
 - cpu-small-pairs: few pairs per sequence (4-8 at 32-64 tokens), up to 3,000 steps at lr 3e-3: the
   recipe the recurrent mixers learn the lookup from (attention stalls on it). Zoology reports each
   architecture at its best recipe; the recall suite runs both and the report shows each.
@@ -52,8 +53,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         threads=1,
     ),
     # The recurrent mixers' recipe: few pairs per sequence, longer. Gated DeltaNet learned the lookup
-    # from it (0.99 at 4 pairs after ~1,500 steps at lr 3e-3) and from neither the dense mix (1,200
-    # steps) nor a dense-and-sparse one (3,000 steps at 2e-3); attention stalls on it (see cpu).
+    # from it (0.95-0.96 at 4 pairs in 3 seeds) and from neither the dense mix (1,200 steps) nor a
+    # dense-and-sparse one (3,000 steps at 2e-3, one seed); attention stalls on it (see cpu).
     "cpu-small-pairs": dict(
         seeds=[0, 1, 2],
         vocab=128,
