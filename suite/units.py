@@ -89,10 +89,14 @@ MAX_SIZE = 2**60
 _JEDEC_POWER = {"k": 1, "kb": 1, "m": 2, "mb": 2, "g": 3, "gb": 3, "t": 4, "tb": 4}
 
 
+# a number and a unit; signs, inf and nan are read so that the range check can say what is wrong with them
+_SIZE_TEXT = re.compile(r"\s*([+-]?(?:[0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?|inf|infinity|nan))\s*([a-z]*)\s*", re.IGNORECASE)
+
+
 def jedec_reading(text) -> str:
     """How `parse_size(text, jedec=True)` reads a size whose unit is a decimal letter ('16GB read as 16 GiB'),
     '' when it reads it as written (binary units, plain bytes)."""
-    m = re.fullmatch(r"\s*(\S*?)\s*([a-zA-Z]*)\s*", str(text))
+    m = _SIZE_TEXT.fullmatch(str(text))
     power = _JEDEC_POWER.get(m.group(2).lower()) if m else None
     return f"{str(text).strip()} read as {m.group(1)} {'KMGT'[power - 1]}iB" if power else ""
 
@@ -105,16 +109,14 @@ def parse_size(text, *, allow_zero: bool = False, jedec: bool = False) -> int:
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         size = float(text)
     else:
-        # signs, inf and nan are read here so that the range check below can say what is wrong with them
-        m = re.fullmatch(
-            r"\s*([+-]?(?:[0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?|inf|infinity|nan))\s*([a-z]*)\s*", str(text).lower()
-        )
-        if not m or m.group(2) not in _SIZE_UNITS:
+        m = _SIZE_TEXT.fullmatch(str(text))
+        unit = m.group(2).lower() if m else None
+        if unit not in _SIZE_UNITS:
             raise ConfigError(
                 f"cannot read a memory size from {text!r}; write e.g. 80GB, 8GiB or 24e9.", field="memory"
             )
-        power = _JEDEC_POWER.get(m.group(2)) if jedec else None
-        size = float(m.group(1)) * (2 ** (10 * power) if power else _SIZE_UNITS[m.group(2)])
+        power = _JEDEC_POWER.get(unit) if jedec else None
+        size = float(m.group(1)) * (2 ** (10 * power) if power else _SIZE_UNITS[unit])
     if allow_zero and size == 0:
         return 0
     # 1e400GB is inf, 0 is nothing: a size must be positive and less than an exbibyte
