@@ -33,45 +33,30 @@ from suite.probes import Row, probe
 from suite.probes.quality import mean_ci, resolve_preset
 from suite.threads import pinned_threads
 
-_CPU_EVAL = [[32, 4], [32, 8], [64, 4], [64, 8], [64, 16], [128, 16], [128, 32]]
+# Every preset trains to a criterion (mean training accuracy of the last 100 steps: learned, stop)
+# and has no curriculum unless set.
+_COMMON: dict[str, Any] = dict(seeds=[0, 1, 2], train_first=[], first_frac=0.0, stop_accuracy=0.99, stop_window=100)
+_CPU: dict[str, Any] = dict(
+    _COMMON,
+    vocab=128,
+    steps=1200,
+    batch_size=64,
+    lr=2e-3,  # 3e-3 left 2 of 3 seeds on a half-solved plateau (accuracy 0.5) at 1,200 steps
+    # dense (4 x pairs = length, every slot a query): attention stalled on sparse mixes (few pairs
+    # per sequence) at 0.2-0.3 for 2,400 steps, answering some value of the context
+    train=[[32, 8], [64, 16], [64, 8]],
+    eval=[[32, 4], [32, 8], [64, 4], [64, 8], [64, 16], [128, 16], [128, 32]],
+    eval_instances=256,
+    threads=1,
+)
 PRESETS: dict[str, dict[str, Any]] = {
-    "cpu": dict(
-        seeds=[0, 1, 2],
-        vocab=128,
-        steps=1200,
-        batch_size=64,
-        lr=2e-3,  # 3e-3 left 2 of 3 seeds on a half-solved plateau (accuracy 0.5) at 1,200 steps
-        # dense (4 x pairs = length, every slot a query): attention stalled on sparse mixes (few pairs
-        # per sequence) at 0.2-0.3 for 2,400 steps, answering some value of the context
-        train=[[32, 8], [64, 16], [64, 8]],
-        eval=_CPU_EVAL,
-        eval_instances=256,
-        train_first=[],
-        first_frac=0.0,
-        stop_accuracy=0.99,  # mean training accuracy of the last 100 steps: learned, stop
-        stop_window=100,
-        threads=1,
-    ),
+    "cpu": _CPU,
     # The recurrent mixers' recipe: few pairs per sequence, longer. Gated DeltaNet learned the lookup
     # from it (0.95-0.96 at 4 pairs in 3 seeds) and from neither the dense mix (1,200 steps) nor a
     # dense-and-sparse one (3,000 steps at 2e-3, one seed); attention stalls on it (see cpu).
-    "cpu-small-pairs": dict(
-        seeds=[0, 1, 2],
-        vocab=128,
-        steps=3000,
-        batch_size=64,
-        lr=3e-3,
-        train=[[32, 4], [64, 4], [64, 8]],
-        eval=_CPU_EVAL,
-        eval_instances=256,
-        train_first=[],
-        first_frac=0.0,
-        stop_accuracy=0.99,
-        stop_window=100,
-        threads=1,
-    ),
+    "cpu-small-pairs": dict(_CPU, steps=3000, lr=3e-3, train=[[32, 4], [64, 4], [64, 8]]),
     "gpu": dict(
-        seeds=[0, 1, 2],
+        _COMMON,
         vocab=512,  # 128 pairs need 256 distinct key and value ids
         steps=5000,
         batch_size=128,
@@ -79,10 +64,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         train=[[32, 8], [64, 16], [128, 32], [256, 64], [256, 32]],
         eval=[[64, 16], [128, 32], [256, 32], [256, 64], [512, 64], [512, 128], [1024, 128]],
         eval_instances=1000,
-        train_first=[],
-        first_frac=0.0,
-        stop_accuracy=0.99,
-        stop_window=100,
         threads=None,
     ),
 }
@@ -90,9 +71,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def resolve_settings(settings: dict[str, Any]) -> dict[str, Any]:
     s = resolve_preset(settings, PRESETS, "cpu", "recall")
-    for key in ("train", "eval", "train_first"):
-        if key == "train_first" and not s[key]:
-            continue
+    for key in ("train", "eval") + (("train_first",) if s["train_first"] else ()):  # no curriculum: no check
         if not s[key] or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in s[key]):
             raise ValueError(f"recall setting '{key}' is a list of [sequence length, pairs], got {s[key]!r}")
     return s

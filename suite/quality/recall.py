@@ -104,7 +104,7 @@ def train_recall(model: torch.nn.Module, cfg: ModelConfig, s: RecallSettings, se
     opt = torch.optim.AdamW(param_groups(model, s.weight_decay, cfg), lr=s.lr, betas=(0.9, 0.95))
     model.train()
     losses: list[float] = []
-    accuracies: list[float] = []
+    accuracies: list[float] = []  # per step, kept only when there is a stopping criterion
     for step in range(s.steps):
         mix = s.train_first if s.train_first and step < s.first_frac * s.steps else s.train
         seq_len, pairs = mix[step % len(mix)]
@@ -116,12 +116,12 @@ def train_recall(model: torch.nn.Module, cfg: ModelConfig, s: RecallSettings, se
         losses.append(float(loss.detach()))
         if not math.isfinite(losses[-1]):
             break
-        mask = targets != IGNORE
-        accuracies.append(float((logits.detach().argmax(-1)[mask] == targets[mask]).float().mean()))
-        recent = accuracies[-s.stop_window :]
-        criterion = math.inf if s.stop_accuracy is None else s.stop_accuracy
-        if len(recent) == s.stop_window and sum(recent) / s.stop_window >= criterion:
-            break
+        if s.stop_accuracy is not None:
+            mask = targets != IGNORE
+            accuracies.append(float((logits.detach().argmax(-1)[mask] == targets[mask]).float().mean()))
+            recent = accuracies[-s.stop_window :]
+            if len(recent) == s.stop_window and sum(recent) / s.stop_window >= s.stop_accuracy:
+                break
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
