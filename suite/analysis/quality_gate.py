@@ -13,8 +13,7 @@ from typing import Any
 import pandas as pd
 
 from suite.analysis.aggregate import match_setting
-from suite.analysis.fairness import extra_dict, fairness_entries, fairness_problems
-from suite.analysis.fairness import finite as _finite
+from suite.analysis.fairness import extra_dict, fairness_entries, fairness_problems, finite
 
 __all__ = ["QUALITY_PROBES", "column_rows", "extra_dict", "intervals", "is_quality", "overlap", "unranked_reason"]
 
@@ -39,7 +38,7 @@ def intervals(rows: pd.DataFrame) -> dict[str, tuple[float, float]]:
     for variant, extra in zip(rows["variant"], rows["extra"] if "extra" in rows else [{}] * len(rows)):
         e = extra_dict(extra)
         lo, hi = e.get("ci_low"), e.get("ci_high")
-        if _finite(lo) and _finite(hi):
+        if finite(lo) and finite(hi):
             out[str(variant)] = (float(lo), float(hi))
     return out
 

@@ -21,16 +21,20 @@ METRIC = "recall_accuracy"
 Point = tuple[int, int]  # (sequence length, pairs)
 
 
-def _cells(rows: pd.DataFrame) -> dict[str, dict[Point, dict[str, Any]]]:
-    """variant -> (length, pairs) -> mean, interval, per-seed values, trained flag, width, chance."""
+def _cells(rows: pd.DataFrame) -> tuple[dict[str, dict[Point, dict[str, Any]]], dict[str, str]]:
+    """line -> (length, pairs) -> mean, interval, per-seed values, trained flag, width, chance; and each
+    line's variant. A line is a variant, or 'variant (preset)' for a variant trained under several recipes."""
     out: dict[str, dict[Point, dict[str, Any]]] = {}
+    variant_of: dict[str, str] = {}
     presets = rows["settings.preset"] if "settings.preset" in rows else pd.Series([None] * len(rows), rows.index)
     arms = presets.groupby(rows["variant"].astype(str)).nunique()  # a variant trained under several recipes
     for (_, r), preset in zip(rows.iterrows(), presets):
         e = extra_dict(r.get("extra"))
         point = (int(r["settings.seq_len"]), int(r["settings.pairs"]))
         lo, hi = e.get("ci_low"), e.get("ci_high")
-        name = str(r["variant"]) + (f" ({preset})" if arms.get(str(r["variant"]), 0) > 1 else "")
+        variant = str(r["variant"])
+        name = variant + (f" ({preset})" if arms.get(variant, 0) > 1 else "")
+        variant_of[name] = variant
         out.setdefault(name, {})[point] = dict(
             mean=float(r["value"]),
             ci=(float(lo), float(hi)) if finite(lo) and finite(hi) else None,
@@ -39,7 +43,7 @@ def _cells(rows: pd.DataFrame) -> dict[str, dict[Point, dict[str, Any]]]:
             width=e.get("width"),
             chance=e.get("chance"),
         )
-    return out
+    return out, variant_of
 
 
 def _label(point: Point) -> str:
@@ -110,7 +114,7 @@ def _trend(line: dict[Point, dict[str, Any]], length: int) -> tuple[str, float, 
     return ("falls" if first["ci"][0] > last["ci"][1] else "holds"), first["mean"] - last["mean"], words
 
 
-def _figure(figs: Figures, cells, order, points, palette):
+def _figure(figs: Figures, cells, order, variant_of, points, palette):
     labels = [_label(p) for p in points]
     traces = []
     first_recipe: dict[str, str] = {}  # a variant's first recipe drawn solid, its others dotted
@@ -123,8 +127,8 @@ def _figure(figs: Figures, cells, order, points, palette):
                 [c["mean"] if c else None for c in own],
                 [c["ci"] if c else None for c in own],
                 f"<b>{esc(variant)}</b><br>%{{x}}<br>accuracy %{{y:.3f}}<extra></extra>",
-                palette.get(variant.split(" (")[0]),
-                dash="solid" if first_recipe.setdefault(variant.split(" (")[0], variant) == variant else "dot",
+                palette.get(variant_of[variant]),
+                dash="solid" if first_recipe.setdefault(variant_of[variant], variant) == variant else "dot",
             )
         )
     chance = [c["chance"] for v in order for c in cells[v].values() if finite(c["chance"])]
@@ -166,12 +170,12 @@ def section_recall(df: pd.DataFrame, figs: Figures, palette: dict[str, str]) -> 
     if rows.empty or not {"settings.seq_len", "settings.pairs"} <= set(rows.columns):
         section.empty = no_data("recall", "`archbench run --suite recall`.")
         return section
-    cells = _cells(rows)
+    cells, variant_of = _cells(rows)
     # variants in first-seen order, a variant's recipes (presets) side by side
-    order = [n for v in aggregate.variants_in_order(rows) for n in cells if n == v or n.startswith(v + " (")]
+    order = [n for v in aggregate.variants_in_order(rows) for n in cells if variant_of[n] == v]
     points = sorted({p for c in cells.values() for p in c})
     trained = {p for c in cells.values() for p, cell in c.items() if cell["trained"]}
-    section.figures = [_figure(figs, cells, order, points, palette)]
+    section.figures = [_figure(figs, cells, order, variant_of, points, palette)]
     table_rows = []
     for variant in order:
         widths = {c["width"] for c in cells[variant].values() if c["width"]}
