@@ -18,6 +18,7 @@ the work itself may add. Live children are tracked so an interrupted parent can 
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
 import os
@@ -35,6 +36,7 @@ _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # says "can't allocate memory", CUDA "out of memory", C++ "bad_alloc").
 OOM_MARKERS = ("out of memory", "can't allocate", "cannot allocate memory", "bad_alloc")
 FAILURE_KINDS = ("error", "oom", "timeout", "crashed")
+_IN_CHILD = False  # set in the child process, before the target runs
 
 
 class IsolationFailure(RuntimeError):
@@ -184,7 +186,26 @@ def _resolve(ref: str):
     return obj
 
 
+def retain_freed_memory() -> bool:
+    """In an isolated child only (it changes the whole process's allocator, for good): have glibc malloc
+    keep freed memory for reuse instead of handing it back to the OS at each free, so a training loop
+    reuses its buffers instead of faulting in fresh zeroed pages every step (a recall training step:
+    1,200-1,800 page faults -> 30-60, 1-3% faster). Never where memory is measured in the same
+    process: its resident size would then keep the peak. Returns whether it applied."""
+    if not _IN_CHILD or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    # 32 MiB: glibc's largest mmap threshold on 64-bit; smaller blocks come from the heap, trimmed only past 1 GiB
+    return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
+
+
 def _child(task_path: str, result_path: str) -> int:
+    # `python -m` runs this file as __main__: the flag is set on the module the target imports
+    importlib.import_module("suite.isolation")._IN_CHILD = True
     task = json.loads(Path(task_path).read_text())
     try:
         fn = _resolve(task["target"])

@@ -70,3 +70,10 @@ def fake_slow(config, settings):
 @probe("fake_empty", family="fake")
 def fake_empty(config, settings):
     return []
+
+
+def retain_in_child(_payload):
+    """For test_recall: whether `retain_freed_memory` applies in an isolated child (it should)."""
+    from suite.isolation import retain_freed_memory
+
+    return retain_freed_memory()

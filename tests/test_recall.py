@@ -8,7 +8,7 @@ import torch
 
 from suite.config import ModelConfig
 from suite.model import build_model
-from suite.quality.recall import EVAL_STREAM, IGNORE, TRAIN_STREAM, mqar_batch, recall_accuracy
+from suite.quality.recall import EVAL_STREAM, IGNORE, TRAIN_STREAM, mqar_batch, recall_accuracy, target_logits
 
 VOCAB = 64
 CFG = ModelConfig(name="r", vocab_size=VOCAB, d_model=32, n_layers=2, n_heads=4, context_length=128, position="rope")
@@ -125,3 +125,23 @@ def test_the_curriculum_draws_from_train_first_for_its_share_of_the_steps(monkey
     )
     recall_module.train_recall(build_model(CFG, seed=0), CFG, recipe, 0)
     assert drawn == [(32, 4)] * 3 + [(64, 16), (64, 8), (64, 16)]
+
+
+def test_the_loss_at_the_targets_is_the_whole_sequence_loss():
+    """`target_logits` runs the head only where a value is asked for: the same loss and accuracy."""
+    model = build_model(CFG, seed=0)
+    inputs, targets = mqar_batch(torch.Generator().manual_seed(3), 8, 64, 8, VOCAB)
+    logits, answers = target_logits(model, inputs, targets)
+    whole = model(inputs)
+    expected = torch.nn.functional.cross_entropy(whole.reshape(-1, VOCAB), targets.reshape(-1), ignore_index=IGNORE)
+    assert logits.shape == (8 * 8, VOCAB) and answers.tolist() == targets[targets != IGNORE].tolist()
+    assert torch.nn.functional.cross_entropy(logits, answers).item() == pytest.approx(expected.item(), abs=1e-6)
+    assert torch.equal(logits.argmax(-1), whole.argmax(-1)[targets != IGNORE])
+
+
+def test_freed_memory_is_retained_only_in_an_isolated_child():
+    """The recall probe tunes the allocator of its own cell process, never of a process that measures memory."""
+    from suite.isolation import call_isolated, retain_freed_memory
+
+    assert retain_freed_memory() is False  # this process: the memory probes' tests measure RSS here
+    assert call_isolated("tests.fake_probes:retain_in_child", None, timeout=60) is True

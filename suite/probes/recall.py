@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 from suite.config import ModelConfig
+from suite.isolation import retain_freed_memory
 from suite.probes import Row, probe
 from suite.probes.quality import mean_ci, resolve_preset
 from suite.threads import pinned_threads
@@ -95,6 +96,7 @@ def recall(cfg: ModelConfig, settings: dict[str, Any]) -> list[Row]:
     from suite.quality.recall import RecallSettings, recall_accuracy, train_recall
 
     s = resolve_settings(settings)
+    retain_freed_memory()  # the cell's own process (isolate=True): buffers reused step to step
     cfg = cfg.replace(vocab_size=int(s["vocab"]), dropout=0.0, mixer_chunk_size=int(s["mixer_chunk_size"]))
     points = [(int(L), int(n)) for L, n in s["eval"] if int(L) <= cfg.context_length]
     recipe = RecallSettings(  # the recipe a row records is the one that ran: its eval points too

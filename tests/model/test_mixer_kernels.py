@@ -150,7 +150,7 @@ def zero_state(mixer):
     return torch.zeros_like(mixer.state(torch.Generator().manual_seed(0)))
 
 
-CASES = [(1, 64), (7, 64), (63, 64), (64, 64), (65, 64), (130, 64), (130, 32), (65, 24), (7, 4)]
+CASES = [(1, 64), (7, 64), (63, 64), (64, 64), (65, 64), (130, 64), (130, 32), (64, 16), (130, 16), (65, 24), (7, 4)]
 
 
 @pytest.mark.parametrize("init", [False, True], ids=["zero", "init"])
