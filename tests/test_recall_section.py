@@ -27,6 +27,7 @@ def test_table_figure_and_the_separations_in_words():
     df = _rows({"attention": (0.97, 0.96, 0.90), "window": (0.05, 0.01, 0.01), "mixer": (0.80, 0.30, 0.05)})
     section = section_recall(df, Figures(), {})
     grid = section.extra["grid"]
+    assert [r["name"] for r in grid["rows"]] == ["attention", "mixer", "window"]  # best first, one recipe: no label
     assert grid["headers"] == ["L64 / 4", "L64 / 16", "L128 / 32"]
     attention = next(r for r in grid["rows"] if r["name"] == "attention")
     assert [c["text"] for c in attention["cells"]] == ["0.97 ±0.02*", "0.96 ±0.02*", "0.90 ±0.02"]
@@ -51,7 +52,7 @@ def test_variants_within_noise_are_grouped_and_no_fall_is_claimed():
     ranking = summary.split(". '>'")[0]
     assert ranking.endswith("{b 0.91 ±0.05*, a 0.90 ±0.05*}") and " > " not in ranking
     assert "No variant's accuracy falls beyond noise" in summary
-    assert "holds within noise for: a at L64 (0.90 at 4 pairs → 0.90 at 16); b at L64" in summary
+    assert "holds within noise for: b at L64 (0.91 at 4 pairs → 0.91 at 16); a at L64" in summary  # best first
 
 
 def test_without_recall_rows_the_section_says_how_to_get_them():
@@ -64,6 +65,7 @@ def test_a_variant_trained_under_two_recipes_gets_a_line_per_recipe():
     one = _rows({"attention": (0.97, 0.96, 0.90), "mixer": (0.02, 0.01, 0.01)}).assign(**{"settings.preset": "cpu"})
     two = _rows({"mixer": (0.99, 0.30, 0.10)}).assign(**{"settings.preset": "cpu-small-pairs"})
     grid = section_recall(pd.concat([one, two], ignore_index=True), Figures(), {}).extra["grid"]
-    assert [r["name"] for r in grid["rows"]] == ["attention", "mixer (cpu)", "mixer (cpu-small-pairs)"]
-    assert [c["text"] for c in grid["rows"][2]["cells"]] == ["0.99 ±0.02*", "0.30 ±0.02*", "0.10 ±0.02"]
+    # every line names its recipe (the lines come from two), best line first
+    assert [r["name"] for r in grid["rows"]] == ["attention (cpu)", "mixer (cpu-small-pairs)", "mixer (cpu)"]
+    assert [c["text"] for c in grid["rows"][1]["cells"]] == ["0.99 ±0.02*", "0.30 ±0.02*", "0.10 ±0.02"]
     assert "mixer (cpu-small-pairs) at L64 (0.99 at 4 pairs → 0.30 at 16)" in grid["summary"]

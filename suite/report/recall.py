@@ -10,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 
-from suite.analysis import aggregate
 from suite.analysis.aggregate import ok_rows
 from suite.analysis.fairness import extra_dict, finite
 from suite.analysis.quality_gate import overlap
@@ -23,17 +22,18 @@ Point = tuple[int, int]  # (sequence length, pairs)
 
 def _cells(rows: pd.DataFrame) -> tuple[dict[str, dict[Point, dict[str, Any]]], dict[str, str]]:
     """line -> (length, pairs) -> mean, interval, per-seed values, trained flag, width, chance; and each
-    line's variant. A line is a variant, or 'variant (preset)' for a variant trained under several recipes."""
+    line's variant. A line is a variant, or 'variant (preset)' wherever the lines were trained under more than
+    one recipe (a reader then sees each line's recipe, not only a variant's second one)."""
     out: dict[str, dict[Point, dict[str, Any]]] = {}
     variant_of: dict[str, str] = {}
     presets = rows["settings.preset"] if "settings.preset" in rows else pd.Series([None] * len(rows), rows.index)
-    arms = presets.groupby(rows["variant"].astype(str)).nunique()  # a variant trained under several recipes
+    several = presets.nunique() > 1
     for (_, r), preset in zip(rows.iterrows(), presets):
         e = extra_dict(r.get("extra"))
         point = (int(r["settings.seq_len"]), int(r["settings.pairs"]))
         lo, hi = e.get("ci_low"), e.get("ci_high")
         variant = str(r["variant"])
-        name = variant + (f" ({preset})" if arms.get(variant, 0) > 1 else "")
+        name = variant + (f" ({preset})" if several and isinstance(preset, str) else "")
         variant_of[name] = variant
         out.setdefault(name, {})[point] = dict(
             mean=float(r["value"]),
@@ -44,6 +44,11 @@ def _cells(rows: pd.DataFrame) -> tuple[dict[str, dict[Point, dict[str, Any]]], 
             chance=e.get("chance"),
         )
     return out, variant_of
+
+
+def _mean_accuracy(line: dict[Point, dict[str, Any]]) -> float:
+    means = [c["mean"] for c in line.values() if finite(c["mean"])]
+    return sum(means) / len(means) if means else -1.0
 
 
 def _label(point: Point) -> str:
@@ -171,8 +176,8 @@ def section_recall(df: pd.DataFrame, figs: Figures, palette: dict[str, str]) -> 
         section.empty = no_data("recall", "`archbench run --suite recall`.")
         return section
     cells, variant_of = _cells(rows)
-    # variants in first-seen order, a variant's recipes (presets) side by side
-    order = [n for v in aggregate.variants_in_order(rows) for n in cells if variant_of[n] == v]
+    # best first (mean accuracy over the points), ties in the order the rows came
+    order = sorted(cells, key=lambda n: -_mean_accuracy(cells[n]))
     points = sorted({p for c in cells.values() for p in c})
     trained = {p for c in cells.values() for p, cell in c.items() if cell["trained"]}
     section.figures = [_figure(figs, cells, order, variant_of, points, palette)]
