@@ -16,10 +16,10 @@ Presets (`settings.preset`; any key can also be set on its own):
   recipe Gated DeltaNet learns the lookup from (attention stalls on it, and Gated DeltaNet stays at
   chance on cpu's). Zoology reports each architecture at its best recipe; the recall suite runs each
   variant on its own, `suites/recall-recipes.yaml` each on the other's, and the report shows each.
-Both CPU presets run the mixers' chunked form in 16-token chunks (`mixer_chunk_size`): the same math
-as the default 64, in about 0.5-0.85x the time at these lengths.
 - gpu: 4x the steps, 2x the batch, longer sequences and more pairs; for a GPU machine (not yet
   measured on one).
+Both CPU presets run the mixers' chunked form in 16-token chunks (`mixer_chunk_size`): the same math
+as the default 64, in about 0.5-0.85x the time at these lengths.
 Every preset trains to a criterion: it stops once the training accuracy of the last 100 steps reaches
 0.99 (`stop_accuracy`, `stop_window`), so a variant that has learned stops early and one that has not
 trains the whole budget; `steps_run` in `extra` says how many steps each seed took.
