@@ -422,6 +422,21 @@ def validate(cfg: ModelConfig, *, file: str | None = None) -> ModelConfig:
     return cfg
 
 
+def gla_sub_chunk(chunk_size: int) -> int:
+    """GLA's exact diagonal sub-blocks inside a chunk of `mixer_chunk_size`: the largest power of two
+    <= sqrt(chunk) that divides it. Here, below both the kernel (`suite.model.mixers.gla`) and its FLOP
+    count (`suite.analytic.mixer_costs`), so the two cannot drift apart.
+
+    Blocks below the diagonal are factorised against a reference point between them; diagonal blocks
+    are computed pairwise. The pairwise terms cost sub x the input and the factorised ones chunk / sub x,
+    so sqrt balances them (one training step of the GLA proxy at 64 tokens: 272 ms with 64/16, 207 with
+    64/8, 143 with 16/4)."""
+    sub = 1
+    while (2 * sub) ** 2 <= chunk_size and chunk_size % (2 * sub) == 0:
+        sub *= 2
+    return sub
+
+
 def field_names() -> list[str]:
     return [f.name for f in fields(ModelConfig)]
 

@@ -16,19 +16,10 @@ its cache is a fixed state instead of K and V per token.
 
 from __future__ import annotations
 
-from suite.config import ModelConfig
+from suite.config import ModelConfig, gla_sub_chunk
 
 STATE_BYTES = 4  # recurrent states are kept in fp32 whatever the model's dtype (they accumulate)
 GLA_GATE_RANK = 16  # fla gate_low_rank_dim
-
-
-def gla_sub_chunk(chunk_size: int) -> int:
-    """GLA's diagonal sub-blocks, as `suite.model.mixers.gla.sub_chunk`: the largest power of two
-    <= sqrt(chunk) that divides it (the counter test keeps the two in step)."""
-    sub = 1
-    while (2 * sub) ** 2 <= chunk_size and chunk_size % (2 * sub) == 0:
-        sub *= 2
-    return sub
 
 
 def conv_channels(cfg: ModelConfig, kind: str) -> int:

@@ -6,19 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-
-def sub_chunk(chunk_size: int) -> int:
-    """Sub-chunk length inside a chunk: the largest power of two <= sqrt(chunk) that divides it.
-
-    Blocks below the diagonal are factorised against a reference point between them (every exponent
-    <= 0, so nothing overflows however strong the decay); diagonal blocks are computed pairwise. The
-    pairwise terms cost sub x the input and the factorised ones chunk / sub x, so sqrt balances them
-    (one training step of the GLA proxy at 64 tokens: 272 ms with 64/16, 207 with 64/8, 143 with 16/4).
-    """
-    sub = 1
-    while (2 * sub) ** 2 <= chunk_size and chunk_size % (2 * sub) == 0:
-        sub *= 2
-    return sub
+from suite.config import gla_sub_chunk
 
 
 def gla_step(
@@ -52,7 +40,9 @@ def gla_chunked(
     b, t, h, dk = q.shape
     dv, dtype = v.shape[-1], v.dtype
     scale = dk**-0.5 if scale is None else scale
-    sub = sub_chunk(chunk_size)
+    # diagonal sub-blocks pairwise, the blocks below them factorised against a reference point between
+    # them (every exponent <= 0, so nothing overflows however strong the decay)
+    sub = gla_sub_chunk(chunk_size)
     pad = (chunk_size - t % chunk_size) % chunk_size
     # Padded steps have k = v = 0 and gk = 0 (no decay), so the final state is the state at t.
     q, k, v, gk = (F.pad(x.float().transpose(1, 2), (0, 0, 0, pad)) for x in (q, k, v, gk))
